@@ -1,0 +1,23 @@
+"""Exceptions raised by mlcore; each carries a stable machine `code` and a human message."""
+
+from __future__ import annotations
+
+
+class InvalidImage(ValueError):
+    """The bytes cannot be decoded into an image we accept (corrupt, wrong type, too large, too small)."""
+
+    def __init__(self, message: str, *, code: str = "invalid_image") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class RejectedImage(ValueError):
+    """A decodable image that the input gate refuses: not a frontal chest X-ray."""
+
+    def __init__(self, message: str, *, code: str = "not_chest_xray") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class BundleError(RuntimeError):
+    """The model bundle is missing, incomplete or fails its sha256 check."""
