@@ -1,0 +1,209 @@
+"""Wire formats. Output serializers read selector results; input serializers only validate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from diagnosis.models import AuditEvent, Label, Patient, Prediction, Review, Study
+from diagnosis.selectors import current_prediction, current_review, review_history
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Patient
+        fields = ["id", "mrn", "name", "birth_date", "sex", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    heatmap_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Prediction
+        fields = [
+            "id",
+            "probability",
+            "label",
+            "confidence",
+            "threshold",
+            "indeterminate",
+            "model_version",
+            "run_number",
+            "flags",
+            "gate_score",
+            "heatmap_url",
+            "decode_ms",
+            "model_ms",
+            "heatmap_ms",
+            "total_ms",
+            "turnaround_seconds",
+            "created_at",
+        ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_heatmap_url(self, obj: Prediction) -> str | None:
+        if not obj.heatmap:
+            return None
+        return reverse("api-study-heatmap", kwargs={"pk": obj.study_id}) + f"?prediction={obj.id}"
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    reviewer = serializers.CharField(source="reviewer.get_username", read_only=True)
+    previous = serializers.UUIDField(source="previous_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Review
+        fields = [
+            "id",
+            "version",
+            "previous",
+            "is_current",
+            "reviewer",
+            "decision",
+            "final_label",
+            "reason",
+            "note",
+            "signed_at",
+            "prediction",
+        ]
+
+
+class StudySerializer(serializers.ModelSerializer):
+    patient = PatientSerializer(read_only=True)
+    prediction = serializers.SerializerMethodField()
+    review = serializers.SerializerMethodField()
+    reviews = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    reason = serializers.SerializerMethodField()
+    image = serializers.SerializerMethodField()
+    duplicate_of = serializers.UUIDField(source="duplicate_of_id", read_only=True, allow_null=True)
+    claimed_by = serializers.CharField(source="reading_claimed_by.get_username", default=None, read_only=True)
+
+    class Meta:
+        model = Study
+        fields = [
+            "id",
+            "status",
+            "patient",
+            "priority",
+            "accession_number",
+            "study_date",
+            "clinical_notes",
+            "created_at",
+            "updated_at",
+            "completed_at",
+            "error_code",
+            "error",
+            "reason",
+            "duplicate_of",
+            "image",
+            "prediction",
+            "review",
+            "reviews",
+            "claimed_by",
+            "reading_claim_expires_at",
+        ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, obj: Study) -> str | None:
+        return obj.status_reason if obj.status == Study.Status.FAILED else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_reason(self, obj: Study) -> str | None:
+        return obj.status_reason if obj.status in (Study.Status.REJECTED, Study.Status.CANCELLED) else None
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_image(self, obj: Study) -> dict[str, Any] | None:
+        image = next(iter(obj.images.all()), None)
+        if image is None:
+            return None
+        return {
+            "id": str(image.id),
+            "filename": image.original_filename,
+            "sha256": image.sha256,
+            "width": image.width,
+            "height": image.height,
+            "format": image.format,
+            "size_bytes": image.size_bytes,
+            "meta": image.meta,
+            "url": reverse("api-study-image", kwargs={"pk": obj.id}),
+        }
+
+    @extend_schema_field(PredictionSerializer(allow_null=True))
+    def get_prediction(self, obj: Study) -> dict[str, Any] | None:
+        prediction = current_prediction(obj)
+        return PredictionSerializer(prediction).data if prediction else None
+
+    @extend_schema_field(ReviewSerializer(allow_null=True))
+    def get_review(self, obj: Study) -> dict[str, Any] | None:
+        review = current_review(obj)
+        return ReviewSerializer(review).data if review else None
+
+    @extend_schema_field(ReviewSerializer(many=True))
+    def get_reviews(self, obj: Study) -> list[dict[str, Any]]:
+        return ReviewSerializer(review_history(obj), many=True).data
+
+
+class WorklistStudySerializer(StudySerializer):
+    escalated = serializers.BooleanField(read_only=True)
+
+    class Meta(StudySerializer.Meta):
+        fields = [*StudySerializer.Meta.fields, "escalated"]
+
+
+class StudyUploadSerializer(serializers.Serializer):
+    image = serializers.FileField()
+    patient_mrn = serializers.RegexField(
+        r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$",
+        max_length=64,
+        error_messages={"invalid": "Letters, digits, - _ . only (max 64)."},
+    )
+    patient_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    patient_birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+    patient_sex = serializers.ChoiceField(Patient.Sex.choices, required=False, allow_blank=True, default="")
+    accession_number = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    study_date = serializers.DateField(required=False, allow_null=True, default=None)
+    clinical_notes = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    priority = serializers.ChoiceField(Study.Priority.choices, required=False, default=Study.Priority.ROUTINE)
+
+
+class ReviewInputSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(Review.Decision.choices)
+    final_label = serializers.ChoiceField(Label.choices, required=False, allow_blank=True, default="")
+    reason = serializers.ChoiceField(Review.Reason.choices, required=False, allow_blank=True, default="")
+    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class TokenInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_username")
+
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "id",
+            "created_at",
+            "actor",
+            "action",
+            "object_type",
+            "object_id",
+            "before",
+            "after",
+            "reason",
+            "ip",
+            "user_agent",
+            "prev_hash",
+            "hash",
+        ]

@@ -1,0 +1,269 @@
+"""The REST API (/api/v1/): thin views that validate, call one service or selector, and serialise."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.http import FileResponse, HttpRequest
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, status
+from rest_framework.authtoken.models import Token
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from diagnosis import permissions, selectors
+from diagnosis.api import serializers as s
+from diagnosis.api.filters import audit_filters, study_filters, worklist_filters
+from diagnosis.services import reviews, studies
+from diagnosis.services.audit import AuditContext, audit_record
+from diagnosis.services.errors import DomainError
+from diagnosis.services.media import media_response
+
+
+def ctx(request: Request | HttpRequest) -> AuditContext:
+    """The audit context of an API request."""
+    return AuditContext.from_request(request)
+
+
+class TokenView(APIView):
+    """Exchange a username and password for an API token (throttled; failures audited and locked out)."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list[Any] = []
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "auth"
+
+    @extend_schema(request=s.TokenInputSerializer, responses={200: s.TokenSerializer})
+    def post(self, request: Request) -> Response:
+        data = s.TokenInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request._request, **data.validated_data)
+        if user is None or not user.is_active:
+            raise DomainError("Unable to log in with those credentials.", code="invalid_credentials")
+        token, _ = Token.objects.get_or_create(user=user)
+        audit_record(
+            actor=user, action="auth.token", object_type="user", object_id=user.pk, context=ctx(request)
+        )
+        return Response({"token": token.key})
+
+
+class StudyListCreateView(generics.ListAPIView):
+    """List the studies you may see (filtered), or upload a new study (clinician or admin)."""
+
+    serializer_class = s.StudySerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_permissions(self) -> list[Any]:
+        return [permissions.Uploader()] if self.request.method == "POST" else [permissions.AnyRole()]
+
+    def get_queryset(self) -> Any:
+        return selectors.study_list(user=self.request.user, filters=study_filters(self.request.query_params))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        request=s.StudyUploadSerializer,
+        responses={201: s.StudySerializer, 200: s.StudySerializer},
+    )
+    def post(self, request: Request) -> Response:
+        form = s.StudyUploadSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = dict(form.validated_data)
+        image = data.pop("image")
+        if image.size > studies.settings.AIRSPACE_MAX_UPLOAD_BYTES:
+            raise studies.PayloadTooLarge("The file is larger than the upload limit.", code="file_too_large")
+        upload = studies.StudyUpload(image_name=image.name or "", image_data=image.read(), **data)
+        key = request.headers.get("Idempotency-Key", "")[:128]
+        created = studies.study_create(
+            user=request.user, upload=upload, idempotency_key=key, context=ctx(request)
+        )
+        study = selectors.study_get(user=request.user, study_id=created.study.id)
+        code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
+        return Response(s.StudySerializer(study).data, status=code)
+
+
+class StudyDetailView(APIView):
+    """One study with its current prediction and review. Opening it is audited; polling with ?poll=1 is not."""
+
+    permission_classes = [permissions.AnyRole]
+
+    @extend_schema(
+        responses=s.StudySerializer,
+        parameters=[OpenApiParameter("poll", bool, description="status polling, not an audited view")],
+    )
+    def get(self, request: Request, pk: Any) -> Response:
+        study = selectors.study_get(user=request.user, study_id=pk)
+        etag = f'"{study.updated_at.timestamp()}-{len(selectors.review_history(study))}"'
+        if request.headers.get("If-None-Match") == etag:
+            return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
+        if request.query_params.get("poll") not in ("1", "true"):
+            audit_record(
+                actor=request.user,
+                action="study.view",
+                object_type="study",
+                object_id=study.id,
+                context=ctx(request),
+            )
+        return Response(s.StudySerializer(study).data, headers={"ETag": etag})
+
+
+class StudyActionView(APIView):
+    """Base for POST actions on one visible study."""
+
+    def study(self, request: Request, pk: Any) -> Any:
+        return selectors.study_get(user=request.user, study_id=pk)
+
+    def answer(self, request: Request, pk: Any) -> Response:
+        return Response(s.StudySerializer(selectors.study_get(user=request.user, study_id=pk)).data)
+
+
+class StudyCancelView(StudyActionView):
+    """Cancel a queued study."""
+
+    permission_classes = [permissions.Uploader]
+
+    @extend_schema(request=None, responses=s.StudySerializer)
+    def post(self, request: Request, pk: Any) -> Response:
+        studies.study_cancel(user=request.user, study=self.study(request, pk), context=ctx(request))
+        return self.answer(request, pk)
+
+
+class StudyRerunView(StudyActionView):
+    """Admin: run the study again on the current model (adds a prediction, never edits one)."""
+
+    permission_classes = [permissions.Admin]
+
+    @extend_schema(request=None, responses={202: s.StudySerializer})
+    def post(self, request: Request, pk: Any) -> Response:
+        studies.study_rerun(user=request.user, study=self.study(request, pk), context=ctx(request))
+        response = self.answer(request, pk)
+        response.status_code = status.HTTP_202_ACCEPTED
+        return response
+
+
+class StudyClaimView(StudyActionView):
+    """Claim a study for reading: 200 for the winner, 409 naming the holder for anyone else."""
+
+    permission_classes = [permissions.Radiologist]
+
+    @extend_schema(request=None, responses=s.StudySerializer)
+    def post(self, request: Request, pk: Any) -> Response:
+        reviews.study_claim(user=request.user, study=self.study(request, pk), context=ctx(request))
+        return self.answer(request, pk)
+
+
+class StudyReleaseView(StudyActionView):
+    """Release your reading claim."""
+
+    permission_classes = [permissions.Radiologist]
+
+    @extend_schema(request=None, responses=s.StudySerializer)
+    def post(self, request: Request, pk: Any) -> Response:
+        reviews.study_release(user=request.user, study=self.study(request, pk), context=ctx(request))
+        return self.answer(request, pk)
+
+
+class StudyReviewView(StudyActionView):
+    """Sign a review (agree or override with a reason); a second review is an amendment (new version)."""
+
+    permission_classes = [permissions.Radiologist]
+
+    @extend_schema(request=s.ReviewInputSerializer, responses={201: s.ReviewSerializer})
+    def post(self, request: Request, pk: Any) -> Response:
+        form = s.ReviewInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        review = reviews.review_submit(
+            user=request.user, study=self.study(request, pk), context=ctx(request), **form.validated_data
+        )
+        return Response(s.ReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+
+
+class StudyImageView(APIView):
+    """Download the study's image (authenticated, scoped, audited, never cached)."""
+
+    permission_classes = [permissions.AnyRole]
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request: Request, pk: Any) -> FileResponse:
+        study = selectors.study_get(user=request.user, study_id=pk)
+        return media_response(user=request.user, study=study, kind="image", context=ctx(request))
+
+
+class StudyHeatmapView(APIView):
+    """Download the prediction's heatmap overlay PNG (scoped, audited, never cached)."""
+
+    permission_classes = [permissions.AnyRole]
+
+    @extend_schema(
+        responses={(200, "image/png"): bytes},
+        parameters=[OpenApiParameter("prediction", str, description="prediction id (default current)")],
+    )
+    def get(self, request: Request, pk: Any) -> FileResponse:
+        study = selectors.study_get(user=request.user, study_id=pk)
+        return media_response(
+            user=request.user,
+            study=study,
+            kind="heatmap",
+            context=ctx(request),
+            prediction_id=request.query_params.get("prediction"),
+        )
+
+
+class WorklistView(generics.ListAPIView):
+    """Completed, unreviewed studies in reading order (escalated, urgent, AI priority, waiting time)."""
+
+    permission_classes = [permissions.Reader]
+    serializer_class = s.WorklistStudySerializer
+
+    def get_queryset(self) -> Any:
+        return selectors.worklist_for(
+            user=self.request.user, filters=worklist_filters(self.request.query_params)
+        )
+
+
+class PatientListCreateView(generics.ListAPIView):
+    """Search patients by MRN (?mrn= exact, ?q= contains), or create one (clinician or admin)."""
+
+    serializer_class = s.PatientSerializer
+
+    def get_permissions(self) -> list[Any]:
+        return [permissions.Uploader()] if self.request.method == "POST" else [permissions.AnyRole()]
+
+    def get_queryset(self) -> Any:
+        params = self.request.query_params
+        return selectors.patient_list(
+            user=self.request.user, mrn=params.get("mrn", ""), query=params.get("q", "")
+        )
+
+    @extend_schema(request=s.PatientSerializer, responses={201: s.PatientSerializer})
+    def post(self, request: Request) -> Response:
+        form = s.PatientSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        from diagnosis.services.patients import patient_get_or_create
+
+        patient = patient_get_or_create(user=request.user, context=ctx(request), **form.validated_data)
+        return Response(s.PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetailView(APIView):
+    """One patient you may see."""
+
+    permission_classes = [permissions.AnyRole]
+
+    @extend_schema(responses=s.PatientSerializer)
+    def get(self, request: Request, pk: Any) -> Response:
+        return Response(s.PatientSerializer(selectors.patient_get(user=request.user, patient_id=pk)).data)
+
+
+class AuditListView(generics.ListAPIView):
+    """Admin: audit events, newest first, filterable by actor, action, object and date."""
+
+    permission_classes = [permissions.Admin]
+    serializer_class = s.AuditEventSerializer
+
+    def get_queryset(self) -> Any:
+        return selectors.audit_list(filters=audit_filters(self.request.query_params))

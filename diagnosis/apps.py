@@ -1,0 +1,14 @@
+"""The clinical app: patients, studies, images, predictions, reviews and audit."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class DiagnosisConfig(AppConfig):
+    name = "diagnosis"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Wire the worker's model warm-up (the signal handler imports TensorFlow only in workers)."""
+        from diagnosis import worker_signals  # noqa: F401

@@ -1,0 +1,305 @@
+"""Clinical records. Invariants live in database constraints; side effects live in services."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Label(models.TextChoices):
+    NORMAL = "NORMAL", "Normal"
+    PNEUMONIA = "PNEUMONIA", "Pneumonia"
+
+
+class Department(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffProfile(models.Model):
+    """Links a user to a department; clinicians see their department's studies."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.department or 'no department'})"
+
+
+class Patient(models.Model):
+    class Sex(models.TextChoices):
+        FEMALE = "F", "Female"
+        MALE = "M", "Male"
+        OTHER = "O", "Other"
+        UNKNOWN = "U", "Unknown"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    mrn = models.CharField("MRN", max_length=64, unique=True)
+    name = models.CharField(max_length=200, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["mrn"]
+
+    def __str__(self) -> str:
+        return f"{self.mrn} {self.name}".strip()
+
+
+class StudyStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class StudyPriority(models.TextChoices):
+    ROUTINE = "routine", "Routine"
+    URGENT = "urgent", "Urgent"
+
+
+class Study(models.Model):
+    Status = StudyStatus
+    Priority = StudyPriority
+
+    FINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.CANCELLED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="studies")
+    accession_number = models.CharField(max_length=64, blank=True)
+    study_date = models.DateField(null=True, blank=True)
+    clinical_notes = models.TextField(blank=True, max_length=4000)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.ROUTINE)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    error_code = models.CharField(max_length=40, blank=True)
+    status_reason = models.TextField(blank=True)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Last hand-over to the broker; the sweeper re-enqueues studies queued long after it.
+    enqueued_at = models.DateTimeField(default=timezone.now)
+    # Worker claim: set by the conditional UPDATE that moves queued -> processing.
+    processing_started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    rerun_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=128, blank=True)
+    duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Reading claim on the radiologist worklist.
+    reading_claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reading_claim_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=StudyStatus.values), name="study_status_valid"),
+            models.CheckConstraint(
+                condition=Q(priority__in=StudyPriority.values), name="study_priority_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="study_idempotency_key_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Study {self.id} ({self.status})"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL_STATUSES
+
+
+def image_upload_path(instance: Image, filename: str) -> str:
+    """Storage key: random, never derived from the user's file name."""
+    return f"studies/{instance.study_id}/{uuid.uuid4().hex}{_extension(instance.format)}"
+
+
+def heatmap_upload_path(instance: Prediction, filename: str) -> str:
+    """Heatmap storage key beside its study's image."""
+    return f"studies/{instance.study_id}/heatmap-{uuid.uuid4().hex}.png"
+
+
+def _extension(image_format: str) -> str:
+    return {"JPEG": ".jpg", "PNG": ".png", "DICOM": ".dcm"}.get(image_format, ".bin")
+
+
+class Image(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="images")
+    file = models.FileField(upload_to=image_upload_path, max_length=255)
+    original_filename = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size_bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    format = models.CharField(max_length=10)
+    meta = models.JSONField(default=dict, blank=True)
+    deidentified = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(width__gte=1) & Q(height__gte=1), name="image_dims_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.format} {self.width}x{self.height} ({self.sha256[:12]})"
+
+
+class Prediction(models.Model):
+    """The AI's output for a study. Never edited after creation; a re-run adds a new row."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="predictions")
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="predictions")
+    model_version = models.CharField(max_length=64)
+    run_number = models.PositiveIntegerField(default=1)
+    probability = models.FloatField()
+    label = models.CharField(max_length=10, choices=Label.choices)
+    confidence = models.FloatField()
+    threshold = models.FloatField()
+    indeterminate = models.BooleanField(default=False)
+    gate_score = models.FloatField(null=True, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    heatmap = models.FileField(upload_to=heatmap_upload_path, max_length=255, blank=True)
+    decode_ms = models.FloatField(default=0)
+    model_ms = models.FloatField(default=0)
+    heatmap_ms = models.FloatField(default=0)
+    total_ms = models.FloatField(default=0)
+    turnaround_seconds = models.FloatField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(probability__gte=0) & Q(probability__lte=1), name="prediction_probability_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__gte=0.5) & Q(confidence__lte=1), name="prediction_confidence_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="prediction_threshold_range"
+            ),
+            models.CheckConstraint(condition=Q(label__in=Label.values), name="prediction_label_valid"),
+            models.UniqueConstraint(
+                fields=["study", "model_version", "run_number"], name="prediction_once_per_model_run"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} p={self.probability:.3f} ({self.model_version})"
+
+
+class Review(models.Model):
+    """A radiologist's signed read. Amendments are new versions pointing at the previous one."""
+
+    class Decision(models.TextChoices):
+        AGREE = "agree", "Agree with AI"
+        OVERRIDE = "override", "Override AI"
+
+    class Reason(models.TextChoices):
+        IMAGE_QUALITY = "image_quality", "Poor image quality"
+        MISSED_FINDING = "missed_finding", "Model missed finding"
+        FALSE_ALARM = "false_alarm", "Model false alarm"
+        WRONG_INPUT = "wrong_input", "Not a chest X-ray / wrong input"
+        OTHER = "other", "Other"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="reviews")
+    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="reviews")
+    version = models.PositiveIntegerField(default=1)
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="amended_by"
+    )
+    is_current = models.BooleanField(default=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    final_label = models.CharField(max_length=10, choices=Label.choices)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    note = models.TextField(blank=True, max_length=4000)
+    signed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "version"], name="review_version_unique"),
+            models.UniqueConstraint(
+                fields=["study"], condition=Q(is_current=True), name="review_one_current_per_study"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="agree") | ~Q(reason=""), name="review_override_needs_reason"
+            ),
+            models.CheckConstraint(condition=Q(final_label__in=Label.values), name="review_label_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} {self.final_label} ({self.decision})"
+
+
+class AuditEvent(models.Model):
+    """Append-only, hash-chained record of who did what to which record, when and from where."""
+
+    id = models.BigAutoField(primary_key=True)
+    created_at = models.DateTimeField(db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    object_type = models.CharField(max_length=64, blank=True)
+    object_id = models.CharField(max_length=64, blank=True, db_index=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.id} {self.action} by {self.actor_username}"
+
+
+class AuditAnchor(models.Model):
+    """An HMAC signature over the chain head, made with a key that never enters the database."""
+
+    id = models.BigAutoField(primary_key=True)
+    event = models.ForeignKey(AuditEvent, on_delete=models.PROTECT, related_name="+")
+    head_hash = models.CharField(max_length=64)
+    signature = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"anchor at event {self.event_id}"

@@ -1,0 +1,209 @@
+"""Reads, each scoped to the user: object-level permission is the queryset itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    F,
+    FloatField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.http import Http404
+from django.utils import timezone
+
+from diagnosis.models import AuditEvent, Patient, Prediction, Review, Study
+from diagnosis.services.scope import visible_patients, visible_studies
+
+
+def _with_current(queryset: QuerySet[Study]) -> QuerySet[Study]:
+    """Attach each study's current prediction and review in two queries, whatever the page size."""
+    return queryset.select_related("patient", "created_by", "reading_claimed_by").prefetch_related(
+        Prefetch(
+            "predictions", queryset=Prediction.objects.order_by("-created_at"), to_attr="prediction_list"
+        ),
+        Prefetch(
+            "reviews",
+            queryset=Review.objects.select_related("reviewer").order_by("-version"),
+            to_attr="review_list",
+        ),
+        "images",
+    )
+
+
+@dataclass(frozen=True)
+class StudyFilters:
+    status: str = ""
+    priority: str = ""
+    patient_mrn: str = ""
+    ai_label: str = ""
+    reviewed: bool | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def study_list(*, user: Any, filters: StudyFilters | None = None) -> QuerySet[Study]:
+    """The studies this user may see, newest first, filtered."""
+    filters = filters or StudyFilters()
+    queryset = visible_studies(user)
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.priority:
+        queryset = queryset.filter(priority=filters.priority)
+    if filters.patient_mrn:
+        queryset = queryset.filter(patient__mrn=filters.patient_mrn)
+    if filters.ai_label:
+        queryset = queryset.filter(predictions__label=filters.ai_label).distinct()
+    if filters.reviewed is not None:
+        queryset = queryset.filter(reviews__isnull=not filters.reviewed).distinct()
+    if filters.date_from:
+        queryset = queryset.filter(created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        queryset = queryset.filter(created_at__date__lte=filters.date_to)
+    return _with_current(queryset.order_by("-created_at"))
+
+
+def study_get(*, user: Any, study_id: Any) -> Study:
+    """One visible study, or 404 whether it exists or not (no existence leak)."""
+    study = _with_current(visible_studies(user)).filter(id=study_id).first()
+    if study is None:
+        raise Http404("No such study.")
+    return study
+
+
+def current_prediction(study: Study) -> Prediction | None:
+    """The study's latest prediction (uses the prefetched list when present)."""
+    listed = getattr(study, "prediction_list", None)
+    if listed is not None:
+        return listed[0] if listed else None
+    return study.predictions.order_by("-created_at").first()
+
+
+def review_history(study: Study) -> list[Review]:
+    """All review versions, newest first."""
+    listed = getattr(study, "review_list", None)
+    return list(listed) if listed is not None else list(study.reviews.order_by("-version"))
+
+
+def current_review(study: Study) -> Review | None:
+    """The current (latest) review version."""
+    history = review_history(study)
+    return next((r for r in history if r.is_current), None)
+
+
+@dataclass(frozen=True)
+class WorklistFilters:
+    priority: str = ""
+    ai_label: str = ""
+    indeterminate: bool | None = None
+    escalated: bool | None = None
+    min_age_minutes: int | None = None
+
+
+def worklist_for(*, user: Any, filters: WorklistFilters | None = None, now: Any = None) -> QuerySet[Study]:
+    """Completed, unreviewed studies in reading order.
+
+    Order: 1. escalated (waiting longer than the limit) first, to prevent starvation; 2. urgent;
+    3. AI priority: indeterminate counts as high, then probability of pneumonia; 4. longest waiting.
+    """
+    filters = filters or WorklistFilters()
+    now = now or timezone.now()
+    escalate_before = now - timedelta(minutes=settings.AIRSPACE_ESCALATE_AFTER_MINUTES)
+    latest = Prediction.objects.filter(study=OuterRef("pk")).order_by("-created_at")
+    queryset = (
+        visible_studies(user)
+        .filter(status=Study.Status.COMPLETED)
+        .exclude(Exists(Review.objects.filter(study=OuterRef("pk"))))
+        .annotate(
+            ai_probability=Subquery(latest.values("probability")[:1], output_field=FloatField()),
+            ai_label=Subquery(latest.values("label")[:1]),
+            ai_indeterminate=Subquery(latest.values("indeterminate")[:1], output_field=BooleanField()),
+            escalated=Case(
+                When(created_at__lt=escalate_before, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+            urgent=Case(When(priority=Study.Priority.URGENT, then=Value(1)), default=Value(0)),
+            ai_rank=Case(
+                When(ai_indeterminate=True, then=Value(2.0)),
+                default=F("ai_probability"),
+                output_field=FloatField(),
+            ),
+        )
+    )
+    queryset = _apply_worklist_filters(queryset, filters, now)
+    order = ["-escalated", "-urgent", "-ai_rank", "created_at"]
+    return _with_current(queryset.order_by(*order))
+
+
+def _apply_worklist_filters(queryset: QuerySet[Study], filters: WorklistFilters, now: Any) -> QuerySet[Study]:
+    if filters.priority:
+        queryset = queryset.filter(priority=filters.priority)
+    if filters.ai_label:
+        queryset = queryset.filter(ai_label=filters.ai_label)
+    if filters.indeterminate is not None:
+        queryset = queryset.filter(ai_indeterminate=filters.indeterminate)
+    if filters.escalated is not None:
+        queryset = queryset.filter(escalated=filters.escalated)
+    if filters.min_age_minutes is not None:
+        queryset = queryset.filter(created_at__lte=now - timedelta(minutes=filters.min_age_minutes))
+    return queryset
+
+
+def patient_list(*, user: Any, mrn: str = "", query: str = "") -> QuerySet[Patient]:
+    """Patients this user may see, optionally by exact MRN or a name/MRN search."""
+    queryset = visible_patients(user)
+    if mrn:
+        queryset = queryset.filter(mrn=mrn)
+    if query:
+        queryset = queryset.filter(Q(mrn__icontains=query) | Q(name__icontains=query))
+    return queryset.order_by("mrn")
+
+
+def patient_get(*, user: Any, patient_id: Any) -> Patient:
+    """One visible patient, or 404."""
+    patient = visible_patients(user).filter(id=patient_id).first()
+    if patient is None:
+        raise Http404("No such patient.")
+    return patient
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    actor: str = ""
+    action: str = ""
+    object_type: str = ""
+    object_id: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+
+
+def audit_list(*, filters: AuditFilters | None = None) -> QuerySet[AuditEvent]:
+    """Audit events newest first (admin only; the caller checks the role)."""
+    filters = filters or AuditFilters()
+    queryset = AuditEvent.objects.all()
+    if filters.actor:
+        queryset = queryset.filter(actor_username=filters.actor)
+    if filters.action:
+        queryset = queryset.filter(action__startswith=filters.action)
+    if filters.object_type:
+        queryset = queryset.filter(object_type=filters.object_type)
+    if filters.object_id:
+        queryset = queryset.filter(object_id=filters.object_id)
+    if filters.date_from:
+        queryset = queryset.filter(created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        queryset = queryset.filter(created_at__date__lte=filters.date_to)
+    return queryset.order_by("-id")

@@ -1,0 +1,186 @@
+"""The append-only, hash-chained audit trail and its HMAC anchors.
+
+Each event's hash covers its own fields and the previous event's hash, so an altered, deleted or inserted
+row breaks the chain. An admin with database access could rebuild the whole chain; anchors (HMAC of the
+head with a key that never enters the database, also appended to a file outside it) stop that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from diagnosis.models import AuditAnchor, AuditEvent
+
+GENESIS_HASH = "0" * 64
+_CHAIN_LOCK_ID = 0x41495253  # "AIRS": serialises chain appends on PostgreSQL
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Where a request came from: recorded with every event it causes."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest | None) -> AuditContext:
+        """Take the client address and user agent from a request (None gives an empty context)."""
+        if request is None:
+            return cls()
+        return cls(
+            ip=request.META.get("REMOTE_ADDR") or None, user_agent=request.headers.get("user-agent", "")[:512]
+        )
+
+
+SYSTEM = AuditContext()
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so that what is hashed is exactly what the database returns."""
+    return None if value is None else json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def event_digest(event: AuditEvent) -> str:
+    """The sha256 that chains this event to its predecessor."""
+    payload = {
+        "created_at": event.created_at.isoformat(),
+        "actor_id": event.actor_id,
+        "actor_username": event.actor_username,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "before": event.before,
+        "after": event.after,
+        "reason": event.reason,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _lock_chain() -> None:
+    """Serialise appends; SQLite's IMMEDIATE transactions already do."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
+
+
+@transaction.atomic
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    object_type: str = "",
+    object_id: object = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+    context: AuditContext = SYSTEM,
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction."""
+    _lock_chain()
+    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    event = AuditEvent(
+        created_at=timezone.now(),
+        actor=actor if is_user else None,
+        actor_username=(actor.get_username() if is_user else str(actor or "system"))[:150],
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        before=_jsonable(before),
+        after=_jsonable(after),
+        reason=reason,
+        ip=context.ip,
+        user_agent=context.user_agent,
+        prev_hash=prev_hash,
+    )
+    event.hash = event_digest(event)
+    event.save(force_insert=True)
+    return event
+
+
+def _anchor_signature(event_id: int, head_hash: str) -> str:
+    key = settings.AIRSPACE_AUDIT_HMAC_KEY.encode()
+    return hmac.new(key, f"{event_id}:{head_hash}".encode(), hashlib.sha256).hexdigest()
+
+
+@transaction.atomic
+def audit_anchor() -> AuditAnchor | None:
+    """Sign the chain head and append the anchor to the file outside the database."""
+    head = AuditEvent.objects.order_by("-id").first()
+    if head is None:
+        return None
+    anchor = AuditAnchor.objects.create(
+        event=head, head_hash=head.hash, signature=_anchor_signature(head.id, head.hash)
+    )
+    path = settings.AIRSPACE_AUDIT_ANCHOR_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = {"event_id": head.id, "head_hash": head.hash, "signature": anchor.signature}
+    with path.open("a") as handle:
+        handle.write(json.dumps(line, sort_keys=True) + "\n")
+    return anchor
+
+
+@dataclass
+class VerifyReport:
+    """What audit_verify found: ok only when the chain and every anchor check out."""
+
+    checked: int = 0
+    anchors_checked: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _verify_chain(report: VerifyReport) -> dict[int, str]:
+    """Recompute every hash and link; return id -> hash for the anchor checks."""
+    hashes: dict[int, str] = {}
+    prev_hash = GENESIS_HASH
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+        report.checked += 1
+        if event.prev_hash != prev_hash:
+            report.problems.append(f"event {event.id}: link broken (a row before it was deleted or inserted)")
+        if event_digest(event) != event.hash:
+            report.problems.append(f"event {event.id}: contents altered (hash mismatch)")
+        hashes[event.id] = event.hash
+        prev_hash = event.hash
+    return hashes
+
+
+def _file_anchors() -> list[dict[str, Any]]:
+    path = settings.AIRSPACE_AUDIT_ANCHOR_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def audit_verify() -> VerifyReport:
+    """Check the whole chain, then every anchor (database and file) against the HMAC key."""
+    report = VerifyReport()
+    hashes = _verify_chain(report)
+    db_anchors = [
+        {"event_id": a.event_id, "head_hash": a.head_hash, "signature": a.signature}
+        for a in AuditAnchor.objects.order_by("id")
+    ]
+    for anchor in db_anchors + _file_anchors():
+        report.anchors_checked += 1
+        event_id, head_hash = int(anchor["event_id"]), anchor["head_hash"]
+        if not hmac.compare_digest(_anchor_signature(event_id, head_hash), anchor["signature"]):
+            report.problems.append(f"anchor at event {event_id}: signature invalid (forged anchor)")
+        elif hashes.get(event_id) != head_hash:
+            report.problems.append(f"anchor at event {event_id}: chain no longer matches the signed head")
+    return report

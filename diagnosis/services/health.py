@@ -1,0 +1,60 @@
+"""Readiness of the parts a study needs: database, broker, model bundle."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+from mlcore import BundleError
+from mlcore.bundle import resolve_bundle_dir, verify_bundle
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not usable"
+        return f"database unreachable: {exc.__class__.__name__}"
+    return None
+
+
+def _check_broker() -> str | None:
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        return f"broker unreachable: {exc.__class__.__name__}"
+    return None
+
+
+@lru_cache(maxsize=4)
+def _verified(bundle: str, mtime_ns: int) -> dict[str, Any]:
+    """Hash the weights once per file version, not on every probe."""
+    return verify_bundle(bundle)
+
+
+def _check_model() -> tuple[str | None, str | None]:
+    try:
+        bundle = resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE)
+        weights = Path(bundle) / "model.keras"
+        mtime = weights.stat().st_mtime_ns if weights.exists() else 0
+        return None, _verified(str(bundle), mtime).get("version")
+    except BundleError as exc:
+        return f"model bundle unusable: {exc}", None
+
+
+def health_report() -> dict[str, Any]:
+    """Each part's status; `ok` only when all are usable."""
+    model_error, version = _check_model()
+    checks = {"database": _check_database(), "broker": _check_broker(), "model": model_error}
+    return {
+        "ok": not any(checks.values()),
+        "checks": {name: ("ok" if error is None else error) for name, error in checks.items()},
+        "model_version": version,
+    }

@@ -1,0 +1,72 @@
+"""Serving private media: only through views that check access, audit, and forbid caching."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from django.http import FileResponse, Http404
+
+from diagnosis.models import Prediction, Study
+from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
+
+_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "DICOM": "application/dicom"}
+
+
+def _private(response: FileResponse) -> FileResponse:
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+def _display_png(data: bytes) -> bytes:
+    """Render any accepted upload (DICOM and 16-bit PNG included) as a PNG a browser can show."""
+    from mlcore.decoding import decode_image
+
+    return decode_image(data).display_png()
+
+
+def media_response(
+    *, user: Any, study: Study, kind: str, context: AuditContext = SYSTEM, prediction_id: str | None = None
+) -> FileResponse:
+    """Stream a study's image ("image" as stored, "display" as PNG) or heatmap, after auditing the access."""
+    if kind == "heatmap":
+        predictions = study.predictions.exclude(heatmap="")
+        prediction: Prediction | None = (
+            predictions.filter(id=prediction_id).first()
+            if prediction_id
+            else predictions.order_by("-created_at").first()
+        )
+        if prediction is None:
+            raise Http404("No heatmap for this study.")
+        audit_record(
+            actor=user,
+            action="heatmap.download",
+            object_type="prediction",
+            object_id=prediction.id,
+            context=context,
+        )
+        return _private(FileResponse(prediction.heatmap.open("rb"), content_type="image/png"))
+    image = study.images.order_by("created_at").first()
+    if image is None:
+        raise Http404("No image for this study.")
+    audit_record(
+        actor=user,
+        action=f"image.{'view' if kind == 'display' else 'download'}",
+        object_type="image",
+        object_id=image.id,
+        after={"study": str(study.id)},
+        context=context,
+    )
+    if kind == "display":
+        with image.file.open("rb") as handle:
+            png = _display_png(handle.read())
+        return _private(FileResponse(io.BytesIO(png), content_type="image/png"))
+    response = FileResponse(
+        image.file.open("rb"),
+        content_type=_CONTENT_TYPES.get(image.format, "application/octet-stream"),
+        as_attachment=True,
+        filename=f"study-{study.id}{image.file.name[-4:]}",
+    )
+    return _private(response)

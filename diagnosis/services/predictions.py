@@ -1,0 +1,155 @@
+"""Running the model on a study: claim the row, predict, record the result or an explained final state."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from diagnosis.models import Prediction, Study
+from diagnosis.services.audit import audit_record
+from mlcore import InvalidImage, RejectedImage
+
+logger = logging.getLogger(__name__)
+# A study whose processing was attempted this often without finishing is a poison input.
+MAX_ATTEMPTS = 3
+
+
+def _stale_before() -> Any:
+    """A processing claim older than the hard time limit belongs to a dead worker."""
+    return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+
+
+def study_claim_for_processing(*, study_id: Any) -> Study | None:
+    """Claim the study with a conditional UPDATE; None when another worker has it or it is done."""
+    now = timezone.now()
+    claimable = Q(status=Study.Status.QUEUED) | Q(
+        status=Study.Status.PROCESSING, processing_started_at__lt=_stale_before()
+    )
+    claimed = Study.objects.filter(claimable, id=study_id).update(
+        status=Study.Status.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1
+    )
+    return Study.objects.get(id=study_id) if claimed else None
+
+
+def study_release(*, study: Study) -> None:
+    """Give an unprocessed claim back (e.g. the model is not loadable yet) so the study waits."""
+    Study.objects.filter(
+        id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
+    ).update(status=Study.Status.QUEUED, processing_started_at=None, attempts=F("attempts") - 1)
+
+
+@transaction.atomic
+def study_finish_unprocessed(*, study: Study, status: str, code: str, reason: str) -> bool:
+    """Move a claimed study to failed or rejected with its reason; audited."""
+    updated = Study.objects.filter(
+        id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
+    ).update(status=status, error_code=code, status_reason=reason, completed_at=timezone.now())
+    if updated:
+        audit_record(
+            actor=None,
+            action=f"study.{status}",
+            object_type="study",
+            object_id=study.id,
+            before={"status": Study.Status.PROCESSING},
+            after={"status": status, "code": code},
+            reason=reason,
+        )
+    return bool(updated)
+
+
+def _next_run_number(study: Study, model_version: str) -> int:
+    latest = study.predictions.filter(model_version=model_version).aggregate(n=Max("run_number"))["n"]
+    return (latest or 0) + 1
+
+
+@transaction.atomic
+def prediction_record(*, study: Study, result: Any) -> Prediction | None:
+    """Store the prediction and heatmap and complete the study, only if our claim still holds."""
+    image = study.images.order_by("created_at").first()
+    prediction = Prediction(
+        study=study,
+        image=image,
+        model_version=result.model_version,
+        run_number=_next_run_number(study, result.model_version),
+        probability=result.probability,
+        label=result.label,
+        confidence=result.confidence,
+        threshold=result.threshold,
+        indeterminate=result.indeterminate,
+        gate_score=result.gate_score,
+        flags=list(result.flags),
+        requested_by=study.rerun_requested_by,
+        decode_ms=result.timings.get("decode_ms", 0),
+        model_ms=result.timings.get("model_ms", 0),
+        heatmap_ms=result.timings.get("heatmap_ms", 0),
+        total_ms=result.timings.get("total_ms", 0),
+        turnaround_seconds=(timezone.now() - study.created_at).total_seconds(),
+    )
+    prediction.full_clean(exclude=["heatmap"])
+    updated = Study.objects.filter(
+        id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
+    ).update(
+        status=Study.Status.COMPLETED,
+        error_code="",
+        status_reason="",
+        completed_at=timezone.now(),
+        rerun_requested_by=None,
+    )
+    if not updated:
+        return None  # the claim was lost (stale and taken over): the other worker records it
+    prediction.heatmap.save("heatmap.png", ContentFile(result.heatmap_png), save=False)
+    try:
+        with transaction.atomic():
+            prediction.save(force_insert=True)
+    except IntegrityError:
+        prediction.heatmap.storage.delete(prediction.heatmap.name)
+        raise
+    audit_record(
+        actor=None,
+        action="prediction.create",
+        object_type="prediction",
+        object_id=prediction.id,
+        after={
+            "study": str(study.id),
+            "probability": prediction.probability,
+            "label": prediction.label,
+            "model_version": prediction.model_version,
+            "indeterminate": prediction.indeterminate,
+            "run_number": prediction.run_number,
+        },
+    )
+    return prediction
+
+
+def prediction_run(*, study_id: Any, predictor: Any) -> Prediction | None:
+    """Claim the study, run the model on its image, and record the outcome. Idempotent."""
+    study = study_claim_for_processing(study_id=study_id)
+    if study is None:
+        return None
+    if study.attempts > MAX_ATTEMPTS:
+        study_finish_unprocessed(
+            study=study,
+            status=Study.Status.FAILED,
+            code="processing_crashed",
+            reason="Processing stopped repeatedly on this image; it was not analysed.",
+        )
+        return None
+    image = study.images.order_by("created_at").first()
+    with image.file.open("rb") as handle:
+        data = handle.read()
+    try:
+        result = predictor.predict(data)
+    except RejectedImage as exc:
+        study_finish_unprocessed(study=study, status=Study.Status.REJECTED, code=exc.code, reason=str(exc))
+        return None
+    except InvalidImage as exc:
+        study_finish_unprocessed(study=study, status=Study.Status.FAILED, code=exc.code, reason=str(exc))
+        return None
+    return prediction_record(study=study, result=result)

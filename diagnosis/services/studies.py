@@ -1,0 +1,250 @@
+"""Studies: upload (validate, store privately, record, audit, enqueue after commit), cancel, re-run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from diagnosis.models import Image, Study
+from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
+from diagnosis.services.errors import Conflict, DomainError, PayloadTooLarge
+from diagnosis.services.patients import patient_get_or_create
+from diagnosis.services.scope import department_of, visible_studies
+from mlcore import InvalidImage
+from mlcore.decoding import DecodedImage, decode_image
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StudyUpload:
+    """What a clinician submits: the patient, the study details and one image file."""
+
+    image_name: str
+    image_data: bytes
+    patient_mrn: str
+    patient_name: str = ""
+    patient_birth_date: dt.date | None = None
+    patient_sex: str = ""
+    accession_number: str = ""
+    study_date: dt.date | None = None
+    clinical_notes: str = ""
+    priority: str = Study.Priority.ROUTINE
+
+
+@dataclass(frozen=True)
+class StudyCreated:
+    study: Study
+    created: bool
+    duplicate_of: Study | None
+
+
+def safe_filename(name: str) -> str:
+    """A display-only file name: no path, no control characters, at most 200 characters."""
+    name = unicodedata.normalize("NFC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = re.sub(r"[\x00-\x1f\x7f]", "", name).strip().lstrip(".")
+    return name[:200] or "upload"
+
+
+def _decode(data: bytes) -> DecodedImage:
+    """Validate the upload synchronously so that bad files are refused with a 4xx, not stored."""
+    if len(data) > settings.AIRSPACE_MAX_UPLOAD_BYTES:
+        limit_mb = settings.AIRSPACE_MAX_UPLOAD_BYTES / 1024 / 1024
+        raise PayloadTooLarge(f"The file is larger than the {limit_mb:.0f} MB limit.", code="file_too_large")
+    try:
+        return decode_image(
+            data,
+            max_bytes=settings.AIRSPACE_MAX_UPLOAD_BYTES,
+            max_pixels=settings.AIRSPACE_MAX_PIXELS,
+            min_side=settings.AIRSPACE_MIN_SIDE,
+        )
+    except InvalidImage as exc:
+        error = PayloadTooLarge if exc.code == "file_too_large" else DomainError
+        raise error(str(exc), code=exc.code, fields={"image": [str(exc)]}) from exc
+
+
+def _deidentify(data: bytes, decoded: DecodedImage) -> tuple[bytes, bool]:
+    """Strip identifying DICOM tags before storage when the site has it on (the default)."""
+    if decoded.format != "DICOM" or not settings.AIRSPACE_DEIDENTIFY_DICOM:
+        return data, False
+    from mlcore.dicom import deidentify
+
+    cleaned, _identifiers = deidentify(data)
+    return cleaned, True
+
+
+def _existing_for_key(user: Any, key: str) -> Study | None:
+    return Study.objects.filter(created_by=user, idempotency_key=key).first() if key else None
+
+
+def study_create(
+    *, user: Any, upload: StudyUpload, idempotency_key: str = "", context: AuditContext = SYSTEM
+) -> StudyCreated:
+    """Validate and store an upload, record patient/study/image and audit in one transaction, then enqueue."""
+    if existing := _existing_for_key(user, idempotency_key):
+        return StudyCreated(study=existing, created=False, duplicate_of=existing.duplicate_of)
+    decoded = _decode(upload.image_data)
+    data, deidentified = _deidentify(upload.image_data, decoded)
+    sha256 = hashlib.sha256(upload.image_data).hexdigest()
+    duplicate = visible_studies(user).filter(images__sha256=sha256).order_by("created_at").first()
+    image = Image(
+        original_filename=safe_filename(upload.image_name),
+        sha256=sha256,
+        size_bytes=len(data),
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        meta={**decoded.meta, "flags": list(decoded.flags)},
+        deidentified=deidentified,
+    )
+    try:
+        study = _store(
+            user=user,
+            upload=upload,
+            image=image,
+            data=data,
+            duplicate=duplicate,
+            idempotency_key=idempotency_key,
+            context=context,
+        )
+    except IntegrityError:
+        # A concurrent retry with the same Idempotency-Key won the race: answer with its study.
+        if existing := _existing_for_key(user, idempotency_key):
+            return StudyCreated(study=existing, created=False, duplicate_of=existing.duplicate_of)
+        raise
+    return StudyCreated(study=study, created=True, duplicate_of=duplicate)
+
+
+def _store(
+    *,
+    user: Any,
+    upload: StudyUpload,
+    image: Image,
+    data: bytes,
+    duplicate: Study | None,
+    idempotency_key: str,
+    context: AuditContext,
+) -> Study:
+    """Write rows and file atomically; if anything fails, the stored file is removed again."""
+    try:
+        with transaction.atomic():
+            patient = patient_get_or_create(
+                user=user,
+                mrn=upload.patient_mrn,
+                name=upload.patient_name,
+                birth_date=upload.patient_birth_date,
+                sex=upload.patient_sex,
+                context=context,
+            )
+            study = Study(
+                patient=patient,
+                accession_number=upload.accession_number.strip(),
+                study_date=upload.study_date,
+                clinical_notes=upload.clinical_notes,
+                priority=upload.priority,
+                department=department_of(user),
+                created_by=user,
+                idempotency_key=idempotency_key,
+                duplicate_of=duplicate,
+            )
+            study.full_clean()
+            study.save()
+            image.study = study
+            image.file.save(image.original_filename, ContentFile(data), save=False)
+            image.full_clean()
+            image.save()
+            audit_record(
+                actor=user,
+                action="study.upload",
+                object_type="study",
+                object_id=study.id,
+                after={
+                    "patient_mrn": patient.mrn,
+                    "image_sha256": image.sha256,
+                    "format": image.format,
+                    "filename": image.original_filename,
+                    "priority": study.priority,
+                    "duplicate_of": str(duplicate.id) if duplicate else None,
+                },
+                context=context,
+            )
+            transaction.on_commit(lambda: study_enqueue(study_id=study.id))
+    except Exception:
+        if image.file.name:
+            image.file.storage.delete(image.file.name)
+        raise
+    return study
+
+
+def study_enqueue(*, study_id: Any) -> bool:
+    """Hand the study to the broker. If the broker is down the study stays queued for the sweeper."""
+    from diagnosis.tasks import prediction_run_task
+
+    try:
+        prediction_run_task.apply_async(args=[str(study_id)], retry=False)
+    except Exception as exc:  # noqa: BLE001 - any broker fault leaves the study safely queued
+        logger.warning("Broker unavailable, study %s stays queued for the sweeper: %s", study_id, exc)
+        return False
+    return True
+
+
+@transaction.atomic
+def study_cancel(*, user: Any, study: Study, context: AuditContext = SYSTEM) -> Study:
+    """Cancel a study that no worker has started yet."""
+    updated = Study.objects.filter(id=study.id, status=Study.Status.QUEUED).update(
+        status=Study.Status.CANCELLED, status_reason=f"Cancelled by {user.get_username()}"
+    )
+    if not updated:
+        raise Conflict("Only a queued study can be cancelled.", code="not_cancellable")
+    audit_record(
+        actor=user,
+        action="study.cancel",
+        object_type="study",
+        object_id=study.id,
+        before={"status": study.status},
+        after={"status": Study.Status.CANCELLED},
+        context=context,
+    )
+    study.refresh_from_db()
+    return study
+
+
+@transaction.atomic
+def study_rerun(*, user: Any, study: Study, context: AuditContext = SYSTEM) -> Study:
+    """Admin: queue the study again on the current model; a new prediction is added, none edited."""
+    updated = (
+        Study.objects.filter(id=study.id, status__in=Study.FINAL_STATUSES)
+        .exclude(status=Study.Status.CANCELLED)
+        .update(
+            status=Study.Status.QUEUED,
+            error_code="",
+            status_reason="",
+            processing_started_at=None,
+            attempts=0,
+            rerun_requested_by=user,
+            completed_at=None,
+        )
+    )
+    if not updated:
+        raise Conflict("Only a finished study can be re-run.", code="not_rerunnable")
+    audit_record(
+        actor=user,
+        action="study.rerun",
+        object_type="study",
+        object_id=study.id,
+        before={"status": study.status},
+        after={"status": Study.Status.QUEUED},
+        context=context,
+    )
+    transaction.on_commit(lambda: study_enqueue(study_id=study.id))
+    study.refresh_from_db()
+    return study

@@ -1,0 +1,56 @@
+"""Celery tasks: thin wrappers that pass ids to services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+from diagnosis.models import Study
+from diagnosis.runtime import get_predictor
+from diagnosis.services.audit import audit_anchor
+from diagnosis.services.predictions import prediction_run, study_finish_unprocessed
+from diagnosis.services.sweeper import sweep_stuck_studies
+from mlcore import BundleError
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError, BundleError),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=8,
+)
+def prediction_run_task(self: object, study_id: str) -> str | None:
+    """Run the model on one study; a second delivery finds the row claimed or done and does nothing."""
+    try:
+        prediction = prediction_run(study_id=study_id, predictor=get_predictor())
+    except SoftTimeLimitExceeded:
+        study = Study.objects.get(id=study_id)
+        study_finish_unprocessed(
+            study=study,
+            status=Study.Status.FAILED,
+            code="timeout",
+            reason="The analysis took longer than its time limit and was stopped.",
+        )
+        return None
+    return str(prediction.id) if prediction else None
+
+
+@shared_task
+def sweep_stuck_studies_task() -> int:
+    """Re-enqueue studies left queued or processing too long (broker outage, dead worker)."""
+    return sweep_stuck_studies()
+
+
+@shared_task
+def audit_anchor_task() -> int | None:
+    """Sign the audit chain head with the key kept outside the database."""
+    anchor = audit_anchor()
+    return anchor.event_id if anchor else None

@@ -1,0 +1,13 @@
+"""Portal app config: registers the auth audit signal receivers."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+
+    def ready(self) -> None:
+        """Connect login/logout/failed-login audit receivers."""
+        from portal import auth  # noqa: F401

@@ -1,0 +1,63 @@
+"""Login, logout and failed-login auditing, and the lockout answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+
+def _context(request: HttpRequest | None) -> Any:
+    from diagnosis.services.audit import AuditContext
+
+    return AuditContext.from_request(request)
+
+
+@receiver(user_logged_in)
+def audit_login(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
+    """Record a successful sign-in."""
+    from diagnosis.services.audit import audit_record
+
+    audit_record(
+        actor=user, action="auth.login", object_type="user", object_id=user.pk, context=_context(request)
+    )
+
+
+@receiver(user_logged_out)
+def audit_logout(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
+    """Record a sign-out."""
+    from diagnosis.services.audit import audit_record
+
+    if user is not None:
+        audit_record(
+            actor=user, action="auth.logout", object_type="user", object_id=user.pk, context=_context(request)
+        )
+
+
+@receiver(user_login_failed)
+def audit_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any
+) -> None:
+    """Record a failed sign-in with the username tried (never the password)."""
+    from diagnosis.services.audit import audit_record
+
+    username = str(credentials.get("username", ""))[:150]
+    audit_record(
+        actor=None,
+        action="auth.login_failed",
+        object_type="user",
+        object_id=username,
+        reason="bad credentials or locked out",
+        context=_context(request),
+    )
+
+
+def lockout_response(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Too many failed logins: a JSON 429 for the API, a page for the browser."""
+    message = "Too many failed login attempts. Try again in 15 minutes or ask an administrator."
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "locked_out", "message": message, "fields": {}}}, status=429)
+    return render(request, "registration/locked_out.html", {"message": message}, status=429)

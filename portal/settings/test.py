@@ -1,0 +1,13 @@
+"""Settings for pytest: the embedded default or, with DATABASE_URL/REDIS_URL, the real services."""
+
+from __future__ import annotations
+
+from portal.settings.dev import *  # noqa: F403
+
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AXES_ENABLED = True
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min"}}  # noqa: F405
+# Tests keep their media apart from a developer's var/media (the worker subprocess gets the same path).
+MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
+AIRSPACE_AUDIT_ANCHOR_FILE = VAR_DIR / "test-audit-anchors.jsonl"  # noqa: F405

@@ -1,0 +1,19 @@
+"""Top-level routes: pages, the API, health, admin. No media URL is ever routed."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from diagnosis import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("api/v1/", include("diagnosis.api.urls")),
+    path("", include("diagnosis.urls")),
+    path("django-admin/", admin.site.urls),
+]

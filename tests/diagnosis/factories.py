@@ -1,0 +1,76 @@
+"""factory_boy factories for clinical records (with real, small image files)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import factory
+from django.core.files.base import ContentFile
+from PIL import Image as PILImage
+
+from diagnosis.models import Image, Label, Patient, Prediction, Study
+
+
+def png_bytes(size: int = 96, shade: int = 90) -> bytes:
+    """A small grayscale PNG."""
+    buffer = io.BytesIO()
+    PILImage.new("L", (size, size), shade).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class PatientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Patient
+
+    mrn = factory.Sequence(lambda n: f"MRN{n:05d}")
+    name = factory.Faker("name")
+    created_by = None
+
+
+class StudyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Study
+
+    patient = factory.SubFactory(PatientFactory, created_by=factory.SelfAttribute("..created_by"))
+    priority = Study.Priority.ROUTINE
+    status = Study.Status.QUEUED
+
+
+class ImageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Image
+
+    study = factory.SubFactory(StudyFactory)
+    format = "PNG"
+    width = 96
+    height = 96
+    original_filename = "xray.png"
+    file = factory.LazyAttribute(lambda o: ContentFile(png_bytes(), name="x.png"))
+    sha256 = factory.LazyAttribute(lambda o: hashlib.sha256(png_bytes()).hexdigest())
+    size_bytes = factory.LazyAttribute(lambda o: len(png_bytes()))
+
+
+class PredictionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Prediction
+
+    study = factory.SubFactory(StudyFactory)
+    image = factory.LazyAttribute(lambda o: o.study.images.first() or ImageFactory(study=o.study))
+    model_version = "test-model"
+    probability = 0.9
+    label = Label.PNEUMONIA
+    confidence = factory.LazyAttribute(lambda o: max(o.probability, 1 - o.probability))
+    threshold = 0.5
+    indeterminate = False
+
+
+def completed_study(*, created_by, probability: float = 0.9, priority: str = Study.Priority.ROUTINE,
+                    indeterminate: bool = False, threshold: float = 0.5) -> Study:
+    """A completed study with an image and a prediction."""
+    study = StudyFactory(created_by=created_by, status=Study.Status.COMPLETED, priority=priority)
+    ImageFactory(study=study)
+    label = Label.PNEUMONIA if probability >= threshold else Label.NORMAL
+    PredictionFactory(study=study, probability=probability, label=label, threshold=threshold,
+                      indeterminate=indeterminate)
+    return study
