@@ -11,3 +11,4 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min
 # Tests keep their media apart from a developer's var/media (the worker subprocess gets the same path).
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 AIRSPACE_AUDIT_ANCHOR_FILE = VAR_DIR / "test-audit-anchors.jsonl"  # noqa: F405
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
