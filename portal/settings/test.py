@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from portal.settings.dev import *  # noqa: F403
 
 DEBUG = False
@@ -12,3 +14,6 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 AIRSPACE_AUDIT_ANCHOR_FILE = VAR_DIR / "test-audit-anchors.jsonl"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+# Parallel test runs (several developers on one machine) each name their own database.
+if _test_db := os.environ.get("AIRSPACE_TEST_DB_NAME"):
+    DATABASES["default"]["TEST"] = {"NAME": _test_db}  # noqa: F405
