@@ -1,0 +1,73 @@
+"""The prediction service with the shipped model: claim, record, idempotency, explained final states."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from diagnosis.models import AuditEvent, Prediction, Study
+from diagnosis.services.predictions import prediction_run
+from diagnosis.services.studies import StudyUpload, study_create
+from tests.fixtures.hostile import document, encode
+
+pytestmark = pytest.mark.django_db
+
+
+def new_study(user, data: bytes, name: str = "x.jpg") -> Study:
+    return study_create(user=user, upload=StudyUpload(image_name=name, image_data=data, patient_mrn="P-1")).study
+
+
+def test_run_records_prediction_and_completes(alice, xray_bytes, predictor):
+    study = new_study(alice, xray_bytes)
+    prediction = prediction_run(study_id=study.id, predictor=predictor)
+    study.refresh_from_db()
+    assert study.status == Study.Status.COMPLETED and study.completed_at is not None
+    assert 0 <= prediction.probability <= 1 and prediction.label in {"NORMAL", "PNEUMONIA"}
+    assert prediction.confidence == pytest.approx(max(prediction.probability, 1 - prediction.probability))
+    assert prediction.label == ("PNEUMONIA" if prediction.probability >= prediction.threshold else "NORMAL")
+    assert prediction.model_version == predictor.version and prediction.heatmap.name.endswith(".png")
+    assert prediction.heatmap.read()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert AuditEvent.objects.filter(action="prediction.create", object_id=str(prediction.id)).exists()
+
+
+def test_second_delivery_does_nothing(alice, xray_bytes, predictor):
+    study = new_study(alice, xray_bytes)
+    assert prediction_run(study_id=study.id, predictor=predictor) is not None
+    assert prediction_run(study_id=study.id, predictor=predictor) is None
+    assert Prediction.objects.filter(study=study).count() == 1
+
+
+def test_claim_held_by_a_live_worker_is_not_taken(alice, xray_bytes, predictor):
+    study = new_study(alice, xray_bytes)
+    Study.objects.filter(id=study.id).update(status=Study.Status.PROCESSING, processing_started_at=timezone.now())
+    assert prediction_run(study_id=study.id, predictor=predictor) is None
+    assert not Prediction.objects.filter(study=study).exists()
+
+
+def test_stale_claim_of_a_dead_worker_is_taken_over(alice, xray_bytes, predictor):
+    study = new_study(alice, xray_bytes)
+    Study.objects.filter(id=study.id).update(
+        status=Study.Status.PROCESSING, processing_started_at=timezone.now() - timedelta(minutes=10), attempts=1
+    )
+    assert prediction_run(study_id=study.id, predictor=predictor) is not None
+    study.refresh_from_db()
+    assert study.status == Study.Status.COMPLETED and study.attempts == 2
+
+
+def test_non_chest_image_is_rejected_with_a_reason_and_no_probability(alice, predictor):
+    study = new_study(alice, encode(document(), "PNG"), name="scan.png")
+    assert prediction_run(study_id=study.id, predictor=predictor) is None
+    study.refresh_from_db()
+    assert study.status == Study.Status.REJECTED and study.error_code == "not_chest_xray"
+    assert study.status_reason and not study.predictions.exists()
+    assert AuditEvent.objects.filter(action="study.rejected", object_id=str(study.id)).exists()
+
+
+def test_poison_study_fails_after_repeated_crashes(alice, xray_bytes, predictor):
+    study = new_study(alice, xray_bytes)
+    Study.objects.filter(id=study.id).update(attempts=3)
+    assert prediction_run(study_id=study.id, predictor=predictor) is None
+    study.refresh_from_db()
+    assert study.status == Study.Status.FAILED and study.error_code == "processing_crashed"
