@@ -12,11 +12,15 @@ class InvalidImage(ValueError):
 
 
 class RejectedImage(ValueError):
-    """A decodable image that the input gate refuses: not a frontal chest X-ray."""
+    """A decodable image that the input gate refuses: not a frontal chest X-ray.
 
-    def __init__(self, message: str, *, code: str = "not_chest_xray") -> None:
+    `score` is the gate score (1.0 is the rejection boundary; higher is less chest-X-ray-like).
+    """
+
+    def __init__(self, message: str, *, code: str = "not_chest_xray", score: float | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.score = score
 
 
 class BundleError(RuntimeError):

@@ -1,0 +1,255 @@
+"""Bytes → a validated grayscale image: JPEG, PNG or DICOM, with every refusal given a stable code.
+
+Pure Pillow/pydicom (no TensorFlow) so the web process can validate an upload synchronously.
+Formats are recognised by magic bytes, never by file name; dimensions are checked from the header
+before any pixel is decoded, so a decompression bomb costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from mlcore.config import INPUT_SIZE
+from mlcore.errors import InvalidImage
+from mlcore.preprocessing import to_grayscale
+
+MAX_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 60_000_000
+MIN_SIDE = 64
+# JPEGs are decoded at a DCT scale of 1/2, 1/4 or 1/8 while both sides stay >= this; 2x the model's
+# input keeps the bicubic squash within the parity tested in tests/mlcore/test_decoding.py.
+DRAFT_MIN_SIDE = 2 * INPUT_SIZE
+DISPLAY_MAX_SIDE = 1024
+
+_MAGIC = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"%PDF-", "PDF"),
+    (b"PK\x03\x04", "ZIP"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x00\x0cjP  ", "JPEG2000"),
+)
+# Markers of active content: an image carrying them is a polyglot (e.g. a JPEG whose comment is HTML).
+_ACTIVE_CONTENT = re.compile(rb"<script|<html|<\?php|<svg|<iframe|<body|<!doctype|javascript:", re.IGNORECASE)
+_ZIP_END = b"PK\x05\x06"
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """A decoded upload: the grayscale image for the model plus what we learned about the original."""
+
+    image: Image.Image
+    width: int
+    height: int
+    format: str
+    mode: str
+    meta: dict[str, Any] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+    colorfulness: float = 0.0
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """The original's size scaled so the longest side is at most DISPLAY_MAX_SIDE (for overlays)."""
+        return display_size(self.width, self.height)
+
+    def display_png(self, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
+        """An 8-bit grayscale PNG for a viewer (useful for DICOM, which browsers cannot show)."""
+        image = self.image.copy()
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        out = io.BytesIO()
+        image.save(out, format="PNG", optimize=False)
+        return out.getvalue()
+
+
+def display_size(width: int, height: int, max_side: int = DISPLAY_MAX_SIDE) -> tuple[int, int]:
+    """(width, height) scaled down so the longest side is at most max_side, aspect kept."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def sniff_format(data: bytes) -> str | None:
+    """The container format from magic bytes ("JPEG", "PNG", "DICOM", "GIF", "PDF", ...) or None."""
+    for magic, name in _MAGIC:
+        if data.startswith(magic):
+            return name
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return "DICOM"
+    if _looks_like_headerless_dicom(data):
+        return "DICOM"
+    return None
+
+
+def _looks_like_headerless_dicom(data: bytes) -> bool:
+    """A DICOM stream without the 128-byte preamble starts with a group 0002 or 0008 element."""
+    if len(data) < 8:
+        return False
+    group = int.from_bytes(data[0:2], "little")
+    element = int.from_bytes(data[2:4], "little")
+    if group not in (0x0002, 0x0008) or element > 0x0100:
+        return False
+    vr = data[4:6]
+    # Explicit VR has a two-letter VR; implicit VR has a 4-byte little-endian length instead.
+    return vr.isalpha() and vr.isupper() or int.from_bytes(data[4:8], "little") < 1024
+
+
+def decode_image(
+    data: bytes,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_pixels: int = MAX_PIXELS,
+    min_side: int = MIN_SIDE,
+) -> DecodedImage:
+    """Validate and decode an upload, raising InvalidImage with a stable code on any refusal."""
+    if not data:
+        raise InvalidImage("The file is empty.", code="empty_file")
+    if len(data) > max_bytes:
+        raise InvalidImage(
+            f"The file is larger than the {max_bytes / 2**20:g} MB upload limit.",
+            code="file_too_large",
+        )
+    kind = sniff_format(data)
+    if kind == "DICOM":
+        from mlcore.dicom import decode_dicom
+
+        return decode_dicom(data, max_pixels=max_pixels, min_side=min_side)
+    if kind not in ("JPEG", "PNG"):
+        raise InvalidImage(_unsupported_message(kind), code="unsupported_format")
+    _refuse_polyglot(data, kind)
+    return _decode_raster(data, kind, max_pixels=max_pixels, min_side=min_side)
+
+
+def _unsupported_message(kind: str | None) -> str:
+    """A human explanation of why a container is refused."""
+    found = f"is a {kind} file" if kind else "is not an image we recognise"
+    return f"This file {found}. Please upload a chest X-ray as JPEG, PNG or DICOM."
+
+
+def _refuse_polyglot(data: bytes, kind: str) -> None:
+    """Refuse image files that also carry a ZIP archive or markup/script (polyglots)."""
+    tail = data[-(65535 + 22) :]
+    at = tail.rfind(_ZIP_END)
+    if at >= 0 and at + 22 <= len(tail):
+        comment_len = int.from_bytes(tail[at + 20 : at + 22], "little")
+        if at + 22 + comment_len == len(tail):
+            raise InvalidImage(
+                "The file is an image with an archive appended; it is refused for safety.",
+                code="unsupported_format",
+            )
+    # Only metadata and trailing bytes are searched: compressed pixel data matches short patterns by chance.
+    if any(_ACTIVE_CONTENT.search(region) for region in _non_pixel_regions(data, kind)):
+        raise InvalidImage(
+            "The file contains web page or script content besides the image; it is refused for safety.",
+            code="unsupported_format",
+        )
+
+
+def _non_pixel_regions(data: bytes, kind: str) -> list[bytes]:
+    """Metadata segments (JPEG APPn/COM, PNG chunks other than IDAT) and bytes after the image's end."""
+    regions, pos = [], 2 if kind == "JPEG" else 8
+    while pos + 8 <= len(data):
+        if kind == "JPEG":
+            if data[pos] != 0xFF or data[pos + 1] == 0xDA:  # start of scan: headers are over
+                break
+            length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+            regions.append(data[pos + 4 : pos + 2 + length])
+            pos += 2 + length
+        else:
+            length, chunk = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
+            if chunk != b"IDAT":
+                regions.append(data[pos + 8 : pos + 8 + length])
+            pos += 12 + length
+            if chunk == b"IEND":
+                regions.append(data[pos:])
+                break
+    if kind == "JPEG":
+        end = data.rfind(b"\xff\xd9")
+        regions.append(data[end + 2 :] if end >= len(data) - 65536 else data[-65536:])
+    return regions
+
+
+def check_dimensions(width: int, height: int, *, max_pixels: int, min_side: int) -> None:
+    """Refuse too many pixels (decompression bombs) or too small sides, from header values."""
+    if width * height > max_pixels:
+        raise InvalidImage(
+            f"The image is {width}×{height} pixels, more than the {max_pixels / 1e6:.0f} megapixel limit.",
+            code="too_many_pixels",
+        )
+    if min(width, height) < min_side:
+        raise InvalidImage(
+            f"The image is only {width}×{height} pixels; at least {min_side} pixels a side are needed.",
+            code="image_too_small",
+        )
+
+
+def _open_raster(data: bytes, kind: str, max_pixels: int) -> Image.Image:
+    """Open (not decode) a JPEG/PNG, mapping Pillow's bomb and parse errors to InvalidImage."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=[kind])
+    except Image.DecompressionBombError as exc:
+        raise _bomb() from exc
+    except Exception as exc:  # Pillow raises many types for a bad header
+        raise InvalidImage(f"The {kind} file is damaged and cannot be read.", code="corrupt_image") from exc
+    if getattr(image, "n_frames", 1) > 1:
+        raise InvalidImage("Animated images are not accepted; upload a single X-ray.", code="unsupported_format")
+    return image
+
+
+def _bomb() -> InvalidImage:
+    """The error for an image whose declared size is absurd."""
+    return InvalidImage("The image declares more pixels than we accept.", code="too_many_pixels")
+
+
+def _decode_raster(data: bytes, kind: str, *, max_pixels: int, min_side: int) -> DecodedImage:
+    """Decode a JPEG or PNG: header checks, reduced-scale JPEG decode, EXIF orientation, grayscale."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = _open_raster(data, kind, max_pixels)
+        width, height = image.size
+        check_dimensions(width, height, max_pixels=max_pixels, min_side=min_side)
+        mode = image.mode
+        if kind == "JPEG" and mode in ("L", "RGB"):
+            image.draft(mode, (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
+        try:
+            image.load()
+            orientation = int(image.getexif().get(0x0112, 1) or 1)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _bomb() from exc
+        except Exception as exc:
+            raise InvalidImage(
+                f"The {kind} file is truncated or damaged and cannot be decoded.", code="corrupt_image"
+            ) from exc
+    image = ImageOps.exif_transpose(image) if orientation != 1 else image
+    if orientation in (5, 6, 7, 8):  # transposed: report the size as displayed
+        width, height = height, width
+    return DecodedImage(
+        image=to_grayscale(image),
+        width=width,
+        height=height,
+        format=kind,
+        mode=mode,
+        meta={"exif_orientation": orientation},
+        colorfulness=colorfulness(image),
+    )
+
+
+def colorfulness(image: Image.Image) -> float:
+    """Hasler–Süsstrunk colourfulness of the original (0 for gray; X-rays score near 0, photos > 15)."""
+    if image.mode in ("L", "I", "I;16", "I;16B", "I;16L", "F", "1", "LA"):
+        return 0.0
+    small = image.convert("RGB")
+    small.thumbnail((128, 128))
+    rgb = np.asarray(small, dtype=np.float32)
+    rg = rgb[..., 0] - rgb[..., 1]
+    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
+    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))

@@ -1,0 +1,210 @@
+"""DICOM (CR/DX) decoding to the model's grayscale, and PS3.15 basic-profile de-identification.
+
+No TensorFlow here: the web process validates and de-identifies DICOM uploads synchronously.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.uid import generate_uid
+
+from mlcore.decoding import DecodedImage, check_dimensions, colorfulness
+from mlcore.errors import InvalidImage
+
+ADULT_AGE_YEARS = 16
+LATERAL_VIEWS = frozenset({"LL", "RL", "LATERAL", "LAT", "LLAT", "RLAT"})
+# SOP class UID prefixes of objects that are documents, reports or overlays rather than images.
+_NON_IMAGE_SOP_PREFIXES = (
+    "1.2.840.10008.5.1.4.1.1.88.",  # structured reports
+    "1.2.840.10008.5.1.4.1.1.104.",  # encapsulated PDF / CDA
+    "1.2.840.10008.5.1.4.1.1.11.",  # presentation states
+    "1.2.840.10008.5.1.4.1.1.9.",  # waveforms (ECG, audio)
+    "1.2.840.10008.5.1.4.1.1.481.",  # radiotherapy plans and structures
+    "1.2.840.10008.5.1.4.1.1.66",  # raw data, registration, segmentation
+)
+_AGE_UNITS = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
+
+
+def decode_dicom(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage:
+    """Decode a single-frame DICOM image: modality LUT, VOI LUT/window, MONOCHROME1 inverted."""
+    ds = read_dataset(data)
+    _refuse_non_image(ds)
+    rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+    check_dimensions(cols, rows, max_pixels=max_pixels, min_side=min_side)
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        raise InvalidImage(
+            "Multi-frame DICOM (a series or cine) is not accepted; send a single radiograph.",
+            code="dicom_multiframe",
+        )
+    pixels = _pixel_array(ds)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
+    colour = 0.0
+    if pixels.ndim == 3:  # RGB / YBR secondary captures: keep colourfulness for the gate
+        rgb = Image.fromarray(_to_uint8(pixels.astype(np.float64)), mode="RGB")
+        colour, gray = colorfulness(rgb), rgb.convert("L")
+    else:
+        gray = Image.fromarray(_to_uint8(_grayscale_values(pixels, ds, photometric)), mode="L")
+    meta = dicom_meta(ds)
+    return DecodedImage(
+        image=gray,
+        width=cols,
+        height=rows,
+        format="DICOM",
+        mode=f"{photometric} {meta['bits_stored']}-bit",
+        meta=meta,
+        flags=intended_use_flags(meta),
+        colorfulness=colour,
+    )
+
+
+def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
+    """Parse DICOM bytes; files without the 128-byte preamble are read with force=True."""
+    has_preamble = len(data) >= 132 and data[128:132] == b"DICM"
+    try:
+        return pydicom.dcmread(
+            io.BytesIO(data), force=not has_preamble, stop_before_pixels=stop_before_pixels
+        )
+    except Exception as exc:  # pydicom raises many types on a bad stream
+        raise InvalidImage("The DICOM file is damaged and cannot be read.", code="corrupt_image") from exc
+
+
+def _refuse_non_image(ds: Dataset) -> None:
+    """Refuse reports, PDFs and other non-image objects, and images without pixel data."""
+    if "SOPClassUID" not in ds and "PixelData" not in ds and "Rows" not in ds:
+        raise InvalidImage("The DICOM file is damaged: no readable image attributes.", code="corrupt_image")
+    sop_class = str(ds.get("SOPClassUID", ""))
+    if sop_class.startswith(_NON_IMAGE_SOP_PREFIXES):
+        raise InvalidImage(
+            "This DICOM object is not an image (for example a report or a document).",
+            code="dicom_not_image",
+        )
+    if "PixelData" not in ds:
+        raise InvalidImage("The DICOM file contains no pixel data.", code="dicom_no_pixels")
+
+
+def _pixel_array(ds: Dataset) -> np.ndarray:
+    """The stored pixel values, or a clear error when the compression is not supported."""
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    try:
+        return ds.pixel_array
+    except (NotImplementedError, RuntimeError) as exc:
+        name = getattr(syntax, "name", None) or str(syntax or "unknown")
+        raise InvalidImage(
+            f"The DICOM image is compressed as '{name}', which this server cannot decode. "
+            "Please export it uncompressed or as JPEG baseline.",
+            code="dicom_unsupported_syntax",
+        ) from exc
+    except Exception as exc:
+        raise InvalidImage("The DICOM pixel data is damaged.", code="corrupt_image") from exc
+
+
+def _grayscale_values(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:
+    """Stored values → display values: Bits Stored mask, modality LUT, VOI LUT/window, MONOCHROME1 flip."""
+    bits_stored = int(ds.get("BitsStored", 0) or 0)
+    if pixels.dtype.kind == "u" and 0 < bits_stored < pixels.dtype.itemsize * 8:
+        pixels = pixels & np.asarray((1 << bits_stored) - 1, dtype=pixels.dtype)
+    values = apply_modality_lut(pixels, ds)
+    if "WindowCenter" in ds or "VOILUTSequence" in ds:
+        values = apply_voi_lut(values, ds)
+    values = np.asarray(values, dtype=np.float64)
+    return values.max() + values.min() - values if photometric == "MONOCHROME1" else values
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """Stretch the used range of values to 0..255."""
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        return np.zeros(values.shape, dtype=np.uint8)
+    return np.round((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def dicom_meta(ds: Dataset) -> dict[str, Any]:
+    """PatientAge (years), ViewPosition, Modality, photometric and Bits Stored, when present."""
+    return {
+        "patient_age_years": parse_age(str(ds.get("PatientAge", "") or "")),
+        "view_position": str(ds.get("ViewPosition", "") or "").upper() or None,
+        "modality": str(ds.get("Modality", "") or "").upper() or None,
+        "photometric": str(ds.get("PhotometricInterpretation", "") or "") or None,
+        "bits_stored": int(ds.get("BitsStored", 8) or 8),
+    }
+
+
+def parse_age(age: str) -> float | None:
+    """DICOM AS ("005Y", "018M", "010W", "003D") → years, or None."""
+    age = age.strip().upper()
+    if len(age) < 2 or age[-1] not in _AGE_UNITS or not age[:-1].isdigit():
+        return None
+    return round(int(age[:-1]) * _AGE_UNITS[age[-1]], 3)
+
+
+def intended_use_flags(meta: dict[str, Any]) -> tuple[str, ...]:
+    """Non-blocking notices: adult patient, lateral view."""
+    flags = []
+    age = meta.get("patient_age_years")
+    if age is not None and age > ADULT_AGE_YEARS:
+        flags.append("adult_patient")
+    if meta.get("view_position") in LATERAL_VIEWS:
+        flags.append("lateral_view")
+    return tuple(flags)
+
+
+# ---- De-identification (PS3.15 Annex E, Basic Application Level Confidentiality Profile) ----
+
+_REMOVE = (
+    "PatientBirthTime", "PatientAddress", "PatientTelephoneNumbers", "OtherPatientIDs",
+    "OtherPatientNames", "OtherPatientIDsSequence", "PatientMotherBirthName", "MilitaryRank",
+    "EthnicGroup", "PatientReligiousPreference", "AdditionalPatientHistory", "PatientComments",
+    "InstitutionAddress", "InstitutionalDepartmentName", "PhysiciansOfRecord", "PerformingPhysicianName",
+    "NameOfPhysiciansReadingStudy", "OperatorsName", "RequestingPhysician", "ReferringPhysicianAddress",
+    "ReferringPhysicianTelephoneNumbers", "StationName", "DeviceSerialNumber", "ImageComments",
+    "RequestAttributesSequence", "AdmittingDiagnosesDescription", "MedicalRecordLocator",
+    "InstitutionName", "CountryOfResidence", "RegionOfResidence", "CurrentPatientLocation",
+    "PatientInstitutionResidence", "Occupation", "PatientSize", "PatientWeight", "AccessionNumber",
+    "StudyID", "ReferencedPatientSequence", "ReferencedStudySequence", "ReferencedImageSequence",
+    "SourceImageSequence", "AcquisitionDateTime", "InstanceCreatorUID",
+)  # fmt: skip
+_BLANK = ("PatientName", "PatientID", "PatientBirthDate", "ReferringPhysicianName", "PatientSex")
+_DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate")
+_TIMES = ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime", "InstanceCreationTime")
+_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
+_ORIGINAL_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "StudyInstanceUID")
+
+
+def deidentify(data: bytes) -> tuple[bytes, dict[str, str]]:
+    """Apply the PS3.15 basic profile; return the cleaned bytes and the original identifiers."""
+    ds = read_dataset(data)
+    original = {key: str(ds.get(key, "") or "") for key in _ORIGINAL_KEYS}
+    ds.remove_private_tags()
+    for keyword in _REMOVE:
+        if keyword in ds:
+            delattr(ds, keyword)
+    for keyword in (*_BLANK, *_DATES, *_TIMES):
+        if keyword in ds:
+            setattr(ds, keyword, "")
+    for keyword in _UIDS:
+        if keyword in ds:
+            setattr(ds, keyword, generate_uid())
+    if hasattr(ds, "file_meta") and "SOPInstanceUID" in ds:
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    _record_method(ds)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue(), original
+
+
+def _record_method(ds: Dataset) -> None:
+    """PatientIdentityRemoved=YES and (0012,0064) = 113100 DCM 'Basic Application Confidentiality Profile'."""
+    code = Dataset()
+    code.CodeValue = "113100"
+    code.CodingSchemeDesignator = "DCM"
+    code.CodeMeaning = "Basic Application Confidentiality Profile"
+    ds.PatientIdentityRemoved = "YES"
+    ds.DeidentificationMethod = "Airspace PS3.15 basic profile"
+    ds.DeidentificationMethodCodeSequence = [code]
