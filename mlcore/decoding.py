@@ -201,7 +201,9 @@ def _open_raster(data: bytes, kind: str, max_pixels: int) -> Image.Image:
     except Exception as exc:  # Pillow raises many types for a bad header
         raise InvalidImage(f"The {kind} file is damaged and cannot be read.", code="corrupt_image") from exc
     if getattr(image, "n_frames", 1) > 1:
-        raise InvalidImage("Animated images are not accepted; upload a single X-ray.", code="unsupported_format")
+        raise InvalidImage(
+            "Animated images are not accepted; upload a single X-ray.", code="unsupported_format"
+        )
     return image
 
 

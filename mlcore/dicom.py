@@ -200,11 +200,18 @@ def deidentify(data: bytes) -> tuple[bytes, dict[str, str]]:
 
 
 def _record_method(ds: Dataset) -> None:
-    """PatientIdentityRemoved=YES and (0012,0064) = 113100 DCM 'Basic Application Confidentiality Profile'."""
-    code = Dataset()
-    code.CodeValue = "113100"
-    code.CodingSchemeDesignator = "DCM"
-    code.CodeMeaning = "Basic Application Confidentiality Profile"
+    """PatientIdentityRemoved=YES and (0012,0064): 113100 basic profile + 113108 retain characteristics.
+
+    PatientAge is kept (the retain-patient-characteristics option) because it drives the adult flag.
+    """
+    codes = []
+    for value, meaning in (
+        ("113100", "Basic Application Confidentiality Profile"),
+        ("113108", "Retain Patient Characteristics Option"),
+    ):
+        code = Dataset()
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, "DCM", meaning
+        codes.append(code)
     ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "Airspace PS3.15 basic profile"
-    ds.DeidentificationMethodCodeSequence = [code]
+    ds.DeidentificationMethod = "PS3.15 basic profile, retaining patient age (Airspace)"
+    ds.DeidentificationMethodCodeSequence = codes

@@ -15,6 +15,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from mlcore.config import SHARED_DATA_DIR  # noqa: E402
+from tests.fixtures.bundles import shipped_bundle  # noqa: E402
 
 
 def build_tiny_model() -> object:
@@ -60,16 +61,6 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bundle_copy(tiny_bundle: Path, tmp_path: Path) -> Path:
     """A throw-away copy of the tiny bundle that a test may damage."""
     return Path(shutil.copytree(tiny_bundle, tmp_path / tiny_bundle.name))
-
-
-def shipped_bundle() -> Path | None:
-    """The bundle named by models/CURRENT, if it exists and has serving artifacts."""
-    from mlcore.config import CURRENT_POINTER, default_bundle_dir
-
-    if not CURRENT_POINTER.is_file():
-        return None
-    bundle = default_bundle_dir()
-    return bundle if (bundle / "serving.json").is_file() else None
 
 
 @pytest.fixture(scope="session")

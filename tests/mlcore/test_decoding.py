@@ -17,7 +17,9 @@ from mlcore.preprocessing import to_model_input
 from tests.fixtures.dicoms import fixture_xray_paths
 from tests.fixtures.hostile import EXPECTED, encode, hostile_corpus, xray_image
 
-REFUSED = sorted(kind for kind, code in EXPECTED.items() if code not in ("ok", "not_chest_xray", "file_too_large"))
+REFUSED = sorted(
+    kind for kind, code in EXPECTED.items() if code not in ("ok", "not_chest_xray", "file_too_large")
+)
 DECODABLE = sorted(kind for kind, code in EXPECTED.items() if code in ("ok", "not_chest_xray"))
 
 
@@ -28,7 +30,7 @@ def test_hostile_input_is_refused_with_its_code(corpus: dict, kind: str) -> None
         decode_image(data)
     assert info.value.code == EXPECTED[kind]
     message = str(info.value)
-    assert message and "Traceback" not in message and "File \"" not in message
+    assert message and "Traceback" not in message and 'File "' not in message
 
 
 @pytest.mark.parametrize("kind", DECODABLE)
@@ -57,7 +59,13 @@ def test_pixel_limit_is_configurable() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "fmt", "expected_mode"),
-    [("L", "JPEG", "L"), ("RGB", "JPEG", "RGB"), ("CMYK", "JPEG", "CMYK"), ("L", "PNG", "L"), ("RGB", "PNG", "RGB")],
+    [
+        ("L", "JPEG", "L"),
+        ("RGB", "JPEG", "RGB"),
+        ("CMYK", "JPEG", "CMYK"),
+        ("L", "PNG", "L"),
+        ("RGB", "PNG", "RGB"),
+    ],
 )
 def test_formats_and_modes(mode: str, fmt: str, expected_mode: str) -> None:
     image = xray_image().convert(mode)

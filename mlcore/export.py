@@ -1,0 +1,169 @@
+"""Build a bundle's serving artifacts: LiteRT model, CAM head, input gate, and serving.json listing them.
+
+    python -m mlcore.export models/airspace-cnn-1.0.0 [--skip-gate-eval]
+
+Re-run whenever model.keras changes: serving.json records the model.keras sha256 it was built from and the
+predictor refuses stale artifacts. TensorFlow is imported here (offline), never by the serving path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.bundle import file_sha256, resolve_bundle_dir, verify_bundle
+from mlcore.config import PROJECT_ROOT
+from mlcore.decoding import decode_image
+from mlcore.preprocessing import to_model_input
+
+PARITY_TOLERANCE = 1e-4
+ARTIFACTS = ("model.tflite", "head.npz", "gate.npz")
+
+
+def serving_model(model: Any) -> Any:
+    """The same weights with two outputs, [logit, last_conv], so one pass gives probability and CAM."""
+    import keras
+
+    return keras.Model(model.input, [model.get_layer("logit").output, model.get_layer("last_conv").output])
+
+
+def load_keras(bundle_dir: Path) -> Any:
+    """The bundle's Keras model, with TensorFlow pinned to this machine's cores."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+    except RuntimeError:
+        pass
+    return keras.saving.load_model(bundle_dir / "model.keras", compile=False)
+
+
+def convert_to_litert(model: Any) -> bytes:
+    """Float32 LiteRT flatbuffer of the two-output serving model (no quantisation)."""
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(serving_model(model))
+    return converter.convert()
+
+
+def save_head(model: Any, path: Path) -> None:
+    """The logit layer's kernel and bias: the CAM weights."""
+    kernel, bias = model.get_layer("logit").get_weights()
+    np.savez(path, kernel=kernel.astype(np.float32), bias=bias.astype(np.float32))
+
+
+def parity_inputs(limit: int = 40) -> list[np.ndarray]:
+    """Model inputs from the committed fixture X-rays (real images, as uploaded)."""
+    paths = sorted((PROJECT_ROOT / "tests" / "fixtures" / "xrays").glob("*/*.jpg"))[:limit]
+    return [to_model_input(decode_image(p.read_bytes()).image) for p in paths]
+
+
+def keras_logits(model: Any, inputs: np.ndarray) -> np.ndarray:
+    """Reference logits from Keras itself (inference mode)."""
+    return np.asarray(model(inputs, training=False)).reshape(-1)
+
+
+def measure_parity(model: Any, tflite_path: Path, temperature: float) -> dict[str, float]:
+    """Max |Δp| and |Δlogit| between Keras and the LiteRT export on real images."""
+    from mlcore.inference import LiteRTRunner
+
+    inputs = np.stack(parity_inputs())
+    reference = keras_logits(model, inputs)
+    runner = LiteRTRunner(tflite_path)
+    exported = np.concatenate([runner.run(x[np.newaxis])[0] for x in inputs])
+    p_ref, p_exp = (1 / (1 + np.exp(-z / temperature)) for z in (reference, exported))
+    return {
+        "images": len(inputs),
+        "max_abs_dp": float(np.abs(p_ref - p_exp).max()),
+        "max_abs_dlogit": float(np.abs(reference - exported).max()),
+    }
+
+
+def time_backends(model: Any, tflite_path: Path, repeats: int = 30) -> dict[str, float]:
+    """p50 ms per image of LiteRT vs a fixed-signature tf.function (the choice is recorded)."""
+    import tensorflow as tf
+
+    from mlcore.inference import LiteRTRunner
+
+    x = np.stack(parity_inputs(1))
+    two_outputs = serving_model(model)
+    call = tf.function(lambda t: two_outputs(t, training=False), input_signature=[tf.TensorSpec(x.shape)])
+    runner = LiteRTRunner(tflite_path)
+    timings: dict[str, float] = {}
+    for name, run in (("litert", lambda: runner.run(x)), ("tf_function", lambda: call(tf.constant(x)))):
+        run()
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            samples.append((time.perf_counter() - start) * 1000)
+        timings[f"{name}_p50_ms"] = float(np.median(samples))
+    return timings
+
+
+def code_revision() -> str:
+    """The git commit of the code that built the artifacts (or 'unknown')."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def export_bundle(bundle_dir: Path, *, evaluate_gate: bool = True, use_shared: bool = True) -> dict[str, Any]:
+    """Write model.tflite, head.npz, gate.npz and serving.json into the bundle; return serving.json.
+
+    use_shared=False fits the gate on the committed fixtures only (fast; for tests).
+    """
+    from mlcore.gate_fit import evaluate_gate_rates, fit_gate_for_bundle
+
+    metadata = verify_bundle(bundle_dir)
+    model = load_keras(bundle_dir)
+    (bundle_dir / "model.tflite").write_bytes(convert_to_litert(model))
+    save_head(model, bundle_dir / "head.npz")
+    parity = measure_parity(model, bundle_dir / "model.tflite", float(metadata.get("temperature", 1.0)))
+    if parity["max_abs_dp"] > PARITY_TOLERANCE:
+        raise SystemExit(f"LiteRT export fails parity: {parity}")
+    gate, gate_info = fit_gate_for_bundle(bundle_dir, metadata, use_shared=use_shared)
+    gate.save(bundle_dir / "gate.npz")
+    if evaluate_gate:
+        gate_info["rates"] = evaluate_gate_rates(bundle_dir)
+    serving = {
+        "bundle_version": metadata["version"],
+        "model_sha256": metadata["sha256"],
+        "backend": "litert",
+        "artifacts": {name: file_sha256(bundle_dir / name) for name in ARTIFACTS},
+        "parity": parity,
+        "backend_timing": time_backends(model, bundle_dir / "model.tflite"),
+        "gate": gate_info,
+        "code_revision": code_revision(),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (bundle_dir / "serving.json").write_text(json.dumps(serving, indent=2) + "\n")
+    return serving
+
+
+def main() -> None:
+    """CLI: python -m mlcore.export [BUNDLE_DIR] [--skip-gate-eval]."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("bundle", nargs="?", help="bundle folder (default: models/CURRENT)")
+    parser.add_argument("--skip-gate-eval", action="store_true", help="fit the gate but skip measuring it")
+    args = parser.parse_args()
+    serving = export_bundle(resolve_bundle_dir(args.bundle), evaluate_gate=not args.skip_gate_eval)
+    print(
+        json.dumps({k: serving[k] for k in ("bundle_version", "parity", "backend_timing", "gate")}, indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()

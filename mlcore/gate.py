@@ -1,0 +1,154 @@
+"""The input gate: is this a frontal chest X-ray the model was made for?
+
+A one-class detector fitted on chest X-rays only (no negative is used to set any threshold):
+1. deep score: Mahalanobis distance of the model's own GAP features from the training X-rays' distribution
+   (shrunk covariance), divided by a threshold set on held-out patients' images;
+2. image statistics of the decoded image (colour, shape, brightness, edges, left-right symmetry), each
+   compared with the range seen on chest X-rays;
+3. DICOM modality: only projection radiography (CR/DX/DR) is read.
+The gate score is the largest of these, normalised so that 1.0 is the boundary: > 1 is rejected.
+
+`python -m mlcore.gate --evaluate [BUNDLE]` measures the rates (see mlcore/gate_fit.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.decoding import DecodedImage
+
+STAT_NAMES = ("log_aspect", "mean", "std", "white_fraction", "black_fraction", "edges", "symmetry", "entropy")
+# Colour is domain knowledge rather than a fitted range: radiographs are gray; an RGB-saved X-ray only
+# carries JPEG chroma noise (colourfulness < 3 on the originals), a photo or screenshot scores > 15.
+MAX_COLORFULNESS = 10.0
+RADIOGRAPHY_MODALITIES = frozenset({"CR", "DX", "DR", "RG", "OT", "SC", "PX"})
+
+REASONS = {
+    "deep": "The image does not look like a frontal chest X-ray (it may be another body part, a lateral "
+    "or rotated view, or not a radiograph at all). The model only reads frontal chest radiographs.",
+    "colorfulness": "The image is in colour, like a photograph or screenshot; radiographs are grayscale.",
+    "log_aspect": "The image's shape is unlike a chest X-ray (far too wide or too tall).",
+    "document": "The image looks like a document, screenshot or drawing rather than a radiograph.",
+    "modality": "This DICOM image is not a plain radiograph ({modality}); the model only reads chest X-rays "
+    "(CR/DX).",
+}
+_DOCUMENT_STATS = {"mean", "std", "white_fraction", "black_fraction", "edges", "entropy", "symmetry"}
+
+
+@dataclass(frozen=True)
+class GateVerdict:
+    """The gate's decision on one image."""
+
+    accepted: bool
+    score: float
+    reason: str = ""
+    component: str = ""
+
+
+def image_statistics(decoded: DecodedImage, x: np.ndarray) -> np.ndarray:
+    """Cheap statistics of an image (STAT_NAMES order) from its 224 model input and original size."""
+    gray = x[..., 0] / 255.0
+    gx, gy = np.abs(np.diff(gray, axis=1)).mean(), np.abs(np.diff(gray, axis=0)).mean()
+    centred = gray - gray.mean()
+    mirrored = centred[:, ::-1]
+    denom = float(np.sqrt((centred**2).sum() * (mirrored**2).sum())) or 1.0
+    hist = np.bincount(np.minimum((gray * 32).astype(np.int32), 31).ravel(), minlength=32) / gray.size
+    entropy = -float((hist[hist > 0] * np.log2(hist[hist > 0])).sum())
+    return np.array(
+        [
+            math.log(decoded.width / decoded.height),
+            gray.mean(),
+            gray.std(),
+            (gray >= 250 / 255).mean(),
+            (gray <= 5 / 255).mean(),
+            gx + gy,
+            float((centred * mirrored).sum()) / denom,
+            entropy,
+        ],
+        dtype=np.float64,
+    )
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Fitted gate parameters (stored in the bundle as gate.npz)."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+    deep_threshold: float
+    stat_low: np.ndarray
+    stat_high: np.ndarray
+
+    @classmethod
+    def load(cls, path: Path) -> Gate:
+        """Read gate.npz."""
+        with np.load(path) as z:
+            return cls(
+                mean=z["mean"],
+                precision=z["precision"],
+                deep_threshold=float(z["deep_threshold"]),
+                stat_low=z["stat_low"],
+                stat_high=z["stat_high"],
+            )
+
+    def save(self, path: Path) -> None:
+        """Write gate.npz (float32 matrices keep it small)."""
+        np.savez(
+            path,
+            mean=self.mean.astype(np.float32),
+            precision=self.precision.astype(np.float32),
+            deep_threshold=np.float64(self.deep_threshold),
+            stat_low=self.stat_low,
+            stat_high=self.stat_high,
+        )
+
+    def deep_distance(self, features: np.ndarray) -> np.ndarray:
+        """RMS Mahalanobis distance per feature dimension, for one (k,) or many (n, k) GAP vectors."""
+        delta = np.atleast_2d(features).astype(np.float64) - self.mean
+        squared = np.einsum("ij,jk,ik->i", delta, self.precision.astype(np.float64), delta)
+        return np.sqrt(np.maximum(squared, 0.0) / delta.shape[1])
+
+    def stat_excess(self, stats: np.ndarray) -> np.ndarray:
+        """Per statistic: 0 inside the chest X-ray range, else the distance outside it in range widths + 1."""
+        width = np.maximum(self.stat_high - self.stat_low, 1e-6)
+        below = (self.stat_low - stats) / width
+        above = (stats - self.stat_high) / width
+        outside = np.maximum(below, above)
+        return np.where(outside > 0, 1.0 + outside, 0.0)
+
+    def components(self, features: np.ndarray, stats: np.ndarray, colorfulness: float) -> dict[str, float]:
+        """Each component's normalised score (> 1 rejects)."""
+        scores = {"deep": float(self.deep_distance(features)[0] / self.deep_threshold)}
+        scores["colorfulness"] = colorfulness / MAX_COLORFULNESS
+        scores.update(zip(STAT_NAMES, self.stat_excess(stats).tolist(), strict=True))
+        return scores
+
+    def check(
+        self, features: np.ndarray, stats: np.ndarray, meta: dict[str, Any], colorfulness: float = 0.0
+    ) -> GateVerdict:
+        """Accept or reject one image; the reason names the strongest cause in clinical language."""
+        modality = meta.get("modality")
+        if modality and modality not in RADIOGRAPHY_MODALITIES:
+            return GateVerdict(False, 99.0, REASONS["modality"].format(modality=modality), "modality")
+        scores = self.components(features, stats, colorfulness)
+        component, score = max(scores.items(), key=lambda item: item[1])
+        if score <= 1.0:
+            return GateVerdict(True, score)
+        key = "document" if component in _DOCUMENT_STATS else component
+        return GateVerdict(False, score, REASONS[key], component)
+
+
+def main() -> None:
+    """`python -m mlcore.gate --evaluate [BUNDLE]`: print the gate's measured rates."""
+    from mlcore.gate_fit import cli
+
+    cli()
+
+
+if __name__ == "__main__":
+    main()

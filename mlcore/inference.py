@@ -1,0 +1,233 @@
+"""Serving: bytes → calibrated probability, CAM heatmap and input-gate verdict from one forward pass.
+
+The model runs as a LiteRT export built by `python -m mlcore.export BUNDLE` (measured several times faster
+than `tf.function` and ~50x faster than `keras.Model.predict` on this CPU); TensorFlow is never imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlcore.bundle import file_sha256, resolve_bundle_dir, verify_bundle
+from mlcore.decoding import DecodedImage, decode_image, display_size
+from mlcore.errors import BundleError, InvalidImage, RejectedImage
+from mlcore.gate import Gate, image_statistics
+from mlcore.heatmap import HEATMAP_MAX_SIDE, class_activation_map, heatmap_png
+from mlcore.preprocessing import to_model_input
+
+SERVING_FILE = "serving.json"
+THREADS = int(os.environ.get("AIRSPACE_THREADS", "2"))
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """One prediction: calibrated probability, label at the bundle's operating point, heatmap, provenance."""
+
+    probability: float
+    label: str
+    confidence: float
+    threshold: float
+    indeterminate: bool
+    model_version: str
+    heatmap_png: bytes
+    flags: tuple[str, ...]
+    timings: dict[str, float]
+    gate_score: float
+    image_width: int
+    image_height: int
+    image_format: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class LiteRTRunner:
+    """A LiteRT interpreter returning (logits, last_conv) for a batch of model inputs."""
+
+    def __init__(self, model_path: Path, threads: int = THREADS) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
+        self._batch = 0
+        self._resize(1)
+
+    def _resize(self, batch: int) -> None:
+        """(Re)allocate tensors for a batch size."""
+        interpreter = self._interpreter
+        self._input = interpreter.get_input_details()[0]["index"]
+        interpreter.resize_tensor_input(self._input, [batch, *self.input_shape], strict=False)
+        interpreter.allocate_tensors()
+        outputs = interpreter.get_output_details()
+        self._logit = next(o["index"] for o in outputs if len(o["shape"]) == 2)
+        self._conv = next(o["index"] for o in outputs if len(o["shape"]) == 4)
+        self._batch = batch
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """(height, width, channels) of one input."""
+        return tuple(int(d) for d in self._interpreter.get_input_details()[0]["shape_signature"][1:])
+
+    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Logits (n,) and last_conv maps (n, h, w, k) for float32 inputs (n, 224, 224, 1)."""
+        if batch.shape[0] != self._batch:
+            self._resize(batch.shape[0])
+        self._interpreter.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
+        self._interpreter.invoke()
+        logits = self._interpreter.get_tensor(self._logit).reshape(-1)
+        return logits.copy(), self._interpreter.get_tensor(self._conv).copy()
+
+
+def read_serving(bundle_dir: Path, model_sha256: str) -> dict[str, Any]:
+    """serving.json, with every listed artifact present and matching its sha256, built for this model."""
+    path = bundle_dir / SERVING_FILE
+    fix = f"run `python -m mlcore.export {bundle_dir}`"
+    if not path.is_file():
+        raise BundleError(f"Model bundle {bundle_dir.name}: {SERVING_FILE} is missing; {fix}")
+    serving = json.loads(path.read_text())
+    if serving.get("model_sha256") != model_sha256:
+        raise BundleError(
+            f"Model bundle {bundle_dir.name}: serving artifacts were built for another model; {fix}"
+        )
+    for name, expected in serving.get("artifacts", {}).items():
+        artifact = bundle_dir / name
+        if not artifact.is_file():
+            raise BundleError(f"Model bundle {bundle_dir.name}: {name} is missing; {fix}")
+        actual = file_sha256(artifact)
+        if actual != expected:
+            raise BundleError(
+                f"Model bundle {bundle_dir.name}: sha256 mismatch for {name} (expected {expected}, found {actual})"
+            )
+    return serving
+
+
+class Predictor:
+    """A loaded bundle: call predict(bytes) many times; load once per process with load_predictor()."""
+
+    def __init__(self, bundle_dir: Path, metadata: dict[str, Any], serving: dict[str, Any]) -> None:
+        self.bundle_dir = bundle_dir
+        self.metadata = metadata
+        self.serving = serving
+        self.runner = LiteRTRunner(bundle_dir / "model.tflite")
+        head = np.load(bundle_dir / "head.npz")
+        self.logit_weights = head["kernel"].reshape(-1).astype(np.float32)
+        self.gate = Gate.load(bundle_dir / "gate.npz")
+        self.temperature = float(metadata.get("temperature", 1.0) or 1.0)
+        self.threshold = float(metadata["threshold"])
+        low, high = metadata.get("indeterminate_band") or (self.threshold, self.threshold)
+        self.band = (float(low), float(high))
+
+    @property
+    def version(self) -> str:
+        """The model version every result carries."""
+        return str(self.metadata["version"])
+
+    def warm_up(self) -> None:
+        """Run the whole path once so the first real request pays no allocation cost."""
+        zeros = np.zeros((1, *self.runner.input_shape), dtype=np.float32)
+        for _ in range(3):
+            _, conv = self.runner.run(zeros)
+        heatmap_png(class_activation_map(conv[0], self.logit_weights), (64, 64))
+
+    def calibrated(self, logit: float) -> float:
+        """P(pneumonia) = sigmoid(logit / T)."""
+        z = logit / self.temperature
+        return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
+
+    def predict(self, data: bytes) -> PredictionResult:
+        """Bytes of a JPEG/PNG/DICOM → result; InvalidImage if undecodable, RejectedImage if not a CXR."""
+        start = time.perf_counter()
+        decoded = decode_image(data)
+        return self.predict_decoded(decoded, _started=start)
+
+    def predict_decoded(self, decoded: DecodedImage, *, _started: float | None = None) -> PredictionResult:
+        """Predict from an already decoded image (timings.decode_ms then covers preprocessing only)."""
+        start = time.perf_counter() if _started is None else _started
+        x = to_model_input(decoded.image)
+        t_model = time.perf_counter()
+        logits, conv = self.runner.run(x[np.newaxis])
+        return self._finish(decoded, x, float(logits[0]), conv[0], start, t_model)
+
+    def predict_batch(self, items: list[bytes]) -> list[PredictionResult | InvalidImage | RejectedImage]:
+        """Many uploads in one model call (throughput); a bad item yields its exception in its place."""
+        start = time.perf_counter()
+        decoded: list[DecodedImage | InvalidImage] = []
+        for data in items:
+            try:
+                decoded.append(decode_image(data))
+            except InvalidImage as exc:
+                decoded.append(exc)
+        good = [d for d in decoded if isinstance(d, DecodedImage)]
+        inputs = [to_model_input(d.image) for d in good]
+        t_model = time.perf_counter()
+        logits, convs = self.runner.run(np.stack(inputs)) if inputs else (np.zeros(0), np.zeros(0))
+        results = iter(range(len(good)))
+        out: list[PredictionResult | InvalidImage | RejectedImage] = []
+        for item in decoded:
+            if isinstance(item, InvalidImage):
+                out.append(item)
+                continue
+            i = next(results)
+            try:
+                out.append(self._finish(item, inputs[i], float(logits[i]), convs[i], start, t_model))
+            except RejectedImage as exc:
+                out.append(exc)
+        return out
+
+    def _finish(
+        self,
+        decoded: DecodedImage,
+        x: np.ndarray,
+        logit: float,
+        conv: np.ndarray,
+        start: float,
+        t_model: float,
+    ) -> PredictionResult:
+        """Gate, calibrate, draw the heatmap and assemble the result."""
+        t_heat = time.perf_counter()
+        features, stats = conv.mean(axis=(0, 1)), image_statistics(decoded, x)
+        verdict = self.gate.check(features, stats, decoded.meta, decoded.colorfulness)
+        if not verdict.accepted:
+            raise RejectedImage(verdict.reason, score=verdict.score)
+        p = self.calibrated(logit)
+        cam = class_activation_map(conv, self.logit_weights)
+        png = heatmap_png(cam, display_size(decoded.width, decoded.height, HEATMAP_MAX_SIDE))
+        end = time.perf_counter()
+        timings = {
+            "decode_ms": (t_model - start) * 1000,
+            "model_ms": (t_heat - t_model) * 1000,
+            "heatmap_ms": (end - t_heat) * 1000,
+            "total_ms": (end - start) * 1000,
+        }
+        return PredictionResult(
+            probability=p,
+            label="PNEUMONIA" if p >= self.threshold else "NORMAL",
+            confidence=max(p, 1.0 - p),
+            threshold=self.threshold,
+            indeterminate=self.band[0] <= p <= self.band[1],
+            model_version=self.version,
+            heatmap_png=png,
+            flags=decoded.flags,
+            timings=timings,
+            gate_score=verdict.score,
+            image_width=decoded.width,
+            image_height=decoded.height,
+            image_format=decoded.format,
+            meta=dict(decoded.meta),
+        )
+
+
+def load_predictor(path: str | Path | None = None) -> Predictor:
+    """Load and verify a bundle (None = models/CURRENT); BundleError says what is missing or altered."""
+    bundle_dir = resolve_bundle_dir(path)
+    metadata = verify_bundle(bundle_dir)
+    serving = read_serving(bundle_dir, str(metadata["sha256"]))
+    try:
+        return Predictor(bundle_dir, metadata, serving)
+    except (OSError, ValueError, KeyError) as exc:
+        raise BundleError(f"Model bundle {bundle_dir.name}: cannot load serving artifacts ({exc})") from exc

@@ -1,0 +1,74 @@
+"""The input gate on examples: chest X-rays pass; photos, documents, screenshots and CT are rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlcore.errors import RejectedImage
+from mlcore.gate import Gate
+from mlcore.gate_corpus import negative_corpus
+from tests.fixtures.dicoms import fixture_xray_paths, xray_dicom
+from tests.fixtures.hostile import encode, photo, xray_image
+
+
+@pytest.fixture(scope="module")
+def negatives() -> dict[str, list[bytes]]:
+    return negative_corpus(per_kind=6, seed=11)
+
+
+def test_fixture_xrays_are_accepted(predictor) -> None:
+    for path in fixture_xray_paths():
+        result = predictor.predict(path.read_bytes())
+        assert result.gate_score <= 1.0, path.name
+
+
+@pytest.mark.parametrize("kind", ["photo", "document"])
+def test_hostile_non_chest_images_are_rejected(predictor, corpus, kind: str) -> None:
+    with pytest.raises(RejectedImage) as info:
+        predictor.predict(corpus[kind][1])
+    assert info.value.code == "not_chest_xray"
+    assert info.value.score > 1.0
+    assert "X-ray" in str(info.value) or "radiograph" in str(info.value)
+
+
+@pytest.mark.parametrize("kind", ["photo", "document", "screenshot"])
+def test_negative_corpus_kinds_are_mostly_rejected(predictor, negatives, kind: str) -> None:
+    rejected = 0
+    for data in negatives[kind]:
+        try:
+            predictor.predict(data)
+        except RejectedImage:
+            rejected += 1
+    assert rejected >= len(negatives[kind]) - 1
+
+
+def test_colour_photo_reason_mentions_colour(predictor) -> None:
+    with pytest.raises(RejectedImage, match="colour"):
+        predictor.predict(encode(photo(), "PNG"))
+
+
+def test_ct_dicom_is_rejected_by_modality(predictor) -> None:
+    with pytest.raises(RejectedImage, match="CT"):
+        predictor.predict(xray_dicom(modality="CT"))
+
+
+def test_lateral_view_is_flagged_not_blocked(predictor) -> None:
+    result = predictor.predict(xray_dicom(view="LATERAL"))
+    assert "lateral_view" in result.flags
+
+
+def test_gray_rgb_xray_is_accepted(predictor) -> None:
+    result = predictor.predict(encode(xray_image(3).convert("RGB"), "JPEG"))
+    assert result.gate_score <= 1.0
+
+
+def test_gate_round_trips(tmp_path: Path, tiny_bundle: Path) -> None:
+    gate = Gate.load(tiny_bundle / "gate.npz")
+    gate.save(tmp_path / "gate.npz")
+    again = Gate.load(tmp_path / "gate.npz")
+    features = np.ones(gate.mean.shape)
+    assert again.deep_distance(features) == pytest.approx(gate.deep_distance(features))
+    assert again.deep_threshold == gate.deep_threshold
