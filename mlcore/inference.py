@@ -10,6 +10,7 @@ import json
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -154,30 +155,28 @@ class Predictor:
         return self._finish(decoded, x, float(logits[0]), conv[0], start, t_model)
 
     def predict_batch(self, items: list[bytes]) -> list[PredictionResult | InvalidImage | RejectedImage]:
-        """Many uploads in one model call (throughput); a bad item yields its exception in its place."""
+        """Many uploads, one model call; decoding and heatmaps run on THREADS threads (Pillow and zlib
+        release the GIL). A bad item yields its exception in its place."""
         start = time.perf_counter()
-        decoded: list[DecodedImage | InvalidImage] = []
-        for data in items:
-            try:
-                decoded.append(decode_image(data))
-            except InvalidImage as exc:
-                decoded.append(exc)
-        good = [d for d in decoded if isinstance(d, DecodedImage)]
-        inputs = [to_model_input(d.image) for d in good]
-        t_model = time.perf_counter()
-        logits, convs = self.runner.run(np.stack(inputs)) if inputs else (np.zeros(0), np.zeros(0))
-        results = iter(range(len(good)))
-        out: list[PredictionResult | InvalidImage | RejectedImage] = []
-        for item in decoded:
-            if isinstance(item, InvalidImage):
-                out.append(item)
-                continue
-            i = next(results)
-            try:
-                out.append(self._finish(item, inputs[i], float(logits[i]), convs[i], start, t_model))
-            except RejectedImage as exc:
-                out.append(exc)
-        return out
+        with ThreadPoolExecutor(THREADS) as pool:
+            prepared = list(pool.map(_prepare, items))
+            good = [i for i, item in enumerate(prepared) if not isinstance(item, InvalidImage)]
+            t_model = time.perf_counter()
+            logits, convs = (
+                self.runner.run(np.stack([prepared[i][1] for i in good]))
+                if good
+                else (np.zeros(0), np.zeros(0))
+            )
+
+            def finish(k: int) -> PredictionResult | RejectedImage:
+                decoded, x = prepared[good[k]]
+                try:
+                    return self._finish(decoded, x, float(logits[k]), convs[k], start, t_model)
+                except RejectedImage as exc:
+                    return exc
+
+            finished = dict(zip(good, pool.map(finish, range(len(good))), strict=True))
+        return [finished.get(i, item) for i, item in enumerate(prepared)]  # type: ignore[misc]
 
     def _finish(
         self,
@@ -220,6 +219,15 @@ class Predictor:
             image_format=decoded.format,
             meta=dict(decoded.meta),
         )
+
+
+def _prepare(data: bytes) -> tuple[DecodedImage, np.ndarray] | InvalidImage:
+    """Decode and preprocess one upload, or the reason it cannot be."""
+    try:
+        decoded = decode_image(data)
+    except InvalidImage as exc:
+        return exc
+    return decoded, to_model_input(decoded.image)
 
 
 def load_predictor(path: str | Path | None = None) -> Predictor:
