@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
-from diagnosis.models import Study
 from diagnosis.runtime import get_predictor
 from diagnosis.services.audit import audit_anchor
-from diagnosis.services.predictions import prediction_run, study_finish_unprocessed
+from diagnosis.services.predictions import prediction_run, study_fail_timed_out
 from diagnosis.services.sweeper import sweep_stuck_studies
 from mlcore import BundleError
 
@@ -27,18 +26,14 @@ logger = logging.getLogger(__name__)
     retry_backoff_max=60,
     max_retries=8,
 )
-def prediction_run_task(self: object, study_id: str) -> str | None:
+def prediction_run_task(self: Task, study_id: str) -> str | None:
     """Run the model on one study; a second delivery finds the row claimed or done and does nothing."""
     try:
-        prediction = prediction_run(study_id=study_id, predictor=get_predictor())
+        # A retry may retake the claim its own failed attempt left behind (e.g. the database dropped).
+        retake = bool(self.request.retries)
+        prediction = prediction_run(study_id=study_id, predictor=get_predictor(), retake=retake)
     except SoftTimeLimitExceeded:
-        study = Study.objects.get(id=study_id)
-        study_finish_unprocessed(
-            study=study,
-            status=Study.Status.FAILED,
-            code="timeout",
-            reason="The analysis took longer than its time limit and was stopped.",
-        )
+        study_fail_timed_out(study_id=study_id, hard=False)
         return None
     return str(prediction.id) if prediction else None
 

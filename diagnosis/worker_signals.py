@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import worker_init, worker_process_init
+from celery.exceptions import TimeLimitExceeded
+from celery.signals import task_failure, worker_init, worker_process_init
 from django.conf import settings
 
 from mlcore import BundleError
-from mlcore.bundle import verify_bundle
+from mlcore.bundle import resolve_bundle_dir, verify_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -17,8 +18,12 @@ logger = logging.getLogger(__name__)
 @worker_init.connect
 def verify_model_bundle(**_: Any) -> None:
     """Refuse to start a worker on a missing or corrupt bundle, saying why (no TensorFlow here)."""
+    from mlcore.inference import read_serving
+
     try:
         metadata = verify_bundle(settings.AIRSPACE_MODEL_BUNDLE)
+        # The serving artifacts (LiteRT model, head, gate) are checked too: no TensorFlow needed.
+        read_serving(resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE), str(metadata.get("sha256")))
     except BundleError as exc:
         logger.critical("Worker refuses to start: %s", exc)
         raise SystemExit(f"Airspace worker refuses to start: {exc}") from exc
@@ -34,3 +39,17 @@ def warm_model(**_: Any) -> None:
         get_predictor()
     except Exception:  # the task will retry the load and keep studies waiting
         logger.exception("Model warm-up failed in worker process")
+
+
+@task_failure.connect
+def fail_study_on_hard_time_limit(
+    sender: Any = None, exception: BaseException | None = None, args: Any = None, **_: Any
+) -> None:
+    """The pool killed a task at its hard limit: give the study a clear failed state, not a stale claim."""
+    if not isinstance(exception, TimeLimitExceeded) or not args:
+        return
+    if getattr(sender, "name", "") != "diagnosis.tasks.prediction_run_task":
+        return
+    from diagnosis.services.predictions import study_fail_timed_out
+
+    study_fail_timed_out(study_id=args[0], hard=True)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -156,14 +158,17 @@ def worker_env(settings: Any) -> dict[str, str]:
     }
 
 
-def start_worker(settings: Any, *, extra: list[str] | None = None, log_name: str = "worker") -> subprocess.Popen[bytes]:
-    """Start `celery worker` and wait until it is ready to consume."""
+def start_worker(
+    settings: Any, *, extra: list[str] | None = None, log_name: str = "worker", env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `celery worker` (own process group, `env` added) and wait until it is ready to consume."""
     log_dir = Path(settings.MEDIA_ROOT).parent / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log = (log_dir / f"{log_name}-{time.time_ns()}.log").open("wb")
     cmd = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "inference", "-c", "1",
            "--loglevel=INFO", "--without-gossip", "--without-mingle", *(extra or [])]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=worker_env(settings), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**worker_env(settings), **(env or {})}, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
     proc.log_path = log.name  # type: ignore[attr-defined]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -186,6 +191,9 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    # Pool children left behind by a SIGKILLed main process (the worker has its own process group).
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def wait_for_status(study_id: Any, statuses: tuple[str, ...], timeout: float = 90) -> Any:

@@ -34,17 +34,26 @@ def _check_broker() -> str | None:
 
 
 @lru_cache(maxsize=4)
-def _verified(bundle: str, mtime_ns: int) -> dict[str, Any]:
-    """Hash the weights once per file version, not on every probe."""
-    return verify_bundle(bundle)
+def _verified(bundle: str, files_state: tuple[tuple[str, int, int], ...]) -> dict[str, Any]:
+    """Hash the weights and serving artifacts once per version of the folder, not on every probe."""
+    from mlcore.inference import read_serving
+
+    metadata = verify_bundle(bundle)
+    read_serving(Path(bundle), str(metadata.get("sha256")))
+    return metadata
+
+
+def _files_state(bundle: Path) -> tuple[tuple[str, int, int], ...]:
+    """(name, size, mtime) of every file in the bundle: any change invalidates the cached verdict."""
+    if not bundle.is_dir():
+        return ()
+    return tuple(sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in bundle.iterdir()))
 
 
 def _check_model() -> tuple[str | None, str | None]:
     try:
         bundle = resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE)
-        weights = Path(bundle) / "model.keras"
-        mtime = weights.stat().st_mtime_ns if weights.exists() else 0
-        return None, _verified(str(bundle), mtime).get("version")
+        return None, _verified(str(bundle), _files_state(Path(bundle))).get("version")
     except BundleError as exc:
         return f"model bundle unusable: {exc}", None
 

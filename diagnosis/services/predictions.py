@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -26,11 +28,15 @@ def _stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
 
 
-def study_claim_for_processing(*, study_id: Any) -> Study | None:
-    """Claim the study with a conditional UPDATE; None when another worker has it or it is done."""
+def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> Study | None:
+    """Claim the study with a conditional UPDATE; None when another worker has it or it is done.
+
+    `retake` is for a retry of a task that may itself hold the claim (e.g. the database dropped mid-run).
+    """
     now = timezone.now()
-    claimable = Q(status=Study.Status.QUEUED) | Q(
-        status=Study.Status.PROCESSING, processing_started_at__lt=_stale_before()
+    held = Q(status=Study.Status.PROCESSING)
+    claimable = Q(status=Study.Status.QUEUED) | (
+        held if retake else held & Q(processing_started_at__lt=_stale_before())
     )
     claimed = Study.objects.filter(claimable, id=study_id).update(
         status=Study.Status.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1
@@ -128,9 +134,56 @@ def prediction_record(*, study: Study, result: Any) -> Prediction | None:
     return prediction
 
 
-def prediction_run(*, study_id: Any, predictor: Any) -> Prediction | None:
+def _test_delay() -> None:
+    """Test-only hook (portal.settings.test alone defines it): hold the claim so faults can be injected."""
+    delay = float(getattr(settings, "AIRSPACE_TEST_TASK_DELAY_SECONDS", 0) or 0)
+    if delay > 0 and not settings.DEBUG:
+        time.sleep(delay)
+
+
+def study_fail_timed_out(*, study_id: Any, hard: bool) -> bool:
+    """The task hit its time limit: fail the study with a clear reason (it is not retried)."""
+    study = Study.objects.filter(id=study_id, status=Study.Status.PROCESSING).first()
+    if study is None:
+        return False
+    limit = settings.CELERY_TASK_TIME_LIMIT if hard else settings.CELERY_TASK_SOFT_TIME_LIMIT
+    return study_finish_unprocessed(
+        study=study,
+        status=Study.Status.FAILED,
+        code="timeout",
+        reason=f"The analysis took longer than its {limit} s time limit and was stopped.",
+    )
+
+
+def _predict(study: Study, predictor: Any) -> Any:
+    """Read the stored image and run the model; None once the study is finished with a reason."""
+    failed = Study.Status.FAILED
+    image = study.images.order_by("created_at").first()
+    try:
+        if image is None:
+            raise FileNotFoundError("study has no image row")
+        with image.file.open("rb") as handle:
+            return predictor.predict(handle.read())
+    except RejectedImage as exc:
+        study_finish_unprocessed(study=study, status=Study.Status.REJECTED, code=exc.code, reason=str(exc))
+    except InvalidImage as exc:
+        study_finish_unprocessed(study=study, status=failed, code=exc.code, reason=str(exc))
+    except SoftTimeLimitExceeded:
+        raise
+    except FileNotFoundError as exc:
+        logger.error("Study %s has no readable image: %s", study.id, exc)
+        reason = "The stored image is missing, so the study could not be analysed."
+        study_finish_unprocessed(study=study, status=failed, code="image_missing", reason=reason)
+    except Exception as exc:  # noqa: BLE001 - a poison image fails its own study, never the worker
+        logger.exception("Decoding or analysis crashed on study %s", study.id)
+        reason = f"The image could not be analysed ({exc.__class__.__name__}); please re-export it."
+        study_finish_unprocessed(study=study, status=failed, code="analysis_error", reason=reason)
+    return None
+
+
+def prediction_run(*, study_id: Any, predictor: Any, retake: bool = False) -> Prediction | None:
     """Claim the study, run the model on its image, and record the outcome. Idempotent."""
-    study = study_claim_for_processing(study_id=study_id)
+    study = study_claim_for_processing(study_id=study_id, retake=retake)
     if study is None:
         return None
     if study.attempts > MAX_ATTEMPTS:
@@ -141,15 +194,6 @@ def prediction_run(*, study_id: Any, predictor: Any) -> Prediction | None:
             reason="Processing stopped repeatedly on this image; it was not analysed.",
         )
         return None
-    image = study.images.order_by("created_at").first()
-    with image.file.open("rb") as handle:
-        data = handle.read()
-    try:
-        result = predictor.predict(data)
-    except RejectedImage as exc:
-        study_finish_unprocessed(study=study, status=Study.Status.REJECTED, code=exc.code, reason=str(exc))
-        return None
-    except InvalidImage as exc:
-        study_finish_unprocessed(study=study, status=Study.Status.FAILED, code=exc.code, reason=str(exc))
-        return None
-    return prediction_record(study=study, result=result)
+    _test_delay()
+    result = _predict(study, predictor)
+    return None if result is None else prediction_record(study=study, result=result)

@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.utils.crypto import salted_hmac
 
 from diagnosis.models import Image, Study
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
@@ -70,16 +71,34 @@ def _decode(data: bytes) -> DecodedImage:
     except InvalidImage as exc:
         error = PayloadTooLarge if exc.code == "file_too_large" else DomainError
         raise error(str(exc), code=exc.code, fields={"image": [str(exc)]}) from exc
+    except Exception as exc:  # noqa: BLE001 - a decoder crash on hostile bytes is a 400, never a 500
+        logger.warning("Decoder crashed on an upload: %r", exc)
+        message = "The file is damaged or malformed and cannot be read."
+        raise DomainError(message, code="corrupt_image", fields={"image": [message]}) from exc
 
 
-def _deidentify(data: bytes, decoded: DecodedImage) -> tuple[bytes, bool]:
-    """Strip identifying DICOM tags before storage when the site has it on (the default)."""
+def identifier_digest(value: str) -> str:
+    """A keyed hash of an original DICOM identifier: matchable by the site, not reversible from the DB."""
+    return salted_hmac("airspace.dicom.identifier", value.strip(), algorithm="sha256").hexdigest()
+
+
+def _deidentify(data: bytes, decoded: DecodedImage, mrn: str) -> tuple[bytes, dict[str, Any]]:
+    """Strip identifying DICOM tags before storage when the site has it on (the default).
+
+    The mapping back to the portal's patient is the Image row itself (image -> study -> patient) plus
+    keyed hashes of the original identifiers, so a site can match a source file without storing it.
+    """
     if decoded.format != "DICOM" or not settings.AIRSPACE_DEIDENTIFY_DICOM:
-        return data, False
+        return data, {}
     from mlcore.dicom import deidentify
 
-    cleaned, _identifiers = deidentify(data)
-    return cleaned, True
+    cleaned, identifiers = deidentify(data)
+    patient_id = identifiers.get("PatientID", "").strip()
+    return cleaned, {
+        "profile": "PS3.15 Basic Application Level Confidentiality Profile (DCM 113100)",
+        "original_hmac_sha256": {k: identifier_digest(v) for k, v in identifiers.items() if v.strip()},
+        "patient_id_matches_mrn": (patient_id == mrn.strip()) if patient_id else None,
+    }
 
 
 def _existing_for_key(user: Any, key: str) -> Study | None:
@@ -93,7 +112,7 @@ def study_create(
     if existing := _existing_for_key(user, idempotency_key):
         return StudyCreated(study=existing, created=False, duplicate_of=existing.duplicate_of)
     decoded = _decode(upload.image_data)
-    data, deidentified = _deidentify(upload.image_data, decoded)
+    data, deidentification = _deidentify(upload.image_data, decoded, upload.patient_mrn)
     sha256 = hashlib.sha256(upload.image_data).hexdigest()
     duplicate = visible_studies(user).filter(images__sha256=sha256).order_by("created_at").first()
     image = Image(
@@ -103,8 +122,9 @@ def study_create(
         width=decoded.width,
         height=decoded.height,
         format=decoded.format,
-        meta={**decoded.meta, "flags": list(decoded.flags)},
-        deidentified=deidentified,
+        meta={**decoded.meta, "flags": list(decoded.flags)}
+        | ({"deidentification": deidentification} if deidentification else {}),
+        deidentified=bool(deidentification),
     )
     try:
         study = _store(
