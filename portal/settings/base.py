@@ -195,7 +195,10 @@ CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-studies": {"task": "diagnosis.tasks.sweep_stuck_studies_task", "schedule": 30.0},
+    "sweep-stuck-studies": {
+        "task": "diagnosis.tasks.sweep_stuck_studies_task",
+        "schedule": float(env_int("AIRSPACE_SWEEP_SECONDS", 30)),
+    },
     "anchor-audit-chain": {"task": "diagnosis.tasks.audit_anchor_task", "schedule": 300.0},
 }
 
