@@ -1,0 +1,98 @@
+"""OpenAPI honesty: the error body on every operation, and the list filters as documented parameters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
+from diagnosis.models import Label, Study
+
+_ERROR_BODY = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string", "description": "Stable machine-readable code."},
+                "message": {"type": "string", "description": "Human-readable explanation."},
+                "fields": {
+                    "type": "object",
+                    "additionalProperties": {"type": "array", "items": {"type": "string"}},
+                    "description": "Per-field messages for invalid input (empty otherwise).",
+                },
+            },
+        }
+    },
+}
+_DESCRIPTIONS = {
+    "400": "Invalid input or filter",
+    "401": "Not authenticated",
+    "403": "Your role does not allow this",
+    "404": "Not found, or outside your scope",
+    "409": "Conflicts with the record's current state",
+    "413": "Upload larger than the limit",
+    "415": "Unsupported media type",
+    "429": "Throttled or locked out",
+    "503": "No usable model bundle",
+}
+
+
+def _statuses(path: str, method: str) -> list[str]:
+    """Which error statuses an operation can answer (beyond its documented successes)."""
+    statuses = ["400", "401", "403", "404"]
+    if method == "post":
+        statuses += ["409", "415"]
+    if path.endswith("/studies/") and method == "post":
+        statuses.append("413")
+    if path.endswith("/auth/token/"):
+        statuses = ["400", "415", "429"]
+    if path.endswith("/model/"):
+        statuses.append("503")
+    return statuses
+
+
+def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: declare the ErrorBody responses of every /api/ operation."""
+    result.setdefault("components", {}).setdefault("schemas", {})["ErrorBody"] = _ERROR_BODY
+    ref = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, operations in result.get("paths", {}).items():
+        if path.endswith(("/schema/", "/docs/")):
+            continue
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            for code in _statuses(path, method):
+                responses.setdefault(code, {"description": _DESCRIPTIONS[code], "content": ref})
+    return result
+
+
+def _param(name: str, description: str, kind: Any = str, enum: list[str] | None = None) -> OpenApiParameter:
+    return OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=description, enum=enum)
+
+
+DATE_RANGE = [
+    _param("date_from", "Created on or after this day (YYYY-MM-DD, UTC).", OpenApiTypes.DATE),
+    _param("date_to", "Created on or before this day (YYYY-MM-DD, UTC).", OpenApiTypes.DATE),
+]
+STUDY_FILTERS = [
+    _param("status", "Study status.", enum=Study.Status.values),
+    _param("priority", "Clinical priority.", enum=Study.Priority.values),
+    _param("patient_mrn", "Exact patient MRN."),
+    _param("ai_label", "Label of any AI prediction on the study.", enum=Label.values),
+    _param("reviewed", "Whether a radiologist has signed a review.", OpenApiTypes.BOOL),
+    *DATE_RANGE,
+]
+PATIENT_FILTERS = [
+    _param("mrn", "Exact MRN."),
+    _param("q", "MRN or name contains (case-insensitive)."),
+]
+AUDIT_FILTERS = [
+    _param("actor", "Exact username of the actor."),
+    _param("action", "Action prefix, e.g. `study.` or `auth.login`."),
+    _param("object_type", "Object type, e.g. study, image, prediction, user."),
+    _param("object_id", "Exact object id."),
+    *DATE_RANGE,
+]
