@@ -11,4 +11,5 @@ class DiagnosisConfig(AppConfig):
 
     def ready(self) -> None:
         """Wire the worker's model warm-up (the signal handler imports TensorFlow only in workers)."""
-        from diagnosis import worker_signals  # noqa: F401
+        # Config checks, role/admin-change audit, and the worker's model warm-up.
+        from diagnosis import checks, signals, worker_signals  # noqa: F401

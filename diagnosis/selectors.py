@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.models import (
     BooleanField,
     Case,
+    Count,
     Exists,
     F,
     FloatField,
@@ -103,6 +104,16 @@ def current_review(study: Study) -> Review | None:
     return next((r for r in history if r.is_current), None)
 
 
+WORKLIST_ORDERINGS = {
+    # 1. escalated (waiting past the limit) first, against starvation; 2. urgent; 3. AI priority,
+    # indeterminate counting as high; 4. longest waiting.
+    "priority": ["-escalated", "-urgent", F("ai_rank").desc(nulls_last=True), "created_at", "id"],
+    "waiting": ["created_at", "id"],
+    "newest": ["-created_at", "-id"],
+    "probability": [F("ai_rank").desc(nulls_last=True), "created_at", "id"],
+}
+
+
 @dataclass(frozen=True)
 class WorklistFilters:
     priority: str = ""
@@ -110,45 +121,84 @@ class WorklistFilters:
     indeterminate: bool | None = None
     escalated: bool | None = None
     min_age_minutes: int | None = None
+    max_age_minutes: int | None = None
+    claim: str = ""  # "mine", "free" (unclaimed or expired) or "taken" (someone else's live claim)
+    ordering: str = "priority"
 
 
-def worklist_for(*, user: Any, filters: WorklistFilters | None = None, now: Any = None) -> QuerySet[Study]:
-    """Completed, unreviewed studies in reading order.
+def _escalate_before(now: Any) -> Any:
+    return now - timedelta(minutes=settings.AIRSPACE_ESCALATE_AFTER_MINUTES)
 
-    Order: 1. escalated (waiting longer than the limit) first, to prevent starvation; 2. urgent;
-    3. AI priority: indeterminate counts as high, then probability of pneumonia; 4. longest waiting.
-    """
-    filters = filters or WorklistFilters()
-    now = now or timezone.now()
-    escalate_before = now - timedelta(minutes=settings.AIRSPACE_ESCALATE_AFTER_MINUTES)
-    latest = Prediction.objects.filter(study=OuterRef("pk")).order_by("-created_at")
-    queryset = (
+
+def _live_claim(now: Any) -> Q:
+    return Q(reading_claimed_by__isnull=False, reading_claim_expires_at__gt=now)
+
+
+def _awaiting_review(user: Any) -> QuerySet[Study]:
+    return (
         visible_studies(user)
         .filter(status=Study.Status.COMPLETED)
         .exclude(Exists(Review.objects.filter(study=OuterRef("pk"))))
-        .annotate(
-            ai_probability=Subquery(latest.values("probability")[:1], output_field=FloatField()),
-            ai_label=Subquery(latest.values("label")[:1]),
-            ai_indeterminate=Subquery(latest.values("indeterminate")[:1], output_field=BooleanField()),
-            escalated=Case(
-                When(created_at__lt=escalate_before, then=Value(True)),
-                default=Value(False),
-                output_field=BooleanField(),
-            ),
-            urgent=Case(When(priority=Study.Priority.URGENT, then=Value(1)), default=Value(0)),
-            ai_rank=Case(
-                When(ai_indeterminate=True, then=Value(2.0)),
-                default=F("ai_probability"),
-                output_field=FloatField(),
-            ),
-        )
     )
-    queryset = _apply_worklist_filters(queryset, filters, now)
-    order = ["-escalated", "-urgent", "-ai_rank", "created_at"]
+
+
+def _worklist_base(user: Any, now: Any) -> QuerySet[Study]:
+    """Completed, unreviewed, visible studies annotated with AI result, escalation and claim state."""
+    escalate_before = _escalate_before(now)
+    latest = Prediction.objects.filter(study=OuterRef("pk")).order_by("-created_at")
+    live_claim = _live_claim(now)
+    return _awaiting_review(user).annotate(
+        ai_probability=Subquery(latest.values("probability")[:1], output_field=FloatField()),
+        ai_label=Subquery(latest.values("label")[:1]),
+        ai_indeterminate=Subquery(latest.values("indeterminate")[:1], output_field=BooleanField()),
+        escalated=Case(
+            When(created_at__lt=escalate_before, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        urgent=Case(When(priority=Study.Priority.URGENT, then=Value(1)), default=Value(0)),
+        ai_rank=Case(
+            When(ai_indeterminate=True, then=Value(2.0)),
+            default=F("ai_probability"),
+            output_field=FloatField(),
+        ),
+        claim_active=Case(
+            When(live_claim, then=Value(True)), default=Value(False), output_field=BooleanField()
+        ),
+    )
+
+
+def worklist_for(*, user: Any, filters: WorklistFilters | None = None, now: Any = None) -> QuerySet[Study]:
+    """Completed, unreviewed studies in reading order (see WORKLIST_ORDERINGS; default "priority").
+
+    An expired reading claim counts as no claim: the study shows as free and anyone may take it.
+    """
+    filters = filters or WorklistFilters()
+    now = now or timezone.now()
+    queryset = _apply_worklist_filters(_worklist_base(user, now), filters, user, now)
+    order = WORKLIST_ORDERINGS.get(filters.ordering, WORKLIST_ORDERINGS["priority"])
     return _with_current(queryset.order_by(*order))
 
 
-def _apply_worklist_filters(queryset: QuerySet[Study], filters: WorklistFilters, now: Any) -> QuerySet[Study]:
+def worklist_counts(*, user: Any, now: Any = None) -> dict[str, int]:
+    """Badges for the whole worklist (unfiltered): total, urgent, escalated, indeterminate, claims."""
+    now = now or timezone.now()
+    live = _live_claim(now)
+    latest = Prediction.objects.filter(study=OuterRef("pk")).order_by("-created_at")
+    indeterminate = Q(Exists(latest.filter(indeterminate=True, id=Subquery(latest.values("id")[:1]))))
+    return _awaiting_review(user).aggregate(
+        total=Count("id"),
+        urgent=Count("id", filter=Q(priority=Study.Priority.URGENT)),
+        escalated=Count("id", filter=Q(created_at__lt=_escalate_before(now))),
+        indeterminate=Count("id", filter=indeterminate),
+        my_claims=Count("id", filter=live & Q(reading_claimed_by=user)),
+        claimed_by_others=Count("id", filter=live & ~Q(reading_claimed_by=user)),
+    )
+
+
+def _apply_worklist_filters(
+    queryset: QuerySet[Study], filters: WorklistFilters, user: Any, now: Any
+) -> QuerySet[Study]:
     if filters.priority:
         queryset = queryset.filter(priority=filters.priority)
     if filters.ai_label:
@@ -159,6 +209,14 @@ def _apply_worklist_filters(queryset: QuerySet[Study], filters: WorklistFilters,
         queryset = queryset.filter(escalated=filters.escalated)
     if filters.min_age_minutes is not None:
         queryset = queryset.filter(created_at__lte=now - timedelta(minutes=filters.min_age_minutes))
+    if filters.max_age_minutes is not None:
+        queryset = queryset.filter(created_at__gte=now - timedelta(minutes=filters.max_age_minutes))
+    if filters.claim == "mine":
+        queryset = queryset.filter(claim_active=True, reading_claimed_by=user)
+    elif filters.claim == "free":
+        queryset = queryset.filter(claim_active=False)
+    elif filters.claim == "taken":
+        queryset = queryset.filter(claim_active=True).exclude(reading_claimed_by=user)
     return queryset
 
 

@@ -204,9 +204,14 @@ def worklist(request: HttpRequest) -> HttpResponse:
         filters = worklist_filters({})
     queryset = selectors.worklist_for(user=request.user, filters=filters)
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
-    return render(
-        request, "diagnosis/worklist.html", {"page": page, "total": queryset.count(), "params": request.GET}
-    )
+    context = {
+        "page": page,
+        "total": queryset.count(),
+        "params": request.GET,
+        "counts": selectors.worklist_counts(user=request.user),
+        "orderings": list(selectors.WORKLIST_ORDERINGS),
+    }
+    return render(request, "diagnosis/worklist.html", context)
 
 
 @role_required(Role.ADMIN)

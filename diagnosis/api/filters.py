@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from diagnosis.models import Label, Study
-from diagnosis.selectors import AuditFilters, StudyFilters, WorklistFilters
+from diagnosis.selectors import WORKLIST_ORDERINGS, AuditFilters, StudyFilters, WorklistFilters
 from diagnosis.services.errors import DomainError
 
 
@@ -79,6 +79,9 @@ def worklist_filters(params: Mapping[str, Any]) -> WorklistFilters:
         indeterminate=_bool(params, "indeterminate"),
         escalated=_bool(params, "escalated"),
         min_age_minutes=_int(params, "min_age_minutes"),
+        max_age_minutes=_int(params, "max_age_minutes"),
+        claim=_choice(params, "claim", ["mine", "free", "taken"]),
+        ordering=_choice(params, "ordering", list(WORKLIST_ORDERINGS)) or "priority",
     )
 
 

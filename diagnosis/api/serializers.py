@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from diagnosis.models import AuditEvent, Label, Patient, Prediction, Review, Study
 from diagnosis.selectors import current_prediction, current_review, review_history
+from diagnosis.services.reviews import claim_holder
 
 
 class PatientSerializer(serializers.ModelSerializer):
@@ -81,7 +82,7 @@ class StudySerializer(serializers.ModelSerializer):
     reason = serializers.SerializerMethodField()
     image = serializers.SerializerMethodField()
     duplicate_of = serializers.UUIDField(source="duplicate_of_id", read_only=True, allow_null=True)
-    claimed_by = serializers.CharField(source="reading_claimed_by.get_username", default=None, read_only=True)
+    claimed_by = serializers.SerializerMethodField()
 
     class Meta:
         model = Study
@@ -107,6 +108,12 @@ class StudySerializer(serializers.ModelSerializer):
             "claimed_by",
             "reading_claim_expires_at",
         ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_claimed_by(self, obj: Study) -> str | None:
+        """The holder of a live reading claim; an expired claim shows as none."""
+        holder = claim_holder(obj)
+        return holder.get_username() if holder else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, obj: Study) -> str | None:
@@ -150,9 +157,14 @@ class StudySerializer(serializers.ModelSerializer):
 
 class WorklistStudySerializer(StudySerializer):
     escalated = serializers.BooleanField(read_only=True)
+    claimed_by_me = serializers.SerializerMethodField()
 
     class Meta(StudySerializer.Meta):
-        fields = [*StudySerializer.Meta.fields, "escalated"]
+        fields = [*StudySerializer.Meta.fields, "escalated", "claimed_by_me"]
+
+    def get_claimed_by_me(self, obj: Study) -> bool:
+        request = self.context.get("request")
+        return request is not None and obj.claim_active and obj.reading_claimed_by_id == request.user.pk
 
 
 class StudyUploadSerializer(serializers.Serializer):

@@ -22,6 +22,7 @@ urlpatterns = [
     path("studies/<uuid:pk>/heatmap/", views.StudyHeatmapView.as_view(), name="api-study-heatmap"),
     path("worklist/", views.WorklistView.as_view(), name="api-worklist"),
     path("audit/", views.AuditListView.as_view(), name="api-audit"),
+    path("worklist/summary/", views.WorklistSummaryView.as_view(), name="api-worklist-summary"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

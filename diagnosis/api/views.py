@@ -6,7 +6,8 @@ from typing import Any
 
 from django.contrib.auth import authenticate
 from django.http import FileResponse, HttpRequest
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -17,6 +18,7 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from diagnosis import permissions, selectors
+from diagnosis.api import schema as api_schema
 from diagnosis.api import serializers as s
 from diagnosis.api.filters import audit_filters, study_filters, worklist_filters
 from diagnosis.services import reviews, studies
@@ -52,6 +54,7 @@ class TokenView(APIView):
         return Response({"token": token.key})
 
 
+@extend_schema_view(get=extend_schema(parameters=api_schema.STUDY_FILTERS))
 class StudyListCreateView(generics.ListAPIView):
     """List the studies you may see (filtered), or upload a new study (clinician or admin)."""
 
@@ -157,9 +160,9 @@ class StudyClaimView(StudyActionView):
 
 
 class StudyReleaseView(StudyActionView):
-    """Release your reading claim."""
+    """Release your reading claim (an admin may force-release a stuck one)."""
 
-    permission_classes = [permissions.Radiologist]
+    permission_classes = [permissions.Reader]
 
     @extend_schema(request=None, responses=s.StudySerializer)
     def post(self, request: Request, pk: Any) -> Response:
@@ -224,7 +227,31 @@ class WorklistView(generics.ListAPIView):
             user=self.request.user, filters=worklist_filters(self.request.query_params)
         )
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The page envelope plus `counts`: badges for the whole (unfiltered) worklist."""
+        response = super().list(request, *args, **kwargs)
+        response.data["counts"] = selectors.worklist_counts(user=request.user)
+        return response
 
+
+class WorklistSummaryView(APIView):
+    """Worklist badges (total, urgent, escalated, indeterminate, my claims) and the review policy."""
+
+    permission_classes = [permissions.Reader]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "counts": selectors.worklist_counts(user=request.user),
+                "review_reasons": [{"code": c, "label": t} for c, t in reviews.review_reasons()],
+                "claim_minutes": reviews.settings.AIRSPACE_CLAIM_MINUTES,
+                "escalate_after_minutes": reviews.settings.AIRSPACE_ESCALATE_AFTER_MINUTES,
+            }
+        )
+
+
+@extend_schema_view(get=extend_schema(parameters=api_schema.PATIENT_FILTERS))
 class PatientListCreateView(generics.ListAPIView):
     """Search patients by MRN (?mrn= exact, ?q= contains), or create one (clinician or admin)."""
 
@@ -259,6 +286,7 @@ class PatientDetailView(APIView):
         return Response(s.PatientSerializer(selectors.patient_get(user=request.user, patient_id=pk)).data)
 
 
+@extend_schema_view(get=extend_schema(parameters=api_schema.AUDIT_FILTERS))
 class AuditListView(generics.ListAPIView):
     """Admin: audit events, newest first, filterable by actor, action, object and date."""
 

@@ -2,63 +2,116 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from diagnosis.models import Label, Review, Study
 from diagnosis.selectors import current_prediction
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import Conflict, DomainError
+from portal.roles import Role, has_role
 
 
-def _claim_free_or_mine(user: Any, now: Any) -> Q:
-    return (
-        Q(reading_claimed_by__isnull=True) | Q(reading_claim_expires_at__lt=now) | Q(reading_claimed_by=user)
+def review_reasons(configured: Iterable[Any] | None = None) -> list[tuple[str, str]]:
+    """The override reasons offered, in display order, from AIRSPACE_REVIEW_REASONS.
+
+    Each entry is a code, "code:Display label" or a (code, label) pair; codes are fixed on the wire
+    (Review.Reason), so an unknown or repeated code is a configuration error.
+    """
+    entries = settings.AIRSPACE_REVIEW_REASONS if configured is None else configured
+    defaults = dict(Review.Reason.choices)
+    reasons: list[tuple[str, str]] = []
+    for entry in entries:
+        code, _, label = entry.partition(":") if isinstance(entry, str) else (entry[0], "", entry[1])
+        code, label = str(code).strip(), str(label).strip()
+        if code not in defaults:
+            raise ImproperlyConfigured(
+                f"AIRSPACE_REVIEW_REASONS: unknown reason code {code!r}; codes are {', '.join(defaults)}."
+            )
+        if code in dict(reasons):
+            raise ImproperlyConfigured(f"AIRSPACE_REVIEW_REASONS: reason code {code!r} is listed twice.")
+        reasons.append((code, label or defaults[code]))
+    if not reasons:
+        raise ImproperlyConfigured("AIRSPACE_REVIEW_REASONS must offer at least one reason code.")
+    return reasons
+
+
+def claim_holder(study: Study, now: datetime | None = None) -> Any:
+    """Who holds an unexpired reading claim on the study (None when free or expired)."""
+    now = now or timezone.now()
+    expires = study.reading_claim_expires_at
+    if study.reading_claimed_by_id is None or expires is None or expires <= now:
+        return None
+    return study.reading_claimed_by
+
+
+def _taken(holder: Any) -> Conflict:
+    name = holder.get_username()
+    return Conflict(
+        f"This study is being read by {name}.", code="claimed_by_other", fields={"holder": [name]}
     )
+
+
+def _claim_state(study: Study) -> dict[str, Any] | None:
+    if study.reading_claimed_by_id is None:
+        return None
+    return {"holder": study.reading_claimed_by.get_username(), "expires_at": study.reading_claim_expires_at}
 
 
 @transaction.atomic
 def study_claim(*, user: Any, study: Study, context: AuditContext = SYSTEM) -> Study:
-    """Claim a completed study for reading; 409 naming the holder if someone else has it."""
+    """Claim a completed study for reading; 409 naming the holder if someone else has an unexpired claim."""
     now = timezone.now()
+    # The row lock serialises concurrent claims: the second claimant sees the first one's claim.
+    locked = Study.objects.select_for_update().get(id=study.id)
+    if locked.status != Study.Status.COMPLETED:
+        raise Conflict("Only a completed study can be claimed for reading.", code="not_claimable")
+    holder = claim_holder(locked, now)
+    if holder is not None and holder != user:
+        raise _taken(holder)
+    before = _claim_state(locked)
     expires = now + timedelta(minutes=settings.AIRSPACE_CLAIM_MINUTES)
-    claimed = Study.objects.filter(
-        _claim_free_or_mine(user, now), id=study.id, status=Study.Status.COMPLETED
-    ).update(reading_claimed_by=user, reading_claim_expires_at=expires)
-    study.refresh_from_db()
-    if not claimed:
-        if study.status != Study.Status.COMPLETED:
-            raise Conflict("Only a completed study can be claimed for reading.", code="not_claimable")
-        holder = study.reading_claimed_by.get_username() if study.reading_claimed_by else "someone else"
-        raise Conflict(
-            f"This study is being read by {holder}.", code="claimed_by_other", fields={"holder": [holder]}
-        )
+    Study.objects.filter(id=locked.id).update(reading_claimed_by=user, reading_claim_expires_at=expires)
     audit_record(
         actor=user,
         action="study.claim",
         object_type="study",
-        object_id=study.id,
-        after={"expires_at": expires},
+        object_id=locked.id,
+        before=before,
+        after={"holder": user.get_username(), "expires_at": expires},
+        reason="renewed" if holder == user else ("expired claim taken over" if before else ""),
         context=context,
     )
+    study.refresh_from_db()
     return study
 
 
 @transaction.atomic
 def study_release(*, user: Any, study: Study, context: AuditContext = SYSTEM) -> Study:
-    """Give a reading claim back (only its holder, or an admin, may)."""
-    released = Study.objects.filter(id=study.id, reading_claimed_by=user).update(
-        reading_claimed_by=None, reading_claim_expires_at=None
+    """Give a reading claim back: its holder may, and an admin may force it (audited either way)."""
+    locked = Study.objects.select_for_update().get(id=study.id)
+    is_holder = locked.reading_claimed_by_id == user.pk
+    if locked.reading_claimed_by_id is None or not (is_holder or has_role(user, Role.ADMIN)):
+        raise Conflict("You do not hold a claim on this study.", code="not_claim_holder")
+    before = _claim_state(locked)
+    Study.objects.filter(id=locked.id).update(reading_claimed_by=None, reading_claim_expires_at=None)
+    audit_record(
+        actor=user,
+        action="study.release",
+        object_type="study",
+        object_id=locked.id,
+        before=before,
+        after={"holder": None},
+        reason="" if is_holder else "released by an admin",
+        context=context,
     )
     study.refresh_from_db()
-    if not released:
-        raise Conflict("You do not hold a claim on this study.", code="not_claim_holder")
-    audit_record(actor=user, action="study.release", object_type="study", object_id=study.id, context=context)
     return study
 
 
@@ -75,11 +128,37 @@ def _validate(decision: str, final_label: str, reason: str, ai_label: str) -> st
     errors: dict[str, list[str]] = {}
     if final_label not in Label.values:
         errors["final_label"] = ["An override needs a final label: NORMAL or PNEUMONIA."]
-    if reason not in Review.Reason.values:
-        errors["reason"] = [f"An override needs a reason, one of: {', '.join(Review.Reason.values)}."]
+    offered = [code for code, _ in review_reasons()]
+    if reason not in offered:
+        errors["reason"] = [f"An override needs a reason, one of: {', '.join(offered)}."]
     if errors:
         raise DomainError("The override is incomplete.", code="invalid_review", fields=errors)
     return final_label
+
+
+def _review_audit(review: Review, previous: Review | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The before/after pair recorded for a signature or an amendment."""
+    before = None
+    if previous is not None:
+        before = {
+            "review_version": previous.version,
+            "decision": previous.decision,
+            "final_label": previous.final_label,
+            "reason": previous.reason,
+            "reviewer": previous.reviewer.get_username(),
+        }
+    after = {
+        "review": str(review.id),
+        "review_version": review.version,
+        "decision": review.decision,
+        "final_label": review.final_label,
+        "reason": review.reason,
+        "ai_label": review.prediction.label,
+        "ai_probability": review.prediction.probability,
+        "prediction": str(review.prediction_id),
+        "model_version": review.prediction.model_version,
+    }
+    return before, after
 
 
 @transaction.atomic
@@ -95,20 +174,16 @@ def review_submit(
 ) -> Review:
     """Sign a read (or amend the current one as a new version) and release the reading claim."""
     study = Study.objects.select_for_update().get(id=study.id)
-    now = timezone.now()
     if study.status != Study.Status.COMPLETED:
         raise Conflict("Only a completed study can be reviewed.", code="not_reviewable")
-    holder = study.reading_claimed_by
-    if holder is not None and holder != user and study.reading_claim_expires_at > now:
-        raise Conflict(
-            f"This study is being read by {holder.get_username()}.",
-            code="claimed_by_other",
-            fields={"holder": [holder.get_username()]},
-        )
+    holder = claim_holder(study)
+    if holder is not None and holder != user:
+        raise _taken(holder)
     prediction = current_prediction(study)
     label = _validate(decision, final_label, reason, prediction.label)
-    previous = study.reviews.filter(is_current=True).first()
+    previous = study.reviews.select_related("reviewer").filter(is_current=True).first()
     if previous is not None:
+        # The only change ever made to a signed review: it stops being the current version.
         Review.objects.filter(id=previous.id).update(is_current=False)
     review = Review(
         study=study,
@@ -124,23 +199,15 @@ def review_submit(
     review.full_clean()
     review.save()
     Study.objects.filter(id=study.id).update(reading_claimed_by=None, reading_claim_expires_at=None)
+    before, after = _review_audit(review, previous)
     audit_record(
         actor=user,
         action="review.amend" if previous else "review.sign",
         object_type="study",
         object_id=study.id,
-        before={"review_version": previous.version, "final_label": previous.final_label}
-        if previous
-        else None,
-        after={
-            "review_version": review.version,
-            "decision": decision,
-            "final_label": label,
-            "reason": review.reason,
-            "ai_label": prediction.label,
-            "prediction": str(prediction.id),
-        },
-        reason=note.strip(),
+        before=before,
+        after=after,
+        reason=review.note,
         context=context,
     )
     return review

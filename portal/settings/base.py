@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "diagnosis.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -158,6 +159,15 @@ AIRSPACE_MODEL_BUNDLE = os.environ.get("AIRSPACE_MODEL_BUNDLE") or None
 # Worklist policy.
 AIRSPACE_ESCALATE_AFTER_MINUTES = env_int("AIRSPACE_ESCALATE_AFTER_MINUTES", 240)
 AIRSPACE_CLAIM_MINUTES = env_int("AIRSPACE_CLAIM_MINUTES", 15)
+# Override reasons offered to radiologists, in display order: "code" or "code:Label", comma-separated.
+# The codes are fixed on the wire (image_quality, missed_finding, false_alarm, wrong_input, other).
+AIRSPACE_REVIEW_REASONS = [
+    entry.strip()
+    for entry in os.environ.get(
+        "AIRSPACE_REVIEW_REASONS", "image_quality,missed_finding,false_alarm,wrong_input,other"
+    ).split(",")
+    if entry.strip()
+]
 # Sweeper: a study queued or processing longer than this is re-enqueued.
 AIRSPACE_STUCK_AFTER_SECONDS = env_int("AIRSPACE_STUCK_AFTER_SECONDS", 90)
 # Audit chain anchoring key: kept outside the database.

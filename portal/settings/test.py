@@ -18,5 +18,6 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 # Defined here alone (never in base/prod), and honoured only with DEBUG off.
 AIRSPACE_TEST_TASK_DELAY_SECONDS = float(os.environ.get("AIRSPACE_TEST_TASK_DELAY_SECONDS", "0") or 0)
 # Parallel test runs (several developers on one machine) each name their own database.
-if _test_db := os.environ.get("AIRSPACE_TEST_DB_NAME"):
+_test_db = os.environ.get("AIRSPACE_TEST_DB_NAME")
+if _test_db and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": _test_db}  # noqa: F405

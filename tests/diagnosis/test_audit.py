@@ -33,7 +33,9 @@ def raw(sql: str, params: list) -> None:
 def test_intact_chain_verifies(chain):
     report = audit_verify()
     assert report.ok, report.problems
-    assert report.checked == 5 and report.anchors_checked == 2  # the database copy and the file copy
+    # Five events plus those recording the fixture user (creation, role).
+    assert report.checked == AuditEvent.objects.count() >= 5
+    assert report.anchors_checked == 2  # the database copy and the file copy
 
 
 def test_altered_row_is_detected(chain):
