@@ -50,6 +50,34 @@ class GateVerdict:
     component: str = ""
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate looks at for one image, all from the decode and the one forward pass."""
+
+    features: np.ndarray  # the model's GAP vector
+    stats: np.ndarray  # image_statistics, STAT_NAMES order
+    layout: np.ndarray  # layout_vector: where bright and dark sit
+    colorfulness: float
+    meta: dict[str, Any]
+
+
+def gather_evidence(decoded: DecodedImage, x: np.ndarray, last_conv: np.ndarray) -> Evidence:
+    """Evidence from a decoded image, its (224, 224, 1) model input and its (h, w, k) last_conv map."""
+    return Evidence(
+        features=last_conv.mean(axis=(0, 1)),
+        stats=image_statistics(decoded, x),
+        layout=layout_vector(x),
+        colorfulness=decoded.colorfulness,
+        meta=decoded.meta,
+    )
+
+
+def layout_vector(x: np.ndarray) -> np.ndarray:
+    """The 224 input as 14x14 block means, standardised: the lungs-mediastinum-diaphragm arrangement."""
+    blocks = x[..., 0].reshape(14, 16, 14, 16).mean(axis=(1, 3)).ravel().astype(np.float64)
+    return (blocks - blocks.mean()) / (blocks.std() + 1e-6)
+
+
 def image_statistics(decoded: DecodedImage, x: np.ndarray) -> np.ndarray:
     """Cheap statistics of an image (STAT_NAMES order) from its 224 model input and original size."""
     gray = x[..., 0] / 255.0
@@ -75,12 +103,30 @@ def image_statistics(decoded: DecodedImage, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Gate:
-    """Fitted gate parameters (stored in the bundle as gate.npz)."""
+class Gaussian:
+    """A one-class Gaussian: RMS Mahalanobis distance, normalised by a threshold set on chest X-rays."""
 
     mean: np.ndarray
     precision: np.ndarray
-    deep_threshold: float
+    threshold: float = 1.0
+
+    def distance(self, vectors: np.ndarray) -> np.ndarray:
+        """RMS Mahalanobis distance per dimension for one (k,) or many (n, k) vectors."""
+        delta = np.atleast_2d(vectors).astype(np.float64) - self.mean
+        squared = np.einsum("ij,jk,ik->i", delta, self.precision.astype(np.float64), delta)
+        return np.sqrt(np.maximum(squared, 0.0) / delta.shape[1])
+
+    def score(self, vector: np.ndarray) -> float:
+        """distance / threshold for one vector (> 1 is outside)."""
+        return float(self.distance(vector)[0] / self.threshold)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Fitted gate parameters (stored in the bundle as gate.npz)."""
+
+    deep: Gaussian
+    layout: Gaussian
     stat_low: np.ndarray
     stat_high: np.ndarray
 
@@ -88,58 +134,46 @@ class Gate:
     def load(cls, path: Path) -> Gate:
         """Read gate.npz."""
         with np.load(path) as z:
-            return cls(
-                mean=z["mean"],
-                precision=z["precision"],
-                deep_threshold=float(z["deep_threshold"]),
-                stat_low=z["stat_low"],
-                stat_high=z["stat_high"],
+            deep, layout = (
+                Gaussian(z[f"{n}_mean"], z[f"{n}_precision"], float(z[f"{n}_threshold"]))
+                for n in ("deep", "layout")
             )
+            return cls(deep, layout, z["stat_low"], z["stat_high"])
 
     def save(self, path: Path) -> None:
         """Write gate.npz (float32 matrices keep it small)."""
-        np.savez(
-            path,
-            mean=self.mean.astype(np.float32),
-            precision=self.precision.astype(np.float32),
-            deep_threshold=np.float64(self.deep_threshold),
-            stat_low=self.stat_low,
-            stat_high=self.stat_high,
-        )
-
-    def deep_distance(self, features: np.ndarray) -> np.ndarray:
-        """RMS Mahalanobis distance per feature dimension, for one (k,) or many (n, k) GAP vectors."""
-        delta = np.atleast_2d(features).astype(np.float64) - self.mean
-        squared = np.einsum("ij,jk,ik->i", delta, self.precision.astype(np.float64), delta)
-        return np.sqrt(np.maximum(squared, 0.0) / delta.shape[1])
+        arrays: dict[str, np.ndarray] = {"stat_low": self.stat_low, "stat_high": self.stat_high}
+        for name, gaussian in (("deep", self.deep), ("layout", self.layout)):
+            arrays[f"{name}_mean"] = gaussian.mean.astype(np.float32)
+            arrays[f"{name}_precision"] = gaussian.precision.astype(np.float32)
+            arrays[f"{name}_threshold"] = np.float64(gaussian.threshold)
+        np.savez(path, **arrays)
 
     def stat_excess(self, stats: np.ndarray) -> np.ndarray:
-        """Per statistic: 0 inside the chest X-ray range, else the distance outside it in range widths + 1."""
+        """Per statistic: 0 inside the chest X-ray range, else 1 + the distance outside it in range widths."""
         width = np.maximum(self.stat_high - self.stat_low, 1e-6)
-        below = (self.stat_low - stats) / width
-        above = (stats - self.stat_high) / width
-        outside = np.maximum(below, above)
+        outside = np.maximum((self.stat_low - stats) / width, (stats - self.stat_high) / width)
         return np.where(outside > 0, 1.0 + outside, 0.0)
 
-    def components(self, features: np.ndarray, stats: np.ndarray, colorfulness: float) -> dict[str, float]:
+    def components(self, evidence: Evidence) -> dict[str, float]:
         """Each component's normalised score (> 1 rejects)."""
-        scores = {"deep": float(self.deep_distance(features)[0] / self.deep_threshold)}
-        scores["colorfulness"] = colorfulness / MAX_COLORFULNESS
-        scores.update(zip(STAT_NAMES, self.stat_excess(stats).tolist(), strict=True))
+        scores = {
+            "deep": self.deep.score(evidence.features),
+            "layout": self.layout.score(evidence.layout),
+            "colorfulness": evidence.colorfulness / MAX_COLORFULNESS,
+        }
+        scores.update(zip(STAT_NAMES, self.stat_excess(evidence.stats).tolist(), strict=True))
         return scores
 
-    def check(
-        self, features: np.ndarray, stats: np.ndarray, meta: dict[str, Any], colorfulness: float = 0.0
-    ) -> GateVerdict:
+    def check(self, evidence: Evidence) -> GateVerdict:
         """Accept or reject one image; the reason names the strongest cause in clinical language."""
-        modality = meta.get("modality")
+        modality = evidence.meta.get("modality")
         if modality and modality not in RADIOGRAPHY_MODALITIES:
             return GateVerdict(False, 99.0, REASONS["modality"].format(modality=modality), "modality")
-        scores = self.components(features, stats, colorfulness)
-        component, score = max(scores.items(), key=lambda item: item[1])
+        component, score = max(self.components(evidence).items(), key=lambda item: item[1])
         if score <= 1.0:
             return GateVerdict(True, score)
-        key = "document" if component in _DOCUMENT_STATS else component
+        key = "document" if component in _DOCUMENT_STATS else "deep" if component == "layout" else component
         return GateVerdict(False, score, REASONS[key], component)
 
 

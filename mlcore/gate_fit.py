@@ -14,7 +14,6 @@ import argparse
 import json
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import numpy as np
 from mlcore.config import PROJECT_ROOT, SEED, SHARED_DATA_DIR
 from mlcore.decoding import decode_image
 from mlcore.errors import InvalidImage
-from mlcore.gate import STAT_NAMES, Gate, GateVerdict, image_statistics
+from mlcore.gate import STAT_NAMES, Evidence, Gate, GateVerdict, Gaussian, gather_evidence
 from mlcore.preprocessing import to_model_input
 
 FIT_LIMIT = 2500
@@ -35,19 +34,9 @@ STAT_QUANTILES, STAT_MARGIN = (0.001, 0.999), 0.5
 ASPECT_RANGE = (np.log(1 / 3.5), np.log(3.5))
 
 
-@dataclass
-class Extracted:
-    """Model features and image statistics for a set of images."""
-
-    features: np.ndarray
-    stats: np.ndarray
-    colorfulness: np.ndarray
-    metas: list[dict[str, Any]]
-
-
-def extract(runner: Any, blobs: Iterable[bytes]) -> Extracted:
-    """Decode each image, run the model once, keep GAP features and image statistics (bad files skipped)."""
-    features, stats, colour, metas = [], [], [], []
+def extract(runner: Any, blobs: Iterable[bytes]) -> list[Evidence]:
+    """Decode each image and run the model once; keep the gate's evidence (undecodable files skipped)."""
+    evidence = []
     for data in blobs:
         try:
             decoded = decode_image(data)
@@ -55,28 +44,36 @@ def extract(runner: Any, blobs: Iterable[bytes]) -> Extracted:
             continue
         x = to_model_input(decoded.image)
         _, conv = runner.run(x[np.newaxis])
-        features.append(conv[0].mean(axis=(0, 1)))
-        stats.append(image_statistics(decoded, x))
-        colour.append(decoded.colorfulness)
-        metas.append(decoded.meta)
-    return Extracted(np.array(features), np.array(stats), np.array(colour), metas)
+        evidence.append(gather_evidence(decoded, x, conv[0]))
+    return evidence
 
 
-def fit_gate(fit: Extracted, calibration: Extracted) -> Gate:
-    """Gaussian fit on `fit`, thresholds from `calibration` quantiles (positives only)."""
-    mean = fit.features.mean(axis=0)
-    cov = np.cov(fit.features, rowvar=False)
+def fit_gaussian(fit: np.ndarray, calibration: np.ndarray, quantile: float, margin: float) -> Gaussian:
+    """Mean and shrunk precision from `fit`; threshold = margin x the calibration distances' quantile."""
+    mean = fit.mean(axis=0)
+    cov = np.cov(fit, rowvar=False)
     shrunk = (1 - SHRINKAGE) * cov + SHRINKAGE * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0])
-    provisional = Gate(mean, np.linalg.pinv(shrunk), 1.0, np.zeros(len(STAT_NAMES)), np.ones(len(STAT_NAMES)))
-    distances = provisional.deep_distance(calibration.features)
+    provisional = Gaussian(mean, np.linalg.pinv(shrunk))
+    threshold = float(np.quantile(provisional.distance(calibration), quantile) * margin)
+    return Gaussian(mean, provisional.precision, threshold)
+
+
+def fit_gate(fit: list[Evidence], calibration: list[Evidence]) -> Gate:
+    """Gaussians fitted on `fit`, thresholds from `calibration` quantiles (positives only)."""
+    deep = fit_gaussian(_stack(fit, "features"), _stack(calibration, "features"), DEEP_QUANTILE, DEEP_MARGIN)
+    layout = fit_gaussian(_stack(fit, "layout"), _stack(calibration, "layout"), DEEP_QUANTILE, DEEP_MARGIN)
     # Image statistics do not depend on the model's weights: fit their ranges on all positives we have.
-    low, high = np.quantile(np.concatenate([fit.stats, calibration.stats]), STAT_QUANTILES, axis=0)
+    low, high = np.quantile(_stack(fit + calibration, "stats"), STAT_QUANTILES, axis=0)
     width = np.maximum(high - low, 1e-6)
     low, high = low - STAT_MARGIN * width, high + STAT_MARGIN * width
     aspect = STAT_NAMES.index("log_aspect")
     low[aspect], high[aspect] = ASPECT_RANGE
-    threshold = float(np.quantile(distances, DEEP_QUANTILE) * DEEP_MARGIN)
-    return Gate(mean, provisional.precision, threshold, low, high)
+    return Gate(deep, layout, low, high)
+
+
+def _stack(evidence: list[Evidence], name: str) -> np.ndarray:
+    """One attribute of many evidences as an (n, k) array."""
+    return np.stack([getattr(e, name) for e in evidence])
 
 
 def positive_splits(metadata: dict[str, Any]) -> dict[str, list[Path]] | None:
@@ -123,9 +120,10 @@ def fit_gate_for_bundle(
         "fitted_on": "shared chest_xray_224 train (patient split)"
         if splits["test"]
         else "test fixtures only",
-        "fit_images": len(fit.features),
-        "calibration_images": len(calibration.features),
-        "deep_threshold": gate.deep_threshold,
+        "fit_images": len(fit),
+        "calibration_images": len(calibration),
+        "deep_threshold": gate.deep.threshold,
+        "layout_threshold": gate.layout.threshold,
         "stat_ranges": {
             n: [float(a), float(b)] for n, a, b in zip(STAT_NAMES, gate.stat_low, gate.stat_high, strict=True)
         },
@@ -135,11 +133,7 @@ def fit_gate_for_bundle(
 
 def verdicts(runner: Any, gate: Gate, blobs: Iterable[bytes]) -> list[GateVerdict]:
     """The gate's verdict on each decodable image."""
-    ex = extract(runner, blobs)
-    return [
-        gate.check(ex.features[i], ex.stats[i], ex.metas[i], float(ex.colorfulness[i]))
-        for i in range(len(ex.metas))
-    ]
+    return [gate.check(evidence) for evidence in extract(runner, blobs)]
 
 
 def rejection_rate(items: list[GateVerdict]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ import numpy as np
 from mlcore.bundle import file_sha256, resolve_bundle_dir, verify_bundle
 from mlcore.decoding import DecodedImage, decode_image, display_size
 from mlcore.errors import BundleError, InvalidImage, RejectedImage
-from mlcore.gate import Gate, image_statistics
+from mlcore.gate import Gate, gather_evidence
 from mlcore.heatmap import HEATMAP_MAX_SIDE, class_activation_map, heatmap_png
 from mlcore.preprocessing import to_model_input
 
@@ -189,8 +189,7 @@ class Predictor:
     ) -> PredictionResult:
         """Gate, calibrate, draw the heatmap and assemble the result."""
         t_heat = time.perf_counter()
-        features, stats = conv.mean(axis=(0, 1)), image_statistics(decoded, x)
-        verdict = self.gate.check(features, stats, decoded.meta, decoded.colorfulness)
+        verdict = self.gate.check(gather_evidence(decoded, x, conv))
         if not verdict.accepted:
             raise RejectedImage(verdict.reason, score=verdict.score)
         p = self.calibrated(logit)

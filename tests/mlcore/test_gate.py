@@ -69,6 +69,7 @@ def test_gate_round_trips(tmp_path: Path, tiny_bundle: Path) -> None:
     gate = Gate.load(tiny_bundle / "gate.npz")
     gate.save(tmp_path / "gate.npz")
     again = Gate.load(tmp_path / "gate.npz")
-    features = np.ones(gate.mean.shape)
-    assert again.deep_distance(features) == pytest.approx(gate.deep_distance(features))
-    assert again.deep_threshold == gate.deep_threshold
+    features = np.ones(gate.deep.mean.shape)
+    assert again.deep.distance(features) == pytest.approx(gate.deep.distance(features))
+    assert again.deep.threshold == gate.deep.threshold
+    assert again.layout.threshold == gate.layout.threshold
