@@ -17,3 +17,9 @@ urlpatterns = [
     path("", include("diagnosis.urls")),
     path("django-admin/", admin.site.urls),
 ]
+
+# JSON error bodies under /api/ (no HTML error page leaks to API clients); pages elsewhere.
+handler400 = "diagnosis.api.http_errors.bad_request"
+handler403 = "diagnosis.api.http_errors.permission_denied"
+handler404 = "diagnosis.api.http_errors.not_found"
+handler500 = "diagnosis.api.http_errors.server_error"

@@ -6,6 +6,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from diagnosis.api import views
+from diagnosis.api.model_info import ModelInfoView
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
@@ -21,8 +22,9 @@ urlpatterns = [
     path("studies/<uuid:pk>/image/", views.StudyImageView.as_view(), name="api-study-image"),
     path("studies/<uuid:pk>/heatmap/", views.StudyHeatmapView.as_view(), name="api-study-heatmap"),
     path("worklist/", views.WorklistView.as_view(), name="api-worklist"),
-    path("audit/", views.AuditListView.as_view(), name="api-audit"),
     path("worklist/summary/", views.WorklistSummaryView.as_view(), name="api-worklist-summary"),
+    path("audit/", views.AuditListView.as_view(), name="api-audit"),
+    path("model/", ModelInfoView.as_view(), name="api-model"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -233,6 +233,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per shared choice set (AI label, final label and filters all use Label).
+    "ENUM_NAME_OVERRIDES": {"LabelEnum": "diagnosis.models.Label", "SexEnum": "diagnosis.models.Patient.Sex"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "diagnosis.api.schema.add_error_responses",
+    ],
 }
 
 SECURE_CSP = {
