@@ -37,6 +37,8 @@ REASONS = {
     "modality": "This DICOM image is not a plain radiograph ({modality}); the model only reads chest X-rays "
     "(CR/DX).",
 }
+_REASON_PRIORITY = ("colorfulness", "log_aspect", "white_fraction", "black_fraction", "edges", "entropy",
+                    "mean", "std", "symmetry", "layout", "deep")  # fmt: skip
 _DOCUMENT_STATS = {"mean", "std", "white_fraction", "black_fraction", "edges", "entropy", "symmetry"}
 
 
@@ -170,9 +172,12 @@ class Gate:
         modality = evidence.meta.get("modality")
         if modality and modality not in RADIOGRAPHY_MODALITIES:
             return GateVerdict(False, 99.0, REASONS["modality"].format(modality=modality), "modality")
-        component, score = max(self.components(evidence).items(), key=lambda item: item[1])
+        scores = self.components(evidence)
+        score = max(scores.values())
         if score <= 1.0:
             return GateVerdict(True, score)
+        # The reason given is the most concrete one that fired, not necessarily the largest score.
+        component = next(name for name in _REASON_PRIORITY if scores.get(name, 0.0) > 1.0)
         key = "document" if component in _DOCUMENT_STATS else "deep" if component == "layout" else component
         return GateVerdict(False, score, REASONS[key], component)
 
