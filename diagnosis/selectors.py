@@ -22,6 +22,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.lookups import Exact
 from django.http import Http404
 from django.utils import timezone
 
@@ -185,7 +186,7 @@ def worklist_counts(*, user: Any, now: Any = None) -> dict[str, int]:
     now = now or timezone.now()
     live = _live_claim(now)
     latest = Prediction.objects.filter(study=OuterRef("pk")).order_by("-created_at")
-    indeterminate = Q(Exists(latest.filter(indeterminate=True, id=Subquery(latest.values("id")[:1]))))
+    indeterminate = Exact(Subquery(latest.values("indeterminate")[:1], output_field=BooleanField()), True)
     return _awaiting_review(user).aggregate(
         total=Count("id"),
         urgent=Count("id", filter=Q(priority=Study.Priority.URGENT)),
