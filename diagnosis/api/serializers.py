@@ -168,7 +168,8 @@ class WorklistStudySerializer(StudySerializer):
 
 
 class StudyUploadSerializer(serializers.Serializer):
-    image = serializers.FileField()
+    # Empty files reach the decoder, which answers with the same `empty_file` code as every other path.
+    image = serializers.FileField(allow_empty_file=True)
     patient_mrn = serializers.RegexField(
         r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$",
         max_length=64,
