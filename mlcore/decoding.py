@@ -196,7 +196,7 @@ def _open_raster(data: bytes, kind: str, max_pixels: int) -> Image.Image:
     """Open (not decode) a JPEG/PNG, mapping Pillow's bomb and parse errors to InvalidImage."""
     try:
         image = Image.open(io.BytesIO(data), formats=[kind])
-    except Image.DecompressionBombError as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb() from exc
     except Exception as exc:  # Pillow raises many types for a bad header
         raise InvalidImage(f"The {kind} file is damaged and cannot be read.", code="corrupt_image") from exc

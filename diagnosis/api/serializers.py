@@ -168,8 +168,7 @@ class WorklistStudySerializer(StudySerializer):
 
 
 class StudyUploadSerializer(serializers.Serializer):
-    # Empty files reach the decoder, which answers with the same `empty_file` code as every other path.
-    image = serializers.FileField(allow_empty_file=True)
+    image = serializers.FileField()
     patient_mrn = serializers.RegexField(
         r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$",
         max_length=64,

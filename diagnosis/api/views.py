@@ -77,7 +77,8 @@ class StudyListCreateView(generics.ListAPIView):
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)
         image = data.pop("image")
-        studies.upload_size_check(image.size)
+        if image.size > studies.settings.AIRSPACE_MAX_UPLOAD_BYTES:
+            raise studies.PayloadTooLarge("The file is larger than the upload limit.", code="file_too_large")
         upload = studies.StudyUpload(image_name=image.name or "", image_data=image.read(), **data)
         key = request.headers.get("Idempotency-Key", "")[:128]
         created = studies.study_create(

@@ -139,3 +139,11 @@ def test_decoding_never_imports_tensorflow() -> None:
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
+
+
+def test_pillow_bomb_guard_maps_to_too_many_pixels() -> None:
+    from tests.fixtures.hostile import _png_bomb
+
+    with pytest.raises(InvalidImage) as info:
+        decode_image(_png_bomb(), max_pixels=10**12)  # our limit off: Pillow's own guard must still answer
+    assert info.value.code == "too_many_pixels"
