@@ -104,3 +104,11 @@ def test_deidentify_keeps_clinical_attributes() -> None:
     cleaned, _ = deidentify(xray_dicom(age="005Y", view="PA"))
     decoded = decode_image(cleaned)
     assert decoded.meta["view_position"] == "PA" and decoded.meta["patient_age_years"] == 5.0
+
+
+def test_jpeg_baseline_compressed_dicom_decodes() -> None:
+    from pydicom.uid import JPEGBaseline8Bit
+
+    decoded = decode_image(make_dicom(xray_pixels(12), transfer_syntax=JPEGBaseline8Bit))
+    assert decoded.meta["bits_stored"] == 8
+    assert _corr(np.asarray(decoded.image, dtype=np.float64), xray_pixels(12).astype(np.float64)) > 0.99
