@@ -2,33 +2,73 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django import forms
 
 from diagnosis.models import Label, Patient, Review, Study
 
+MRN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$"
 
-class StudyUploadForm(forms.Form):
+
+class AccessibleForm(forms.Form):
+    """Marks invalid widgets (aria-invalid) and points them at their error text (aria-describedby)."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                attrs = self.fields[name].widget.attrs
+                described = attrs.get("aria-describedby", "")
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = f"{described} id_{name}-error".strip()
+
+
+def _not_in_future(value: dt.date | None, what: str) -> dt.date | None:
+    if value and value > dt.date.today():
+        raise forms.ValidationError(f"The {what} cannot be in the future.")
+    return value
+
+
+class StudyUploadForm(AccessibleForm):
     image = forms.FileField(label="Chest X-ray (JPEG, PNG or DICOM)")
     patient_mrn = forms.RegexField(
-        regex=r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$",
+        regex=MRN_PATTERN,
         max_length=64,
         label="Patient MRN",
-        error_messages={"invalid": "Use letters, digits, - _ . only (max 64)."},
+        error_messages={
+            "invalid": "Use letters, digits, - _ . only (max 64).",
+            "required": "Enter the patient's MRN.",
+        },
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "spellcheck": "false", "aria-describedby": "id_patient_mrn-hint"}
+        ),
     )
     patient_name = forms.CharField(max_length=200, required=False, label="Patient name")
     patient_birth_date = forms.DateField(
         required=False, label="Birth date", widget=forms.DateInput(attrs={"type": "date"})
     )
     patient_sex = forms.ChoiceField(choices=[("", "—"), *Patient.Sex.choices], required=False, label="Sex")
-    accession_number = forms.CharField(max_length=64, required=False)
-    study_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    accession_number = forms.CharField(max_length=64, required=False, label="Accession number")
+    study_date = forms.DateField(
+        required=False, label="Study date", widget=forms.DateInput(attrs={"type": "date"})
+    )
     clinical_notes = forms.CharField(
-        max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+        max_length=4000, required=False, label="Clinical notes", widget=forms.Textarea(attrs={"rows": 3})
     )
     priority = forms.ChoiceField(choices=Study.Priority.choices, initial=Study.Priority.ROUTINE)
 
+    def clean_patient_birth_date(self) -> dt.date | None:
+        """A birth date in the future is a typing error."""
+        return _not_in_future(self.cleaned_data.get("patient_birth_date"), "birth date")
 
-class ReviewForm(forms.Form):
+    def clean_study_date(self) -> dt.date | None:
+        """A study date in the future is a typing error."""
+        return _not_in_future(self.cleaned_data.get("study_date"), "study date")
+
+
+class ReviewForm(AccessibleForm):
     decision = forms.ChoiceField(choices=Review.Decision.choices, widget=forms.RadioSelect)
     final_label = forms.ChoiceField(
         choices=[("", "—"), *Label.choices], required=False, label="Final label (override)"
@@ -37,3 +77,20 @@ class ReviewForm(forms.Form):
         choices=[("", "—"), *Review.Reason.choices], required=False, label="Reason (override)"
     )
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from diagnosis.services.reviews import review_reasons
+
+        # The site's configured list (AIRSPACE_REVIEW_REASONS), in its order and wording.
+        self.fields["reason"].choices = [("", "—"), *review_reasons()]
+
+    def clean(self) -> dict[str, Any]:
+        """An override names the final label and a reason (the service checks again)."""
+        data = super().clean()
+        if data.get("decision") == Review.Decision.OVERRIDE:
+            if not data.get("final_label"):
+                self.add_error("final_label", "An override needs the final label.")
+            if not data.get("reason"):
+                self.add_error("reason", "An override needs a reason.")
+        return data

@@ -81,7 +81,8 @@ def study_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.study_list(user=request.user, filters=filters), 25).get_page(
         request.GET.get("page")
     )
-    return render(request, "diagnosis/study_list.html", {"page": page, "mrn": filters.patient_mrn})
+    context = {"page": page, "mrn": filters.patient_mrn, "statuses": Study.Status.choices}
+    return render(request, "diagnosis/study_list.html", context)
 
 
 @role_required(Role.CLINICIAN, Role.ADMIN)
@@ -190,7 +191,8 @@ def study_review(request: HttpRequest, pk: Any) -> HttpResponse:
             messages.success(request, "Review signed.")
             return redirect("worklist")
     else:
-        messages.error(request, "The review form is incomplete.")
+        problems = [f"{form.fields[n].label or n.title()}: {' '.join(e)}" for n, e in form.errors.items()]
+        messages.error(request, "The review form is incomplete. " + " ".join(problems))
     return redirect("study-detail", pk=study.id)
 
 
@@ -233,7 +235,20 @@ def audit(request: HttpRequest) -> HttpResponse:
         )
         return _audit_csv(events)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    return render(request, "diagnosis/audit.html", {"page": page, "params": request.GET})
+    context = {"page": page, "params": request.GET, **AUDIT_FILTER_CHOICES}
+    return render(request, "diagnosis/audit.html", context)
+
+
+# Suggestions for the audit page's filters (any prefix may still be typed).
+AUDIT_FILTER_CHOICES = {
+    "known_actions": [
+        *("auth.login", "auth.logout", "auth.login_failed", "auth.token", "patient.create"),
+        *("study.upload", "study.view", "study.claim", "study.release", "study.rejected", "study.failed"),
+        *("image.view", "image.download", "heatmap.download", "prediction.create"),
+        *("review.sign", "review.amend", "audit.export"),
+    ],
+    "object_types": ["user", "patient", "study", "image", "prediction", "audit"],
+}
 
 
 class _Echo:

@@ -1,51 +1,102 @@
-// Airspace page behaviour. No inline script anywhere (the CSP forbids it).
+// Airspace page behaviour. No inline script anywhere (the CSP forbids it); styles are set from JS only.
 "use strict";
 
-// Live status: poll status fragments; reload the page once a study reaches a final state.
-function pollStatuses() {
-  const nodes = document.querySelectorAll("[data-poll]");
-  if (!nodes.length) return;
-  let pending = false;
-  nodes.forEach((node) => {
-    const current = node.querySelector("[data-final]");
-    if (current && current.dataset.final === "1") return;
-    pending = true;
-    fetch(node.dataset.poll, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-      .then((r) => (r.ok ? r.text() : null))
-      .then((html) => {
-        if (!html) return;
-        node.innerHTML = html;
-        const now = node.querySelector("[data-final]");
-        if (now && now.dataset.final === "1" && node.dataset.reloadOnFinal === "1") window.location.reload();
-      })
-      .catch(() => {});
-  });
-  if (pending) window.setTimeout(pollStatuses, 1000);
+window.airspace = window.airspace || {};
+
+// Status changes are announced to screen readers through one polite live region.
+function announce(text) {
+  const region = document.getElementById("announcer");
+  if (!region) return;
+  region.textContent = "";
+  window.setTimeout(() => { region.textContent = text; }, 50);
 }
 
-// Viewer: zoom, brightness/contrast (window/level), heatmap toggle and opacity.
-function setupViewer() {
-  const stage = document.querySelector("[data-viewer]");
-  if (!stage) return;
-  const xray = document.getElementById("xray");
-  const heat = document.getElementById("heatmap");
-  const q = (sel) => document.querySelector(sel);
-  const apply = () => {
-    const zoom = q("[data-zoom]") ? q("[data-zoom]").value : 1;
-    const b = q("[data-brightness]") ? q("[data-brightness]").value : 100;
-    const c = q("[data-contrast]") ? q("[data-contrast]").value : 100;
-    [xray, heat].forEach((img) => { if (img) img.style.transform = `scale(${zoom})`; });
-    xray.style.filter = `brightness(${b}%) contrast(${c}%)`;
-    if (heat) {
-      heat.style.display = q("[data-heatmap-toggle]").checked ? "block" : "none";
-      heat.style.opacity = q("[data-heatmap-opacity]").value / 100;
-    }
+// Live status: poll status fragments until final; a study page then swaps in its result panels.
+let polling = false;
+function pollStatuses() {
+  if (polling) return;
+  polling = true;
+  const tick = () => {
+    const nodes = Array.from(document.querySelectorAll("[data-poll]")).filter((node) => {
+      const current = node.querySelector("[data-final]");
+      return !(current && current.dataset.final === "1");
+    });
+    if (!nodes.length) { polling = false; return; }
+    Promise.all(nodes.map(refreshStatus)).finally(() => window.setTimeout(tick, 1000));
   };
-  document.querySelectorAll(".viewer-tools input").forEach((el) => el.addEventListener("input", apply));
-  apply();
+  window.setTimeout(tick, 600);
 }
+
+function refreshStatus(node) {
+  return fetch(node.dataset.poll, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+    .then((r) => (r.ok ? r.text() : null))
+    .then((html) => {
+      if (!html) return;
+      const before = node.querySelector("[data-status]");
+      node.innerHTML = html;
+      const now = node.querySelector("[data-status]");
+      if (!now || (before && before.dataset.status === now.dataset.status)) return;
+      const who = node.dataset.label ? `${node.dataset.label}: ` : "";
+      announce(`${who}${now.textContent.trim()}`);
+      if (now.dataset.final === "1" && node.dataset.panels) return swapPanels(node.dataset.panels);
+      return null;
+    })
+    .catch(() => {});
+}
+
+// Replace the viewer and result panels in place (no page reload), then wire them up again.
+function swapPanels(url) {
+  return fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+    .then((r) => (r.ok ? r.text() : null))
+    .then((html) => {
+      if (!html) return;
+      const doc = new DOMParser().parseFromString(html, "text/html");
+      doc.querySelectorAll("[data-swap]").forEach((fresh) => {
+        const old = document.getElementById(fresh.id);
+        if (old) old.replaceWith(document.importNode(fresh, true));
+      });
+      const summary = doc.querySelector("[data-announce]");
+      if (summary) announce(summary.dataset.announce);
+      setupPage();
+    });
+}
+
+// Probability bars: widths come from data attributes (style attributes are blocked by the CSP).
+function drawBars() {
+  document.querySelectorAll("[data-probability]").forEach((bar) => {
+    const fill = bar.querySelector(".pbar-fill");
+    const mark = bar.querySelector(".pbar-threshold");
+    if (fill) fill.style.width = `${(parseFloat(bar.dataset.probability) * 100).toFixed(1)}%`;
+    if (mark) mark.style.left = `${(parseFloat(bar.dataset.threshold) * 100).toFixed(1)}%`;
+  });
+}
+
+// Review form: final label and reason matter only for an override.
+function setupReviewForm() {
+  const form = document.getElementById("review-form");
+  if (!form) return;
+  const sync = () => {
+    const decision = form.querySelector('input[name="decision"]:checked');
+    const override = decision && decision.value === "override";
+    form.querySelectorAll("[data-override-only]").forEach((node) => {
+      node.hidden = !override;
+      node.querySelectorAll("select").forEach((s) => { s.required = override; });
+    });
+  };
+  form.querySelectorAll('input[name="decision"]').forEach((r) => r.addEventListener("change", sync));
+  sync();
+}
+
+function setupPage() {
+  drawBars();
+  if (window.airspace.setupViewer) window.airspace.setupViewer();
+  setupReviewForm();
+}
+
+Object.assign(window.airspace, { announce, pollStatuses, setupPage });
 
 document.addEventListener("DOMContentLoaded", () => {
-  setupViewer();
-  window.setTimeout(pollStatuses, 800);
+  document.body.classList.add("js");
+  setupPage();
+  pollStatuses();
 });

@@ -1,0 +1,92 @@
+"""The model page: the active bundle's card, metadata and evaluation plots, for signed-in staff only."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from markdown_it import MarkdownIt
+
+from diagnosis.views import ANY_ROLE, role_required
+from mlcore import BundleError
+from mlcore.bundle import read_metadata, resolve_bundle_dir
+
+# Report files a browser may be given: plain names, known types (no path, no HTML).
+REPORT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,120}\.(png|svg|jpg|json|csv|txt|md)$")
+PLOT_SUFFIXES = (".png", ".svg", ".jpg")
+# Raw HTML in the card is escaped, never rendered; links are limited to safe schemes by markdown-it.
+_markdown = MarkdownIt("commonmark", {"html": False}).enable("table")
+
+
+def _bundle() -> tuple[Path | None, dict[str, Any], str]:
+    """The active bundle folder and metadata, or the reason it cannot be shown."""
+    try:
+        bundle = resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE)
+        return bundle, read_metadata(bundle), ""
+    except BundleError as exc:
+        return None, {}, str(exc)
+
+
+def _scalars(mapping: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    """Flatten nested metrics to (dotted name, number or text) rows for a facts table."""
+    rows: list[tuple[str, Any]] = []
+    for key, value in (mapping or {}).items() if isinstance(mapping, dict) else []:
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows.extend(_scalars(value, f"{name}."))
+        elif isinstance(value, bool | int | float | str) and len(str(value)) < 120:
+            rows.append((name, round(value, 4) if isinstance(value, float) else value))
+    return rows
+
+
+def _plots(bundle: Path) -> list[dict[str, str]]:
+    report = bundle / "report"
+    if not report.is_dir():
+        return []
+    names = sorted(
+        p.name for p in report.iterdir() if p.suffix in PLOT_SUFFIXES and REPORT_FILE.match(p.name)
+    )
+    return [
+        {"name": n, "title": Path(n).stem.replace("_", " ").replace("-", " ").capitalize()} for n in names
+    ]
+
+
+@role_required(*ANY_ROLE)
+def model_card(request: HttpRequest) -> HttpResponse:
+    """The active model's card (Markdown, HTML escaped), key metadata and evaluation plots."""
+    bundle, metadata, problem = _bundle()
+    card_html = ""
+    if bundle is not None and (bundle / "MODEL_CARD.md").is_file():
+        card_html = _markdown.render((bundle / "MODEL_CARD.md").read_text(errors="replace"))
+    context = {
+        "problem": problem,
+        "metadata": metadata,
+        "facts": _scalars({k: v for k, v in metadata.items() if k not in ("metrics", "sha256")}),
+        "metrics": _scalars(metadata.get("metrics", {})),
+        "card_html": card_html,
+        "plots": _plots(bundle) if bundle else [],
+    }
+    return render(request, "diagnosis/model_card.html", context)
+
+
+@role_required(*ANY_ROLE)
+def model_report_file(request: HttpRequest, name: str) -> FileResponse:
+    """One file from the bundle's report folder (authenticated; never a public media URL)."""
+    bundle, _metadata, _problem = _bundle()
+    if bundle is None or not REPORT_FILE.match(name):
+        raise Http404("No such report file.")
+    path = (bundle / "report" / name).resolve()
+    if path.parent != (bundle / "report").resolve() or not path.is_file():
+        raise Http404("No such report file.")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    if name.endswith((".md", ".csv", ".txt")):
+        content_type = "text/plain; charset=utf-8"
+    response = FileResponse(path.open("rb"), content_type=content_type)
+    response["Cache-Control"] = "private, max-age=300"
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+    return response

@@ -1,0 +1,43 @@
+"""Study page fragments and the radiologist's "next study": thin views over selectors and services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from diagnosis import selectors
+from diagnosis.services import reviews
+from diagnosis.services.errors import Conflict
+from diagnosis.views import ANY_ROLE, _study_context, ctx, role_required
+from portal.roles import Role
+
+# How far down the worklist "next" looks for a study nobody else is reading.
+NEXT_SCAN_LIMIT = 50
+
+
+@role_required(*ANY_ROLE)
+def study_panels(request: HttpRequest, pk: Any) -> HttpResponse:
+    """The viewer and result panels, swapped in when the study finishes (part of polling: not audited)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    return render(request, "diagnosis/_study_live.html", _study_context(request, study))
+
+
+@role_required(Role.RADIOLOGIST)
+@require_POST
+def worklist_next(request: HttpRequest) -> HttpResponse:
+    """Claim the next study in reading order that nobody else holds, and open it."""
+    after = request.POST.get("after", "")
+    for study in selectors.worklist_for(user=request.user)[:NEXT_SCAN_LIMIT]:
+        if str(study.id) == after:
+            continue
+        try:
+            reviews.study_claim(user=request.user, study=study, context=ctx(request))
+        except Conflict:
+            continue
+        return redirect("study-detail", pk=study.id)
+    messages.info(request, "Nothing else is waiting for review.")
+    return redirect("worklist")
