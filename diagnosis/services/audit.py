@@ -10,10 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -112,22 +115,33 @@ def audit_record(
 
 
 def _anchor_signature(event_id: int, head_hash: str) -> str:
-    key = settings.AIRSPACE_AUDIT_HMAC_KEY.encode()
-    return hmac.new(key, f"{event_id}:{head_hash}".encode(), hashlib.sha256).hexdigest()
+    key = settings.AIRSPACE_AUDIT_HMAC_KEY
+    if not key:
+        # An empty key would make every anchor forgeable: refuse rather than sign meaninglessly.
+        raise ImproperlyConfigured("AIRSPACE_AUDIT_HMAC_KEY is not set: audit anchors cannot be signed.")
+    return hmac.new(key.encode(), f"{event_id}:{head_hash}".encode(), hashlib.sha256).hexdigest()
 
 
 @transaction.atomic
 def audit_anchor() -> AuditAnchor | None:
-    """Sign the chain head and append the anchor to the file outside the database."""
+    """Sign the chain head and append the anchor to the file outside the database (once per head)."""
     head = AuditEvent.objects.order_by("-id").first()
     if head is None:
         return None
+    latest = AuditAnchor.objects.order_by("-id").first()
+    if latest is not None and latest.event_id == head.id:
+        return latest  # nothing new since the last anchor
     anchor = AuditAnchor.objects.create(
         event=head, head_hash=head.hash, signature=_anchor_signature(head.id, head.hash)
     )
     path = settings.AIRSPACE_AUDIT_ANCHOR_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    line = {"event_id": head.id, "head_hash": head.hash, "signature": anchor.signature}
+    line = {
+        "event_id": head.id,
+        "head_hash": head.hash,
+        "signature": anchor.signature,
+        "signed_at": anchor.created_at.isoformat(),
+    }
     with path.open("a") as handle:
         handle.write(json.dumps(line, sort_keys=True) + "\n")
     return anchor
@@ -139,11 +153,19 @@ class VerifyReport:
 
     checked: int = 0
     anchors_checked: int = 0
+    head_id: int | None = None
+    last_anchored_id: int | None = None
+    anchored: int = 0  # events up to the newest verified anchor
     problems: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def unanchored(self) -> int:
+        """Events after the newest verified anchor (protected by the chain, not yet by a signature)."""
+        return self.checked - self.anchored
 
 
 def _verify_chain(report: VerifyReport) -> dict[int, str]:
@@ -158,29 +180,50 @@ def _verify_chain(report: VerifyReport) -> dict[int, str]:
             report.problems.append(f"event {event.id}: contents altered (hash mismatch)")
         hashes[event.id] = event.hash
         prev_hash = event.hash
+        report.head_id = event.id
     return hashes
 
 
-def _file_anchors() -> list[dict[str, Any]]:
-    path = settings.AIRSPACE_AUDIT_ANCHOR_FILE
+def _file_anchors(path: Path, report: VerifyReport) -> list[dict[str, Any]]:
+    """Anchors from a file outside the database; an unreadable line is itself a problem."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    anchors = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            anchor = json.loads(line)
+            anchors.append({"event_id": int(anchor["event_id"]), **anchor, "source": f"{path.name}:{number}"})
+        except (ValueError, KeyError, TypeError):
+            report.problems.append(f"anchor file {path} line {number}: unreadable")
+    return anchors
 
 
-def audit_verify() -> VerifyReport:
-    """Check the whole chain, then every anchor (database and file) against the HMAC key."""
+def _check_anchor(anchor: dict[str, Any], hashes: dict[int, str], report: VerifyReport) -> None:
+    event_id, head_hash = anchor["event_id"], str(anchor.get("head_hash", ""))
+    where = f"anchor at event {event_id} ({anchor['source']})"
+    report.anchors_checked += 1
+    if not hmac.compare_digest(_anchor_signature(event_id, head_hash), str(anchor.get("signature", ""))):
+        report.problems.append(f"{where}: signature invalid (forged anchor)")
+    elif hashes.get(event_id) != head_hash:
+        report.problems.append(f"{where}: chain no longer matches the signed head")
+    elif report.last_anchored_id is None or event_id > report.last_anchored_id:
+        report.last_anchored_id = event_id
+
+
+def audit_verify(*, anchor_files: Sequence[Path] = ()) -> VerifyReport:
+    """Check the whole chain, then every anchor (database, the anchor file, extra copies) with the key."""
     report = VerifyReport()
     hashes = _verify_chain(report)
-    db_anchors = [
-        {"event_id": a.event_id, "head_hash": a.head_hash, "signature": a.signature}
+    anchors = [
+        {"event_id": a.event_id, "head_hash": a.head_hash, "signature": a.signature, "source": "database"}
         for a in AuditAnchor.objects.order_by("id")
     ]
-    for anchor in db_anchors + _file_anchors():
-        report.anchors_checked += 1
-        event_id, head_hash = int(anchor["event_id"]), anchor["head_hash"]
-        if not hmac.compare_digest(_anchor_signature(event_id, head_hash), anchor["signature"]):
-            report.problems.append(f"anchor at event {event_id}: signature invalid (forged anchor)")
-        elif hashes.get(event_id) != head_hash:
-            report.problems.append(f"anchor at event {event_id}: chain no longer matches the signed head")
+    for path in (settings.AIRSPACE_AUDIT_ANCHOR_FILE, *anchor_files):
+        anchors += _file_anchors(Path(path), report)
+    for anchor in anchors:
+        _check_anchor(anchor, hashes, report)
+    if report.last_anchored_id is not None:
+        report.anchored = sum(1 for event_id in hashes if event_id <= report.last_anchored_id)
     return report
