@@ -1,0 +1,157 @@
+"""The four browser journeys, in Chromium, against a live server on PostgreSQL, Redis and a real Celery worker.
+
+1. A clinician uploads a real X-ray and sees the result and heatmap appear without a reload.
+2. A radiologist claims it from the worklist and overrides it with a reason.
+3. An admin finds both events in the audit page and exports them.
+4. A non-chest image ends as rejected, with its reason shown.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import pytest
+
+from diagnosis.models import AuditEvent, Review, Study
+from diagnosis.services.reviews import review_submit, study_claim
+from diagnosis.services.studies import StudyUpload, study_create
+from tests.conftest import wait_for_status, xray_paths
+from tests.e2e.conftest import RESULT_TIMEOUT_MS, login, screenshot_dir, shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.services]
+
+
+def completed_by_worker(user: Any, mrn: str) -> Study:
+    """A study uploaded through the service and analysed by the real worker."""
+    path = xray_paths()[-1]
+    upload = StudyUpload(image_name=path.name, image_data=path.read_bytes(), patient_mrn=mrn, patient_name="Test Child")
+    study = study_create(user=user, upload=upload).study
+    return wait_for_status(study.id, ("completed",), timeout=RESULT_TIMEOUT_MS / 1000)
+
+
+def test_1_clinician_uploads_and_sees_result_and_heatmap_without_reload(
+    celery_worker: Any, page: Any, alice: Any
+) -> None:
+    login(page, "alice")
+    page.get_by_role("link", name="New study").first.click()
+    page.get_by_label("Patient MRN").fill("E2E-0001")
+    page.get_by_label("Patient name").fill("Test Child")
+    page.locator('input[type="file"][name="image"]').set_input_files(str(xray_paths()[0]))
+    page.get_by_role("progressbar").wait_for()
+    shot(page, "01-clinician-upload")
+    page.get_by_role("button", name="Upload and analyse").click()
+    page.wait_for_url(re.compile(r"/studies/[0-9a-f-]{36}/$"))
+    # A marker on the window survives only if the page is never reloaded.
+    page.evaluate("window.__noReload = true")
+    page.locator(".verdict-label").wait_for(timeout=RESULT_TIMEOUT_MS)
+    page.wait_for_function(
+        "() => { const h = document.getElementById('heatmap'); return h && h.complete && h.naturalWidth > 0; }"
+    )
+    assert page.evaluate("window.__noReload") is True
+    result = page.locator("#side-panel").inner_text()
+    assert "not a diagnosis" in result and "Operating point (threshold)" in result
+    assert "regions that most influenced the model" in page.locator("#viewer-caption").inner_text()
+    assert page.locator("#study-status [data-status]").get_attribute("data-status") == "completed"
+    page.get_by_label("Opacity").fill("80")
+    shot(page, "01-clinician-result")
+    study = Study.objects.get(patient__mrn="E2E-0001")
+    prediction = study.predictions.get()
+    assert study.status == "completed" and prediction.heatmap and prediction.label in result
+    actions = set(AuditEvent.objects.filter(object_id__in=[str(study.id), str(prediction.id)]).values_list("action", flat=True))
+    assert {"study.upload", "study.view", "prediction.create"} <= actions
+    assert not page.js_errors
+
+
+def test_2_radiologist_claims_from_worklist_and_overrides_with_a_reason(
+    celery_worker: Any, page: Any, alice: Any, carol: Any
+) -> None:
+    study = completed_by_worker(alice, "E2E-0002")
+    ai_label = study.predictions.get().label
+    final = "NORMAL" if ai_label == "PNEUMONIA" else "PNEUMONIA"
+    login(page, "carol")
+    assert page.url.endswith("/worklist/")
+    row = page.locator("tr", has_text="E2E-0002")
+    shot(page, "02-radiologist-worklist")
+    row.get_by_role("button", name="Claim and read").click()
+    page.wait_for_url(f"**/studies/{study.id}/")
+    assert "being read by you" in page.locator("#review-panel").inner_text()
+    page.locator("body").press("o")  # keyboard shortcut: override
+    page.get_by_label("Final label (override)").select_option(final)
+    page.get_by_label("Reason (override)").select_option("image_quality")
+    page.get_by_label("Note").fill("Rotated film; re-read on a repeat view.")
+    shot(page, "02-radiologist-override")
+    page.get_by_role("button", name="Sign", exact=True).click()
+    page.wait_for_url("**/worklist/")
+    assert "Review signed." in page.locator(".messages").inner_text()
+    review = Review.objects.get(study=study)
+    assert (review.decision, review.final_label, review.reason, review.reviewer) == ("override", final, "image_quality", carol)
+    assert study.predictions.get().label == ai_label  # the AI output is untouched
+    assert AuditEvent.objects.filter(action="study.claim", object_id=str(study.id), actor=carol).count() == 1
+    assert AuditEvent.objects.get(action="review.sign", object_id=str(study.id)).after["decision"] == "override"
+    assert not page.js_errors
+
+
+def test_3_admin_finds_the_claim_and_override_in_the_audit_and_exports_them(
+    celery_worker: Any, page: Any, alice: Any, carol: Any, admin_user: Any
+) -> None:
+    study = completed_by_worker(alice, "E2E-0003")
+    study_claim(user=carol, study=study)
+    review_submit(user=carol, study=study, decision="override", final_label="NORMAL", reason="false_alarm")
+    login(page, "root-admin")
+    assert page.url.endswith("/audit/")
+    page.get_by_label("Object id").fill(str(study.id))
+    page.get_by_role("button", name="Filter").click()
+    table = page.locator("#audit-table")
+    table.get_by_text("review.sign").wait_for()
+    assert "study.claim" in table.inner_text() and "carol" in table.inner_text()
+    shot(page, "03-admin-audit")
+    with page.expect_download() as caught:
+        page.get_by_role("link", name=re.compile("Export CSV")).click()
+    download = caught.value
+    saved = screenshot_dir().parent / "audit-export.csv"
+    download.save_as(saved)
+    rows = list(csv.DictReader(io.StringIO(saved.read_text())))
+    assert {"study.claim", "review.sign"} <= {r["action"] for r in rows}
+    assert all(r["object_id"] == str(study.id) for r in rows) and any(r["actor_username"] == "carol" for r in rows)
+    assert AuditEvent.objects.filter(action="audit.export", actor=admin_user).count() == 1
+    assert not page.js_errors
+
+
+def test_4_non_chest_image_ends_rejected_with_its_reason_shown(
+    celery_worker: Any, page: Any, alice: Any, tmp_path: Any
+) -> None:
+    from tests.fixtures.hostile import encode, photo
+
+    picture = tmp_path / "holiday.png"
+    picture.write_bytes(encode(photo(), "PNG"))
+    login(page, "alice")
+    page.get_by_role("link", name="New study").first.click()
+    page.get_by_label("Patient MRN").fill("E2E-0004")
+    page.locator('input[type="file"][name="image"]').set_input_files(str(picture))
+    page.get_by_role("button", name="Upload and analyse").click()
+    page.wait_for_url(re.compile(r"/studies/[0-9a-f-]{36}/$"))
+    page.locator(".rejected-reason").wait_for(timeout=RESULT_TIMEOUT_MS)
+    study = Study.objects.get(patient__mrn="E2E-0004")
+    assert study.status == "rejected" and study.error_code and study.status_reason
+    assert study.status_reason in page.locator(".rejected-reason").inner_text()
+    assert page.locator("#study-status [data-status]").get_attribute("data-status") == "rejected"
+    assert not study.predictions.exists()
+    assert AuditEvent.objects.filter(action="study.rejected", object_id=str(study.id)).count() == 1
+    shot(page, "04-rejected")
+    assert not page.js_errors
+
+
+def test_pages_fit_a_tablet_and_have_no_script_errors(page: Any, alice: Any) -> None:
+    """768 px wide: nothing overflows sideways on the dashboard or the upload page."""
+    page.set_viewport_size({"width": 768, "height": 1024})
+    login(page, "alice")
+    for path in ("/studies/", "/studies/new/", "/model/"):
+        page.goto(path)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 1, f"{path} overflows by {overflow}px at 768 px"
+    page.goto("/studies/new/")
+    shot(page, "05-tablet-upload")
+    assert not page.js_errors
