@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -57,7 +58,9 @@ def audit_login_failed(
 
 def lockout_response(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     """Too many failed logins: a JSON 429 for the API, a page for the browser."""
-    message = "Too many failed login attempts. Try again in 15 minutes or ask an administrator."
+    minutes = max(1, round(float(settings.AXES_COOLOFF_TIME) * 60))
+    wait = "a minute" if minutes == 1 else f"{minutes} minutes"
+    message = f"Too many failed login attempts. Try again in {wait} or ask an administrator."
     if request.path.startswith("/api/"):
         return JsonResponse({"error": {"code": "locked_out", "message": message, "fields": {}}}, status=429)
     return render(request, "registration/locked_out.html", {"message": message}, status=429)
