@@ -222,3 +222,40 @@ def test_dockerfile_builds_one_non_root_image_with_static_files() -> None:
     assert cmd[:2] == ["gunicorn", "portal.wsgi:application"]
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", "var", ".env", ".git"} <= set(ignored)
+
+
+def test_images_round_trip_through_an_s3_compatible_store(compose: dict[str, Any]) -> None:
+    """A local S3 stand-in (moto's server mode) takes the place of MinIO: store, read back, sign, delete."""
+    pytest.importorskip("moto", reason="moto[server] (dev dependency) provides the local S3 stand-in")
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        env = service_env(
+            compose, "worker", {"AIRSPACE_S3_BUCKET": "airspace", "AIRSPACE_S3_ENDPOINT_URL": endpoint}
+        )
+        probe = (
+            "import django; django.setup(); import boto3;"
+            "from django.core.files.base import ContentFile; from django.core.files.storage import storages;"
+            "s = storages['default']; boto3.client('s3', endpoint_url=s.endpoint_url).create_bucket(Bucket='airspace');"
+            "name = s.save('studies/x/image.png', ContentFile(b'\\x89PNG-bytes'));"
+            "assert s.open(name).read() == b'\\x89PNG-bytes'; url = s.url(name);"
+            "assert 'Signature' in url or 'X-Amz-Signature' in url, url; s.delete(name);"
+            "assert not s.exists(name); print('round-trip ok', type(s).__name__)"
+        )
+        base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+        result = subprocess.run(
+            [sys.executable, "-c", probe],
+            cwd=ROOT,
+            env={**base, **env, "NO_PROXY": "*", "no_proxy": "*"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "round-trip ok S3Storage" in result.stdout
+    finally:
+        server.stop()
