@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from diagnosis import model_views, study_pages, views
+from diagnosis import model_views, monitoring_views, study_pages, views
 
 urlpatterns = [
     path("studies/", views.study_list, name="study-list"),
@@ -22,4 +22,6 @@ urlpatterns = [
     path("model/", model_views.model_card, name="model-card"),
     path("model/report/<str:name>", model_views.model_report_file, name="model-report-file"),
     path("audit/", views.audit, name="audit"),
+    path("monitoring/", monitoring_views.monitoring, name="monitoring"),
+    path("monitoring/plot/<str:kind>.svg", monitoring_views.monitoring_plot, name="monitoring-plot"),
 ]

@@ -58,6 +58,7 @@ MATRIX: dict[str, dict[str, Row]] = {
     "api-worklist": {"GET": READER},
     "api-worklist-summary": {"GET": READER},
     "api-audit": {"GET": ADMIN_ONLY},
+    "api-monitoring": {"GET": ADMIN_ONLY},
     "api-model": {"GET": ANY_ROLE},
     # The schema and its docs describe the API, not patient data: readable without a token.
     "api-schema": {"GET": PUBLIC},

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from diagnosis.api import views
 from diagnosis.api.model_info import ModelInfoView
+from diagnosis.api.monitoring import MonitoringView
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
@@ -24,6 +25,7 @@ urlpatterns = [
     path("worklist/", views.WorklistView.as_view(), name="api-worklist"),
     path("worklist/summary/", views.WorklistSummaryView.as_view(), name="api-worklist-summary"),
     path("audit/", views.AuditListView.as_view(), name="api-audit"),
+    path("monitoring/", MonitoringView.as_view(), name="api-monitoring"),
     path("model/", ModelInfoView.as_view(), name="api-model"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
