@@ -27,7 +27,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.services]
 def completed_by_worker(user: Any, mrn: str) -> Study:
     """A study uploaded through the service and analysed by the real worker."""
     path = xray_paths()[-1]
-    upload = StudyUpload(image_name=path.name, image_data=path.read_bytes(), patient_mrn=mrn, patient_name="Test Child")
+    upload = StudyUpload(
+        image_name=path.name, image_data=path.read_bytes(), patient_mrn=mrn, patient_name="Test Child"
+    )
     study = study_create(user=user, upload=upload).study
     return wait_for_status(study.id, ("completed",), timeout=RESULT_TIMEOUT_MS / 1000)
 
@@ -60,7 +62,11 @@ def test_1_clinician_uploads_and_sees_result_and_heatmap_without_reload(
     study = Study.objects.get(patient__mrn="E2E-0001")
     prediction = study.predictions.get()
     assert study.status == "completed" and prediction.heatmap and prediction.label in result
-    actions = set(AuditEvent.objects.filter(object_id__in=[str(study.id), str(prediction.id)]).values_list("action", flat=True))
+    actions = set(
+        AuditEvent.objects.filter(object_id__in=[str(study.id), str(prediction.id)]).values_list(
+            "action", flat=True
+        )
+    )
     assert {"study.upload", "study.view", "prediction.create"} <= actions
     assert not page.js_errors
 
@@ -87,10 +93,17 @@ def test_2_radiologist_claims_from_worklist_and_overrides_with_a_reason(
     page.wait_for_url("**/worklist/")
     assert "Review signed." in page.locator(".messages").inner_text()
     review = Review.objects.get(study=study)
-    assert (review.decision, review.final_label, review.reason, review.reviewer) == ("override", final, "image_quality", carol)
+    assert (review.decision, review.final_label, review.reason, review.reviewer) == (
+        "override",
+        final,
+        "image_quality",
+        carol,
+    )
     assert study.predictions.get().label == ai_label  # the AI output is untouched
     assert AuditEvent.objects.filter(action="study.claim", object_id=str(study.id), actor=carol).count() == 1
-    assert AuditEvent.objects.get(action="review.sign", object_id=str(study.id)).after["decision"] == "override"
+    assert (
+        AuditEvent.objects.get(action="review.sign", object_id=str(study.id)).after["decision"] == "override"
+    )
     assert not page.js_errors
 
 
@@ -115,7 +128,9 @@ def test_3_admin_finds_the_claim_and_override_in_the_audit_and_exports_them(
     download.save_as(saved)
     rows = list(csv.DictReader(io.StringIO(saved.read_text())))
     assert {"study.claim", "review.sign"} <= {r["action"] for r in rows}
-    assert all(r["object_id"] == str(study.id) for r in rows) and any(r["actor_username"] == "carol" for r in rows)
+    assert all(r["object_id"] == str(study.id) for r in rows) and any(
+        r["actor_username"] == "carol" for r in rows
+    )
     assert AuditEvent.objects.filter(action="audit.export", actor=admin_user).count() == 1
     assert not page.js_errors
 
@@ -150,8 +165,46 @@ def test_pages_fit_a_tablet_and_have_no_script_errors(page: Any, alice: Any) -> 
     login(page, "alice")
     for path in ("/studies/", "/studies/new/", "/model/"):
         page.goto(path)
-        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
         assert overflow <= 1, f"{path} overflows by {overflow}px at 768 px"
     page.goto("/studies/new/")
     shot(page, "05-tablet-upload")
+    assert not page.js_errors
+
+
+def test_upload_page_validates_then_uploads_several_files_with_progress_and_duplicate_warning(
+    services: None, page: Any, alice: Any, tmp_path: Any
+) -> None:
+    """Several files at once through the API (one study each), per-file outcome, and the duplicate warning."""
+    login(page, "alice")
+    page.goto("/studies/new/")
+    page.get_by_role("button", name="Upload and analyse").click()
+    summary = page.locator("#error-summary")
+    assert summary.is_visible() and "Enter the patient's MRN." in summary.inner_text()
+    assert "Choose at least one X-ray file." in summary.inner_text()
+    assert page.get_by_label("Patient MRN").get_attribute("aria-invalid") == "true"
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_bytes(b"%PDF-1.7 this is a letter, not an X-ray")
+    first, second = xray_paths()[0], xray_paths()[1]
+    page.get_by_label("Patient MRN").fill("E2E-MULTI")
+    page.locator('input[type="file"][name="image"]').set_input_files(
+        [str(first), str(second), str(not_an_image)]
+    )
+    assert page.locator(".queue-item").count() == 3
+    page.get_by_role("button", name="Upload and analyse").click()
+    page.locator(".queue-item.failed").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('.queue-item.ok').length === 2")
+    assert "not" in page.locator(".queue-item.failed").inner_text().lower()
+    assert page.locator(".queue-item.ok progress").first.get_attribute("value") == "100"
+    # The same image again: accepted, with a warning that links the earlier study.
+    page.locator('input[type="file"][name="image"]').set_input_files(str(first))
+    page.get_by_role("button", name="Upload and analyse").click()
+    page.locator(".dup").wait_for()
+    shot(page, "06-upload-several-files")
+    studies = Study.objects.filter(patient__mrn="E2E-MULTI").order_by("created_at")
+    assert studies.count() == 3 and studies[2].duplicate_of_id == studies[0].id
+    assert page.locator(".dup a").get_attribute("href") == f"/studies/{studies[0].id}/"
+    assert AuditEvent.objects.filter(action="study.upload", actor=alice).count() == 3
     assert not page.js_errors

@@ -80,7 +80,7 @@
   // 2. The file queue: one row per file, with a progress bar and its outcome.
   function addFiles(list) {
     Array.from(list).forEach((file) => {
-      if (files.some((f) => f.file.name === file.name && f.file.size === file.size)) return;
+      if (files.some((f) => !f.done && f.file.name === file.name && f.file.size === file.size)) return;
       const row = el("li", "queue-item");
       const name = el("span", "queue-name", `${file.name} (${sizeText(file.size)})`);
       const bar = el("progress");
@@ -162,7 +162,7 @@
       const live = el("span", "queue-status");
       live.dataset.poll = form.dataset.statusUrl.replace(ZERO, body.id);
       live.setAttribute("aria-live", "polite");
-      live.textContent = body.status;
+      live.textContent = body.status.charAt(0).toUpperCase() + body.status.slice(1);
       entry.state.append(live, " ", link);
       if (body.duplicate_of) {
         const warn = el("p", "warn dup", "Duplicate: this exact image was uploaded before. ");
@@ -175,6 +175,8 @@
     }
     entry.row.classList.add("failed");
     entry.bar.value = 0;
+    // A refused file is final; only a network or server fault is worth sending again.
+    entry.done = status >= 400 && status < 500;
     const error = body && body.error ? body.error : { message: status ? `Upload refused (${status}).` : "Network error: the upload did not reach the server.", fields: {} };
     entry.state.textContent = "";
     entry.state.appendChild(el("span", "error", error.message));
@@ -197,7 +199,7 @@
     }
     form.removeAttribute("aria-busy");
     submit.disabled = false;
-    const ok = results.filter((e) => e.done);
+    const ok = results.filter((e) => e.study);
     const warned = ok.filter((e) => e.study.duplicate_of);
     announce(`${ok.length} of ${results.length} uploaded${warned.length ? `, ${warned.length} duplicate warning` : ""}.`);
     if (window.airspace) window.airspace.pollStatuses();
