@@ -159,7 +159,7 @@ def test_4_non_chest_image_ends_rejected_with_its_reason_shown(
     assert not page.js_errors
 
 
-def test_pages_fit_a_tablet_and_have_no_script_errors(page: Any, alice: Any) -> None:
+def test_pages_fit_a_tablet_and_have_no_script_errors(services: None, page: Any, alice: Any) -> None:
     """768 px wide: nothing overflows sideways on the dashboard or the upload page."""
     page.set_viewport_size({"width": 768, "height": 1024})
     login(page, "alice")
