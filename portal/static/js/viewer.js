@@ -107,14 +107,20 @@ window.airspace.setupViewer = function setupViewer() {
     else return;
     event.preventDefault();
   });
-  document.addEventListener("keydown", (event) => {
-    if (event.key !== "h" || event.ctrlKey || event.metaKey || event.altKey) return;
-    if (/^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName) && document.activeElement.type !== "range" && document.activeElement.type !== "checkbox") return;
+  // The page-wide "h" shortcut acts on whichever viewer is current (panels may have been swapped in).
+  window.airspace.toggleHeatmap = () => {
     const toggle = control("heatmap-toggle");
     if (!toggle) return;
     toggle.checked = !toggle.checked;
     apply();
     if (window.airspace.announce) window.airspace.announce(`Heatmap ${toggle.checked ? "shown" : "hidden"}`);
-  });
+  };
   apply();
 };
+
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "h" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const active = document.activeElement;
+  if (/^(TEXTAREA|SELECT)$/.test(active.tagName) || (active.tagName === "INPUT" && !/^(range|checkbox|radio)$/.test(active.type))) return;
+  if (window.airspace.toggleHeatmap) window.airspace.toggleHeatmap();
+});
