@@ -283,7 +283,15 @@ class PatientDetailView(APIView):
 
     @extend_schema(responses=s.PatientSerializer)
     def get(self, request: Request, pk: Any) -> Response:
-        return Response(s.PatientSerializer(selectors.patient_get(user=request.user, patient_id=pk)).data)
+        patient = selectors.patient_get(user=request.user, patient_id=pk)
+        audit_record(
+            actor=request.user,
+            action="patient.view",
+            object_type="patient",
+            object_id=patient.id,
+            context=ctx(request),
+        )
+        return Response(s.PatientSerializer(patient).data)
 
 
 @extend_schema_view(get=extend_schema(parameters=api_schema.AUDIT_FILTERS))

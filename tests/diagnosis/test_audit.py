@@ -83,3 +83,49 @@ def test_application_cannot_update_or_delete_via_trigger(chain, services):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql, [chain[0].id])
     assert AuditEvent.objects.get(id=chain[0].id).action == "study.view"
+
+
+def test_row_inserted_into_an_id_gap_is_detected(chain, services):
+    """A forged row slipped between genuine ones (into a sequence gap left by a rolled-back write)."""
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_record(actor=None, action="study.view")
+        raise RuntimeError("roll back: the id stays consumed on PostgreSQL")
+    after = audit_record(actor=None, action="study.view")
+    gap_id = after.id - 1
+    forged = chain[-1]
+    raw(
+        "INSERT INTO diagnosis_auditevent (id, created_at, actor_username, action, object_type, object_id, reason,"
+        " user_agent, prev_hash, hash) VALUES (%s, %s, 'mallory', 'study.view', '', '', '', '', %s, %s)",
+        [gap_id, forged.created_at, forged.hash, "e" * 64],
+    )
+    problems = audit_verify().problems
+    assert f"event {gap_id}: contents altered (hash mismatch)" in problems
+    assert f"event {after.id}: link broken (a row before it was deleted or inserted)" in problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_do_not_fork_the_chain(services, settings, tmp_path):
+    """Four connections append at once; the advisory lock keeps one linear chain."""
+    import threading
+
+    settings.AIRSPACE_AUDIT_ANCHOR_FILE = tmp_path / "anchors.jsonl"
+    barrier = threading.Barrier(4)
+
+    def write(n: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(15):
+                audit_record(actor=None, action="study.view", object_id=f"{n}-{i}")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    report = audit_verify()
+    assert report.ok, report.problems[:5]
+    prev_hashes = list(AuditEvent.objects.values_list("prev_hash", flat=True))
+    assert AuditEvent.objects.filter(action="study.view").count() == 60
+    assert len(prev_hashes) == len(set(prev_hashes))  # no two events hang off the same predecessor
