@@ -126,6 +126,7 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
         "history": selectors.review_history(study),
         "image": next(iter(study.images.all()), None),
         "review_form": ReviewForm(),
+        "claim_holder": reviews.claim_holder(study),  # an expired claim shows as none
         "can_review": has_role(request.user, Role.RADIOLOGIST) and study.status == Study.Status.COMPLETED,
     }
 

@@ -229,3 +229,12 @@ def test_unknown_reason_or_decision_is_400_not_500(api, alice, carol):
         response = post(api, carol, f"/api/v1/studies/{study.id}/review/", data)
         assert response.status_code == 400 and response.json()["error"]["fields"]
     assert not Review.objects.exists()
+
+
+def test_study_page_names_the_reader_until_the_claim_expires(client, alice, carol, dave):
+    study = completed_study(created_by=alice)
+    study_claim(user=carol, study=study)
+    client.force_login(dave)
+    assert "being read by carol" in client.get(f"/studies/{study.id}/").content.decode()
+    expire_claim(study)
+    assert "being read by" not in client.get(f"/studies/{study.id}/").content.decode()
