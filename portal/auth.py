@@ -50,7 +50,7 @@ def audit_login_failed(
         actor=None,
         action="auth.login_failed",
         object_type="user",
-        object_id=username,
+        object_id=username[:64],  # the audit object id column holds 64 characters
         reason="bad credentials or locked out",
         context=_context(request),
     )

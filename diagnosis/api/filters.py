@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +57,19 @@ def _int(params: Mapping[str, Any], name: str) -> int | None:
             fields={name: ["a whole number"]},
         )
     return int(value)
+
+
+def prediction_filter(params: Mapping[str, Any]) -> str | None:
+    """The ?prediction= id of a heatmap request (a UUID), or None for the current prediction."""
+    value = str(params.get("prediction", "")).strip()
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise DomainError(
+            "prediction must be a prediction id (UUID).", code="invalid_filter", fields={"prediction": ["a UUID"]}
+        ) from exc
 
 
 def study_filters(params: Mapping[str, Any]) -> StudyFilters:

@@ -73,6 +73,11 @@ def _param(name: str, description: str, kind: Any = str, enum: list[str] | None 
     return OpenApiParameter(name, kind, OpenApiParameter.QUERY, description=description, enum=enum)
 
 
+# The stored original is served as uploaded: JPEG, PNG or DICOM.
+IMAGE_RESPONSES = {
+    (200, content_type): OpenApiTypes.BINARY
+    for content_type in ("image/jpeg", "image/png", "application/dicom", "application/octet-stream")
+}
 DATE_RANGE = [
     _param("date_from", "Created on or after this day (YYYY-MM-DD, UTC).", OpenApiTypes.DATE),
     _param("date_to", "Created on or before this day (YYYY-MM-DD, UTC).", OpenApiTypes.DATE),

@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 from diagnosis import permissions, selectors
 from diagnosis.api import schema as api_schema
 from diagnosis.api import serializers as s
-from diagnosis.api.filters import audit_filters, study_filters, worklist_filters
+from diagnosis.api.filters import audit_filters, prediction_filter, study_filters, worklist_filters
 from diagnosis.services import reviews, studies
 from diagnosis.services.audit import AuditContext, audit_record
 from diagnosis.services.errors import DomainError
@@ -190,7 +190,7 @@ class StudyImageView(APIView):
 
     permission_classes = [permissions.AnyRole]
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(responses=api_schema.IMAGE_RESPONSES)
     def get(self, request: Request, pk: Any) -> FileResponse:
         study = selectors.study_get(user=request.user, study_id=pk)
         return media_response(user=request.user, study=study, kind="image", context=ctx(request))
@@ -203,7 +203,9 @@ class StudyHeatmapView(APIView):
 
     @extend_schema(
         responses={(200, "image/png"): bytes},
-        parameters=[OpenApiParameter("prediction", str, description="prediction id (default current)")],
+        parameters=[
+            OpenApiParameter("prediction", OpenApiTypes.UUID, description="prediction id (default current)")
+        ],
     )
     def get(self, request: Request, pk: Any) -> FileResponse:
         study = selectors.study_get(user=request.user, study_id=pk)
@@ -212,7 +214,7 @@ class StudyHeatmapView(APIView):
             study=study,
             kind="heatmap",
             context=ctx(request),
-            prediction_id=request.query_params.get("prediction"),
+            prediction_id=prediction_filter(request.query_params),
         )
 
 

@@ -88,3 +88,19 @@ def test_crash_under_api_is_a_json_500_without_a_trace() -> None:
     }
     page = server_error(RequestFactory().get("/studies/"))
     assert page.status_code == 500 and page["Content-Type"].startswith("text/html")
+
+
+def test_heatmap_with_a_malformed_prediction_id_is_400_not_500(alice: Any, scene: Any) -> None:
+    # Found by the schemathesis fuzz run: ?prediction=R reached the ORM and crashed with a 500.
+    response = token_client(alice).get(f"/api/v1/studies/{scene.study.id}/heatmap/?prediction=R")
+    error = assert_error(response, 400, "invalid_filter")
+    assert error["fields"] == {"prediction": ["a UUID"]}
+    assert not AuditEvent.objects.filter(action="heatmap.download").exists()
+
+
+def test_failed_login_with_a_very_long_username_is_400_not_500(alice: Any) -> None:
+    # Found by the schemathesis fuzz run: the audited username overflowed the 64-character object id.
+    response = token_client(None).post("/api/v1/auth/token/", {"username": "u" * 150, "password": "x"})
+    assert_error(response, 400, "invalid_credentials")
+    event = AuditEvent.objects.get(action="auth.login_failed")
+    assert event.object_id == "u" * 64
