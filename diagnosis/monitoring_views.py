@@ -105,16 +105,22 @@ def _overrides(axes: Any, figures: dict[str, Any]) -> None:
     axes.invert_yaxis()
     axes.set_title(f"Overrides by reason (total {figures['overrides']['total']})", fontsize=10)
     axes.set_xlabel("current reviews")
+    from matplotlib.ticker import MaxNLocator
+
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _confusion(axes: Any, figures: dict[str, Any]) -> None:
     """AI label against the final read (2 x 2 counts)."""
     c = figures["confusion"]
     grid = [[c["tp"], c["fn"]], [c["fp"], c["tn"]]]
-    axes.imshow(grid, cmap="Blues")
+    axes.imshow(grid, cmap="Blues", vmin=0)
+    top = max(max(row) for row in grid) or 1
     for row in range(2):
         for col in range(2):
-            axes.text(col, row, str(grid[row][col]), ha="center", va="center", fontsize=12)
+            value = grid[row][col]
+            colour = "white" if value > top / 2 else "black"  # readable on dark and light cells
+            axes.text(col, row, str(value), ha="center", va="center", fontsize=12, color=colour)
     axes.set_xticks([0, 1], labels=["AI PNEUMONIA", "AI NORMAL"])
     axes.set_yticks([0, 1], labels=["read PNEUMONIA", "read NORMAL"])
     axes.set_title("AI label vs radiologist's final read", fontsize=10)
