@@ -55,6 +55,7 @@ MATRIX: dict[str, dict[str, Row]] = {
     "api-study-review": {"POST": RADIOLOGIST_ONLY},
     "api-study-image": {"GET": ANY_ROLE},
     "api-study-heatmap": {"GET": ANY_ROLE},
+    "api-study-image-item": {"GET": ANY_ROLE},
     "api-worklist": {"GET": READER},
     "api-worklist-summary": {"GET": READER},
     "api-audit": {"GET": ADMIN_ONLY},

@@ -8,7 +8,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from diagnosis.models import AuditEvent, Label, Patient, Prediction, Review, Study
+from diagnosis.models import AuditEvent, Image, Label, Patient, Prediction, Review, Study
 from diagnosis.selectors import current_prediction, current_review, review_history
 from diagnosis.services.reviews import claim_holder
 
@@ -73,6 +73,18 @@ class ReviewSerializer(serializers.ModelSerializer):
         ]
 
 
+class StudyImageSerializer(serializers.ModelSerializer):
+    filename = serializers.CharField(source="original_filename")
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Image
+        fields = ["id", "filename", "sha256", "width", "height", "format", "size_bytes", "url"]
+
+    def get_url(self, obj: Image) -> str:
+        return reverse("api-study-image-item", kwargs={"pk": obj.study_id, "image_id": obj.id})
+
+
 class StudySerializer(serializers.ModelSerializer):
     patient = PatientSerializer(read_only=True)
     prediction = serializers.SerializerMethodField()
@@ -81,6 +93,7 @@ class StudySerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
     reason = serializers.SerializerMethodField()
     image = serializers.SerializerMethodField()
+    images = serializers.SerializerMethodField()
     duplicate_of = serializers.UUIDField(source="duplicate_of_id", read_only=True, allow_null=True)
     claimed_by = serializers.SerializerMethodField()
 
@@ -102,6 +115,7 @@ class StudySerializer(serializers.ModelSerializer):
             "reason",
             "duplicate_of",
             "image",
+            "images",
             "prediction",
             "review",
             "reviews",
@@ -140,6 +154,11 @@ class StudySerializer(serializers.ModelSerializer):
             "url": reverse("api-study-image", kwargs={"pk": obj.id}),
         }
 
+    @extend_schema_field(StudyImageSerializer(many=True))
+    def get_images(self, obj: Study) -> list[dict[str, Any]]:
+        """Every image of the study in upload order; the first is the one the model analyses."""
+        return StudyImageSerializer(obj.images.all(), many=True).data
+
     @extend_schema_field(PredictionSerializer(allow_null=True))
     def get_prediction(self, obj: Study) -> dict[str, Any] | None:
         prediction = current_prediction(obj)
@@ -168,7 +187,13 @@ class WorklistStudySerializer(StudySerializer):
 
 
 class StudyUploadSerializer(serializers.Serializer):
-    image = serializers.FileField()
+    image = serializers.FileField(help_text="The frontal view: the image the model analyses.")
+    images = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        required=False,
+        max_length=3,
+        help_text="Up to 3 further views (e.g. lateral), stored beside the first and not analysed by the model.",
+    )
     patient_mrn = serializers.RegexField(
         r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$",
         max_length=64,

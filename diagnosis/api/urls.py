@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from diagnosis.api import views
 from diagnosis.api.model_info import ModelInfoView
 from diagnosis.api.monitoring import MonitoringView
+from diagnosis.api.study_images import StudyImageItemView
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
@@ -22,6 +23,7 @@ urlpatterns = [
     path("studies/<uuid:pk>/review/", views.StudyReviewView.as_view(), name="api-study-review"),
     path("studies/<uuid:pk>/image/", views.StudyImageView.as_view(), name="api-study-image"),
     path("studies/<uuid:pk>/heatmap/", views.StudyHeatmapView.as_view(), name="api-study-heatmap"),
+    path("studies/<uuid:pk>/images/<uuid:image_id>/", StudyImageItemView.as_view(), name="api-study-image-item"),
     path("worklist/", views.WorklistView.as_view(), name="api-worklist"),
     path("worklist/summary/", views.WorklistSummaryView.as_view(), name="api-worklist-summary"),
     path("audit/", views.AuditListView.as_view(), name="api-audit"),

@@ -21,10 +21,12 @@ from diagnosis import permissions, selectors
 from diagnosis.api import schema as api_schema
 from diagnosis.api import serializers as s
 from diagnosis.api.filters import audit_filters, prediction_filter, study_filters, worklist_filters
+from diagnosis.api.study_images import uploaded_images
 from diagnosis.services import reviews, studies
 from diagnosis.services.audit import AuditContext, audit_record
 from diagnosis.services.errors import DomainError
 from diagnosis.services.media import media_response
+from diagnosis.services.study_images import study_create_with_images
 
 
 def ctx(request: Request | HttpRequest) -> AuditContext:
@@ -76,13 +78,19 @@ class StudyListCreateView(generics.ListAPIView):
         form = s.StudyUploadSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = dict(form.validated_data)
-        image = data.pop("image")
+        # The validated files again, in upload order (a repeated `image` field counts too).
+        data.pop("image"), data.pop("images", None)
+        image, *extra = uploaded_images(request)
         if image.size > studies.settings.AIRSPACE_MAX_UPLOAD_BYTES:
             raise studies.PayloadTooLarge("The file is larger than the upload limit.", code="file_too_large")
         upload = studies.StudyUpload(image_name=image.name or "", image_data=image.read(), **data)
         key = request.headers.get("Idempotency-Key", "")[:128]
-        created = studies.study_create(
-            user=request.user, upload=upload, idempotency_key=key, context=ctx(request)
+        created = study_create_with_images(
+            user=request.user,
+            upload=upload,
+            extra_images=[(f.name or "", f.read()) for f in extra],
+            idempotency_key=key,
+            context=ctx(request),
         )
         study = selectors.study_get(user=request.user, study_id=created.study.id)
         code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK

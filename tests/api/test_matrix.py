@@ -49,9 +49,12 @@ def _url(api_route: ApiRoute, scene: Scene) -> str:
     """Reverse the route with real objects for its path arguments."""
     kwargs: dict[str, Any] = {}
     for arg in re.findall(r"<(?:\w+:)?(\w+)>", api_route.route):
-        if arg != "pk":
+        if arg == "pk":
+            kwargs[arg] = scene.patient.pk if "/patients/" in api_route.route else scene.study.pk
+        elif arg == "image_id":
+            kwargs[arg] = scene.study.images.get().pk
+        else:
             pytest.fail(f"{api_route.name}: teach tests/api/test_matrix.py what <{arg}> is")
-        kwargs[arg] = scene.patient.pk if "/patients/" in api_route.route else scene.study.pk
     return reverse(api_route.name, kwargs=kwargs)
 
 
