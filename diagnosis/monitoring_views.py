@@ -57,7 +57,7 @@ def monitoring_plot(request: HttpRequest, kind: str) -> HttpResponse:
     report = monitoring_report(**filters)
     figure = _draw(kind, report["models"][0])
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    figure.savefig(buffer, format="svg", metadata={"Date": None})
     response = HttpResponse(buffer.getvalue(), content_type="image/svg+xml")
     response["Cache-Control"] = "private, no-store"
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
