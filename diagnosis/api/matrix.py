@@ -67,6 +67,13 @@ MATRIX: dict[str, dict[str, Row]] = {
 }
 
 
+# Views from libraries carry their own docstrings; these say what the endpoints are here.
+_SUMMARIES = {
+    "api-schema": "The OpenAPI 3 schema of this API (drf-spectacular).",
+    "api-docs": "Interactive docs (Swagger UI, assets served from the project).",
+}
+
+
 @dataclass(frozen=True)
 class ApiRoute:
     """One routed /api/v1/ endpoint: its URL name, path pattern, view class and implemented methods."""
@@ -78,8 +85,15 @@ class ApiRoute:
 
     @property
     def summary(self) -> str:
+        if self.name in _SUMMARIES:
+            return _SUMMARIES[self.name]
         doc = (self.view_class.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
+
+    @property
+    def display_path(self) -> str:
+        """The path as the OpenAPI schema writes it: /studies/{id}/images/{image_id}/."""
+        return re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", self.route.replace("<uuid:pk>", "{id}"))
 
 
 def _methods(view_class: Any) -> tuple[str, ...]:
@@ -130,7 +144,7 @@ def matrix_markdown() -> str:
         "|---|---|---|" + "---|" * len(ROLES),
     ]
     for api_route in api_routes():
-        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", api_route.route)
+        path = api_route.display_path
         for method in api_route.methods:
             row = MATRIX.get(api_route.name, {}).get(method)
             cells = [_cell(row[role]) if row else "**missing**" for role in ROLES]
