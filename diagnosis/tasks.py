@@ -11,6 +11,7 @@ from django.db import InterfaceError, OperationalError
 from diagnosis.runtime import get_predictor
 from diagnosis.services.audit import audit_anchor
 from diagnosis.services.predictions import prediction_run, study_fail_timed_out
+from diagnosis.services.settings_audit import settings_audit
 from diagnosis.services.sweeper import sweep_stuck_studies
 from mlcore import BundleError
 
@@ -46,6 +47,7 @@ def sweep_stuck_studies_task() -> int:
 
 @shared_task
 def audit_anchor_task() -> int | None:
-    """Sign the audit chain head with the key kept outside the database."""
+    """Record any settings change, then sign the audit chain head with the key kept outside the database."""
+    settings_audit()
     anchor = audit_anchor()
     return anchor.event_id if anchor else None

@@ -47,7 +47,7 @@ class AuditContext:
 SYSTEM = AuditContext()
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Round-trip through JSON so that what is hashed is exactly what the database returns."""
     return None if value is None else json.loads(json.dumps(value, default=str, sort_keys=True))
 
@@ -72,7 +72,7 @@ def event_digest(event: AuditEvent) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _lock_chain() -> None:
+def lock_chain() -> None:
     """Serialise appends; SQLite's IMMEDIATE transactions already do."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
@@ -92,7 +92,7 @@ def audit_record(
     context: AuditContext = SYSTEM,
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction."""
-    _lock_chain()
+    lock_chain()
     prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
     event = AuditEvent(
@@ -102,8 +102,8 @@ def audit_record(
         action=action,
         object_type=object_type,
         object_id=str(object_id),
-        before=_jsonable(before),
-        after=_jsonable(after),
+        before=jsonable(before),
+        after=jsonable(after),
         reason=reason,
         ip=context.ip,
         user_agent=context.user_agent,

@@ -245,3 +245,27 @@ def test_sign_in_and_failed_sign_in_are_audited(client, alice):
     assert AuditEvent.objects.filter(action="auth.login", actor=alice).exists()
     # The last-login stamp is not a user change.
     assert not AuditEvent.objects.filter(action="user.change", object_id=str(alice.pk)).exists()
+
+
+def test_setting_changes_are_recorded_at_each_anchor(anchor_file, settings):
+    from diagnosis.tasks import audit_anchor_task
+
+    first, _ = run("audit_anchor")
+    snapshot = AuditEvent.objects.get(action="settings.changed")
+    assert snapshot.reason == "first snapshot" and snapshot.before is None
+    assert snapshot.after["snapshot"]["AIRSPACE_CLAIM_MINUTES"] == settings.AIRSPACE_CLAIM_MINUTES
+    assert settings.AIRSPACE_AUDIT_HMAC_KEY not in json.dumps(snapshot.after)  # never a secret
+    assert audit_anchor_task() == snapshot.id  # unchanged: nothing new recorded, the head is signed
+    previous = settings.AIRSPACE_CLAIM_MINUTES
+    settings.AIRSPACE_CLAIM_MINUTES = previous + 15
+    settings.AIRSPACE_REVIEW_REASONS = ["other"]
+    out, _ = run("audit_anchor")
+    assert "Recorded settings.changed: AIRSPACE_CLAIM_MINUTES, AIRSPACE_REVIEW_REASONS." in out
+    change = AuditEvent.objects.filter(action="settings.changed").order_by("-id").first()
+    assert change.before["AIRSPACE_CLAIM_MINUTES"] == previous
+    assert change.after["changed"] == {
+        "AIRSPACE_CLAIM_MINUTES": previous + 15,
+        "AIRSPACE_REVIEW_REASONS": ["other"],
+    }
+    assert AuditAnchor.objects.order_by("-id").first().event_id == change.id
+    assert AuditEvent.objects.filter(action="settings.changed").count() == 2

@@ -9,16 +9,21 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from diagnosis.services.audit import audit_anchor
+from diagnosis.services.settings_audit import settings_audit
 
 
 class Command(BaseCommand):
     help = (
         "Sign the audit chain head (HMAC with AIRSPACE_AUDIT_HMAC_KEY), store the anchor in the database "
-        "and append it to AIRSPACE_AUDIT_ANCHOR_FILE. Celery beat runs this every 5 minutes."
+        "and append it to AIRSPACE_AUDIT_ANCHOR_FILE, after recording any change of the audited settings "
+        "(settings.changed). Celery beat runs this every 5 minutes."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
         """Anchor the head, or say why not."""
+        changed = settings_audit()
+        if changed is not None:
+            self.stdout.write(f"Recorded settings.changed: {', '.join(changed.after['changed'])}.")
         try:
             anchor = audit_anchor()
         except ImproperlyConfigured as exc:
