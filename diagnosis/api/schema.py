@@ -94,6 +94,24 @@ PATIENT_FILTERS = [
     _param("mrn", "Exact MRN."),
     _param("q", "MRN or name contains (case-insensitive)."),
 ]
+WORKLIST_FILTERS = [
+    _param("priority", "Clinical priority.", enum=Study.Priority.values),
+    _param("ai_label", "Label of the current AI prediction.", enum=Label.values),
+    _param("indeterminate", "Whether the current AI prediction is indeterminate.", OpenApiTypes.BOOL),
+    _param("escalated", "Whether the study has waited past the escalation limit.", OpenApiTypes.BOOL),
+    _param("min_age_minutes", "Waiting at least this many minutes (0 to 1000000).", OpenApiTypes.INT),
+    _param("max_age_minutes", "Waiting at most this many minutes (0 to 1000000).", OpenApiTypes.INT),
+    _param(
+        "claim",
+        "Reading claim: mine, free (none or expired) or taken (someone else's).",
+        enum=["mine", "free", "taken"],
+    ),
+    _param(
+        "ordering",
+        "priority (default: escalated, urgent, AI, waiting), waiting, newest or probability.",
+        enum=["priority", "waiting", "newest", "probability"],
+    ),
+]
 AUDIT_FILTERS = [
     _param("actor", "Exact username of the actor."),
     _param("action", "Action prefix, e.g. `study.` or `auth.login`."),
