@@ -50,7 +50,7 @@ def _int(params: Mapping[str, Any], name: str) -> int | None:
     value = params.get(name, "")
     if not value:
         return None
-    if not str(value).isdigit() or int(value) > 10**6:
+    if not (str(value).isascii() and str(value).isdigit()) or int(value) > 10**6:  # "²".isdigit() is True
         raise DomainError(
             f"{name} must be a whole number of minutes.",
             code="invalid_filter",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,6 +16,8 @@ from rest_framework.views import APIView
 from diagnosis import permissions
 from diagnosis.services.errors import DomainError
 from diagnosis.services.monitoring import monitoring_report
+
+MODEL_VERSION = re.compile(r"[A-Za-z0-9._+\-]{1,64}")
 
 
 def _date(params: Mapping[str, Any], name: str) -> dt.date | None:
@@ -37,11 +40,11 @@ def monitoring_filters(params: Mapping[str, Any]) -> dict[str, Any]:
             fields={"date_from": ["must not be after date_to"]},
         )
     version = str(params.get("model_version", "")).strip()
-    if len(version) > 64:
+    if version and not MODEL_VERSION.fullmatch(version):
         raise DomainError(
-            "model_version is at most 64 characters.",
+            "model_version is at most 64 letters, digits or . _ - +",
             code="invalid_filter",
-            fields={"model_version": ["at most 64 characters"]},
+            fields={"model_version": ["at most 64 letters, digits or . _ - +"]},
         )
     return {"model_version": version or None, "date_from": date_from, "date_to": date_to}
 

@@ -192,6 +192,8 @@ def test_api_is_admin_only_and_returns_the_figures(api, hand_example, admin_user
         ("?date_from=yesterday", "date_from"),
         ("?date_from=2026-02-02&date_to=2026-01-01", "date_from"),
         (f"?model_version={'x' * 65}", "model_version"),
+        ("?model_version=v1%00", "model_version"),  # NUL would reach PostgreSQL as a 500
+        ("?date_from=%C2%B2026-01-01", "date_from"),
     ):
         bad = api.get(f"/api/v1/monitoring/{query}")
         assert bad.status_code == 400 and field in bad.json()["error"]["fields"]

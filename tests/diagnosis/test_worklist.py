@@ -124,6 +124,7 @@ def test_api_ordering_param_and_bad_values_are_400(api, queue, carol):
         ("?claim=everyone", "claim"),
         ("?min_age_minutes=-5", "min_age_minutes"),
         ("?escalated=perhaps", "escalated"),
+        ("?max_age_minutes=%C2%B2", "max_age_minutes"),  # "²".isdigit() is True in Python
     ):
         response = api.get(f"/api/v1/worklist/{query}")
         assert response.status_code == 400
