@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.contrib.auth.models import Group, User
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.dispatch import receiver
 
 from diagnosis.middleware import current_request
@@ -178,3 +178,20 @@ def audit_group_saved(sender: Any, instance: Group, created: bool, **_: Any) -> 
             before={"name": before},
             after={"name": instance.name},
         )
+
+
+@receiver(pre_delete, sender=Group)
+def audit_role_deleted(sender: Any, instance: Group, **_: Any) -> None:
+    """A deleted group silently drops its members' role (no m2m_changed): record each one, then the role."""
+    members = list(instance.user_set.values_list("pk", flat=True))
+    roles = _groups_of(members)
+    for uid in members:
+        _record(
+            action="user.roles_changed",
+            object_type="user",
+            object_id=uid,
+            before={"roles": roles[uid]},
+            after={"roles": [name for name in roles[uid] if name != instance.name]},
+            reason=f"role {instance.name} deleted",
+        )
+    _record(action="role.delete", object_type="group", object_id=instance.pk, before={"name": instance.name})

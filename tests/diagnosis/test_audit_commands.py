@@ -269,3 +269,16 @@ def test_setting_changes_are_recorded_at_each_anchor(anchor_file, settings):
     }
     assert AuditAnchor.objects.order_by("-id").first().event_id == change.id
     assert AuditEvent.objects.filter(action="settings.changed").count() == 2
+
+
+def test_deleting_a_role_records_each_member_losing_it(alice, carol):
+    radiologist = Group.objects.get(name="radiologist")
+    alice.groups.add(radiologist)
+    radiologist.delete()
+    events = AuditEvent.objects.filter(action="user.roles_changed", reason="role radiologist deleted")
+    changes = {e.object_id: (e.before["roles"], e.after["roles"]) for e in events}
+    assert changes == {
+        str(alice.pk): (["clinician", "radiologist"], ["clinician"]),
+        str(carol.pk): (["radiologist"], []),
+    }
+    assert AuditEvent.objects.filter(action="role.delete", before={"name": "radiologist"}).exists()
