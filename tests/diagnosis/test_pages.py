@@ -361,3 +361,21 @@ def test_model_page_is_refused_to_a_user_without_a_role(bundle: Path, nobody: An
     client = client_for(nobody)
     assert client.get(reverse("model-card")).status_code == 403
     assert client.get(reverse("model-report-file", args=["roc_curve.png"])).status_code == 403
+
+
+def test_navigation_matches_the_role(alice: Any, carol: Any, admin_user: Any) -> None:
+    """Each role's menu shows only what it may open; admins reach audit, model and monitoring pages."""
+    nav = {
+        user.username: re.findall(
+            r'<nav aria-label="Main".*?</nav>', html(client_for(user).get("/", follow=True)), re.S
+        )[0]
+        for user in (alice, carol, admin_user)
+    }
+    assert (
+        ">New study<" in nav["alice"] and ">Worklist<" not in nav["alice"] and ">Audit<" not in nav["alice"]
+    )
+    assert ">Worklist<" in nav["carol"] and ">New study<" not in nav["carol"] and ">Model<" in nav["carol"]
+    assert all(f">{name}<" in nav["root-admin"] for name in ("Studies", "Worklist", "Audit", "Model"))
+    assert 'aria-current="page"' in nav["root-admin"]
+    assert f'href="{reverse("monitoring")}"' in nav["root-admin"]
+    assert reverse("monitoring") not in nav["alice"] + nav["carol"]
