@@ -14,8 +14,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def chain(alice, settings, tmp_path):
     settings.AIRSPACE_AUDIT_ANCHOR_FILE = tmp_path / "anchors.jsonl"
-    events = [audit_record(actor=alice, action="study.view", object_type="study", object_id=i,
-                           after={"n": i, "nested": {"b": 1, "a": [1.5, None]}}) for i in range(5)]
+    events = [
+        audit_record(
+            actor=alice,
+            action="study.view",
+            object_type="study",
+            object_id=i,
+            after={"n": i, "nested": {"b": 1, "a": [1.5, None]}},
+        )
+        for i in range(5)
+    ]
     audit_anchor()
     return events
 
@@ -71,16 +79,25 @@ def test_rewritten_chain_is_caught_by_the_anchor(chain):
         event.prev_hash = prev
         event.hash = event_digest(event)
         prev = event.hash
-        raw("UPDATE diagnosis_auditevent SET action=%s, prev_hash=%s, hash=%s WHERE id=%s",
-            [event.action, event.prev_hash, event.hash, event.id])
+        raw(
+            "UPDATE diagnosis_auditevent SET action=%s, prev_hash=%s, hash=%s WHERE id=%s",
+            [event.action, event.prev_hash, event.hash, event.id],
+        )
     problems = audit_verify().problems
     assert problems and all("anchor" in p for p in problems)
 
 
 def test_application_cannot_update_or_delete_via_trigger(chain, services):
     assert connection.vendor == "postgresql"
-    for sql in ("UPDATE diagnosis_auditevent SET action='x' WHERE id=%s", "DELETE FROM diagnosis_auditevent WHERE id=%s"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+    for sql in (
+        "UPDATE diagnosis_auditevent SET action='x' WHERE id=%s",
+        "DELETE FROM diagnosis_auditevent WHERE id=%s",
+    ):
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
             cursor.execute(sql, [chain[0].id])
     assert AuditEvent.objects.get(id=chain[0].id).action == "study.view"
 
