@@ -379,3 +379,11 @@ def test_navigation_matches_the_role(alice: Any, carol: Any, admin_user: Any) ->
     assert 'aria-current="page"' in nav["root-admin"]
     assert f'href="{reverse("monitoring")}"' in nav["root-admin"]
     assert reverse("monitoring") not in nav["alice"] + nav["carol"]
+
+
+def test_review_form_offers_the_sites_configured_reasons(carol: Any, alice: Any, settings: Any) -> None:
+    settings.AIRSPACE_REVIEW_REASONS = ["missed_finding:Missed consolidation", "other"]
+    study = completed_study(created_by=alice)
+    body = html(client_for(carol).get(reverse("study-detail", args=[study.id])))
+    select = re.search(r'<select name="reason".*?</select>', body, re.S).group(0)
+    assert "Missed consolidation" in select and 'value="other"' in select and "false_alarm" not in select
