@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
@@ -19,10 +20,13 @@ def _is_api(request: HttpRequest) -> bool:
 
 
 def bad_request(request: HttpRequest, exception: Any = None) -> HttpResponse:
-    """400 (e.g. a request body over the size limit)."""
-    if _is_api(request):
-        return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
-    return defaults.bad_request(request, exception)
+    """400 for a malformed request; 413 when its form fields exceed DATA_UPLOAD_MAX_MEMORY_SIZE."""
+    if not _is_api(request):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)):
+        message = "The request's form fields are larger or more numerous than the server accepts."
+        return JsonResponse(error_body("request_too_large", message), status=413)
+    return JsonResponse(error_body("bad_request", "The request could not be understood."), status=400)
 
 
 def permission_denied(request: HttpRequest, exception: Any = None) -> HttpResponse:

@@ -104,3 +104,13 @@ def test_failed_login_with_a_very_long_username_is_400_not_500(alice: Any) -> No
     assert_error(response, 400, "invalid_credentials")
     event = AuditEvent.objects.get(action="auth.login_failed")
     assert event.object_id == "u" * 64
+
+
+def test_oversized_form_fields_are_a_json_413(alice: Any, settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client = token_client(alice)
+    response = client.post("/api/v1/patients/", {"mrn": "BIG-1", "name": "a" * 5000}, format="json")
+    assert_error(response, 413, "request_too_large")
+    notes = {"patient_mrn": "BIG-2", "clinical_notes": "a" * 5000}
+    assert_error(client.post("/api/v1/studies/", notes, format="multipart"), 413, "request_too_large")
+    assert not Patient.objects.exists()
