@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from diagnosis.models import Patient
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
@@ -35,8 +35,12 @@ def patient_get_or_create(
         department=department_of(user),
         created_by=user,
     )
-    patient.full_clean()
-    patient.save()
+    patient.full_clean(validate_unique=False)
+    try:
+        with transaction.atomic():  # a savepoint: concurrent first uploads for one MRN race to create it
+            patient.save(force_insert=True)
+    except IntegrityError:
+        return Patient.objects.get(mrn=mrn)  # the other upload created it; never a 500
     audit_record(
         actor=user,
         action="patient.create",

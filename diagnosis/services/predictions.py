@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
@@ -114,7 +115,7 @@ def prediction_record(*, study: Study, result: Any) -> Prediction | None:
     try:
         with transaction.atomic():
             prediction.save(force_insert=True)
-    except IntegrityError:
+    except Exception:  # a duplicate or a dropped database: never leave a heatmap file without its row
         prediction.heatmap.storage.delete(prediction.heatmap.name)
         raise
     audit_record(
@@ -134,11 +135,14 @@ def prediction_record(*, study: Study, result: Any) -> Prediction | None:
     return prediction
 
 
-def _test_delay() -> None:
-    """Test-only hook (portal.settings.test alone defines it): hold the claim so faults can be injected."""
-    delay = float(getattr(settings, "AIRSPACE_TEST_TASK_DELAY_SECONDS", 0) or 0)
-    if delay > 0 and not settings.DEBUG:
-        time.sleep(delay)
+def _test_hold() -> None:
+    """Test-only hook: hold the claim while the file AIRSPACE_TEST_HOLD_FILE exists, so faults can strike.
+
+    Only portal.settings.test defines the setting (never base or prod) and it is ignored with DEBUG on.
+    """
+    hold = getattr(settings, "AIRSPACE_TEST_HOLD_FILE", "")
+    while hold and not settings.DEBUG and Path(hold).exists():
+        time.sleep(0.1)
 
 
 def study_fail_timed_out(*, study_id: Any, hard: bool) -> bool:
@@ -194,6 +198,6 @@ def prediction_run(*, study_id: Any, predictor: Any, retake: bool = False) -> Pr
             reason="Processing stopped repeatedly on this image; it was not analysed.",
         )
         return None
-    _test_delay()
+    _test_hold()
     result = _predict(study, predictor)
     return None if result is None else prediction_record(study=study, result=result)

@@ -186,7 +186,11 @@ if REDIS_URL:
         # A task whose worker died is redelivered after this; it must exceed the hard time limit.
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 75),
         "socket_connect_timeout": 2,
-        "socket_timeout": 5,
+        "socket_timeout": 3,
+        # Publishing makes one connection attempt: an upload during a Redis outage answers 201 at once
+        # (the study stays queued for the sweeper) instead of hanging ~6 s in kombu's reconnect loop.
+        # Workers' consumers reconnect with their own policy (broker_connection_max_retries).
+        "max_retries": 0,
     }
 else:
     CELERY_BROKER_URL = "filesystem://"

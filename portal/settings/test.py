@@ -14,9 +14,9 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 AIRSPACE_AUDIT_ANCHOR_FILE = VAR_DIR / "test-audit-anchors.jsonl"  # noqa: F405
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
-# Fault tests only: a worker holds its claim this long before predicting, so it can be killed mid-run.
-# Defined here alone (never in base/prod), and honoured only with DEBUG off.
-AIRSPACE_TEST_TASK_DELAY_SECONDS = float(os.environ.get("AIRSPACE_TEST_TASK_DELAY_SECONDS", "0") or 0)
+# Fault tests only: a worker holds its claim while this file exists, so it can be killed mid-prediction
+# or run into its time limit. Defined here alone (never in base/prod), and honoured only with DEBUG off.
+AIRSPACE_TEST_HOLD_FILE = os.environ.get("AIRSPACE_TEST_HOLD_FILE", "")
 # Parallel test runs (several developers on one machine) each name their own database.
 _test_db = os.environ.get("AIRSPACE_TEST_DB_NAME")
 if _test_db and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405

@@ -1,0 +1,227 @@
+"""Start the real stack on loopback for the benches: gunicorn, Celery workers, beat, PostgreSQL, Redis.
+
+The stack gets its own database (`airspace_bench`, dropped and recreated), Redis DB 7 (flushed) and var
+directory, so a bench never touches a developer's data or the test databases. Used by bench/load.py and
+bench/pipeline.py; nothing here imports Django in the bench process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DB_NAME = os.environ.get("BENCH_DB_NAME", "airspace_bench")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
+VAR_DIR = Path(os.environ.get("BENCH_VAR_DIR", "/tmp/airspace-bench"))
+PASSWORD = "bench-password-not-secret"
+FINAL = ("completed", "failed", "rejected", "cancelled")
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def image_paths(limit: int | None = None) -> list[Path]:
+    """Real chest X-rays: the committed fixtures plus the shared full-resolution originals."""
+    paths = sorted((ROOT / "tests" / "fixtures" / "xrays").glob("*/*.jp*g"))
+    paths += sorted((ROOT.parent / "shared" / "data" / "originals").glob("*/*/*.jp*g"))
+    return paths[:limit] if limit else paths
+
+
+@dataclass
+class Stack:
+    """The running processes and how to reach them."""
+
+    workers: int = 2
+    port: int = field(default_factory=free_port)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    token: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def db_url(self) -> str:
+        return PG_ADMIN.rsplit("/", 1)[0] + f"/{DB_NAME}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment every stack process shares."""
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "portal.settings.dev",
+            "DJANGO_DEBUG": "0",
+            "DATABASE_URL": self.db_url.replace("postgresql://", "postgres://"),
+            "REDIS_URL": REDIS_URL,
+            "AIRSPACE_VAR_DIR": str(VAR_DIR),
+            "AIRSPACE_THREADS": "1",  # one LiteRT thread per worker process: 2 processes on 2 cores
+            "LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+            **extra,
+        }
+
+    def start(self) -> Stack:
+        """Fresh database, flushed Redis DB, migrations, a demo clinician; then web, workers and beat."""
+        self._fresh_state()
+        self._manage("migrate", "--noinput", "-v0")
+        self._manage("seed_demo", "--password", PASSWORD)
+        self.spawn("web", [str(BIN / "gunicorn"), "portal.wsgi", "-w", "2", "-b", f"127.0.0.1:{self.port}"])
+        for n in range(1, self.workers + 1):
+            self.start_worker(n)
+        self.spawn(
+            "beat", [str(BIN / "celery"), "-A", "portal", "beat", "-s", str(VAR_DIR / "beat-schedule")]
+        )
+        self._wait_for_web()
+        self.token = self.api_token()
+        return self
+
+    def _fresh_state(self) -> None:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+        redis.Redis.from_url(REDIS_URL).flushdb()
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        for name in ("beat-schedule",):
+            with suppress(FileNotFoundError):
+                (VAR_DIR / name).unlink()
+
+    def _manage(self, *args: str) -> None:
+        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=True)
+
+    def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
+        """Start one process in its own group, logging to VAR_DIR/<name>.log."""
+        log = (VAR_DIR / f"{name}.log").open("ab")
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+        self.procs[name] = proc
+        return proc
+
+    def start_worker(self, n: int) -> subprocess.Popen[bytes]:
+        """Celery worker n (one pool process), waiting until it is ready."""
+        log_path = VAR_DIR / f"worker{n}.log"
+        start = log_path.stat().st_size if log_path.exists() else 0
+        cmd = [str(BIN / "celery"), "-A", "portal", "worker", "-Q", "inference", "-c", "1", "-n", f"w{n}@%h",
+               "--loglevel=INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
+        proc = self.spawn(f"worker{n}", cmd)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if "ready." in log_path.read_bytes()[start:].decode(errors="replace"):
+                return proc
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker {n} exited: see {log_path}")
+            time.sleep(0.2)
+        raise RuntimeError(f"worker {n} not ready after 120 s")
+
+    def kill_worker(self, n: int) -> None:
+        """SIGKILL worker n's whole process group (main process and its pool child)."""
+        proc = self.procs[f"worker{n}"]
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def _wait_for_web(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with suppress(OSError):
+                urllib.request.urlopen(f"{self.base_url}/login/", timeout=2)
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"gunicorn did not answer: see {VAR_DIR / 'web.log'}")
+
+    def api_token(self) -> str:
+        """The demo clinician's API token."""
+        body = json.dumps({"username": "clinician", "password": PASSWORD}).encode()
+        request = urllib.request.Request(
+            f"{self.base_url}/api/v1/auth/token/", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())["token"]
+
+    def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run a read query on the bench database."""
+        with psycopg.connect(self.db_url) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def stop(self) -> None:
+        """Stop every process (TERM, then KILL the group)."""
+        for proc in self.procs.values():
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for proc in self.procs.values():
+            with suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by linear interpolation; nan for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * q / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def table(rows: list[tuple[str, str]], title: str) -> str:
+    """A plain two-column table."""
+    width = max(len(name) for name, _ in rows)
+    lines = [title, "-" * (width + 16)]
+    lines += [f"{name:<{width}}  {value}" for name, value in rows]
+    return "\n".join(lines)
+
+
+def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body with text fields and one `image` file."""
+    boundary = os.urandom(12).hex()
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{filename}"\r\n'
+    parts.append(head.encode() + b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def post_study(stack: Stack, filename: str, data: bytes, mrn: str) -> tuple[int, dict[str, Any]]:
+    """POST /api/v1/studies/ as the demo clinician; (status, JSON body)."""
+    body, content_type = multipart({"patient_mrn": mrn}, filename, data)
+    request = urllib.request.Request(
+        f"{stack.base_url}/api/v1/studies/",
+        body,
+        {"Content-Type": content_type, "Authorization": f"Token {stack.token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {"error": exc.read()[:200].decode(errors="replace")}
