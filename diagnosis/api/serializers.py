@@ -187,7 +187,10 @@ class WorklistStudySerializer(StudySerializer):
 
 
 class StudyUploadSerializer(serializers.Serializer):
-    image = serializers.FileField(help_text="The frontal view: the image the model analyses.")
+    # Empty files reach the decoder, which answers with the same `empty_file` code as every other path.
+    image = serializers.FileField(
+        allow_empty_file=True, help_text="The frontal view: the image the model analyses."
+    )
     images = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True),
         required=False,

@@ -81,8 +81,7 @@ class StudyListCreateView(generics.ListAPIView):
         # The validated files again, in upload order (a repeated `image` field counts too).
         data.pop("image"), data.pop("images", None)
         image, *extra = uploaded_images(request)
-        if image.size > studies.settings.AIRSPACE_MAX_UPLOAD_BYTES:
-            raise studies.PayloadTooLarge("The file is larger than the upload limit.", code="file_too_large")
+        studies.upload_size_check(image.size)
         upload = studies.StudyUpload(image_name=image.name or "", image_data=image.read(), **data)
         key = request.headers.get("Idempotency-Key", "")[:128]
         created = study_create_with_images(

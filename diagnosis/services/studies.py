@@ -56,11 +56,17 @@ def safe_filename(name: str) -> str:
     return name[:200] or "upload"
 
 
+def upload_size_check(size: int) -> None:
+    """Refuse (413) a file above AIRSPACE_MAX_UPLOAD_BYTES, saying what the limit is."""
+    if size > settings.AIRSPACE_MAX_UPLOAD_BYTES:
+        limit = f"{settings.AIRSPACE_MAX_UPLOAD_BYTES / 2**20:.3g} MB"
+        message = f"The file is larger than the {limit} upload limit."
+        raise PayloadTooLarge(message, code="file_too_large", fields={"image": [message]})
+
+
 def _decode(data: bytes) -> DecodedImage:
     """Validate the upload synchronously so that bad files are refused with a 4xx, not stored."""
-    if len(data) > settings.AIRSPACE_MAX_UPLOAD_BYTES:
-        limit_mb = settings.AIRSPACE_MAX_UPLOAD_BYTES / 1024 / 1024
-        raise PayloadTooLarge(f"The file is larger than the {limit_mb:.0f} MB limit.", code="file_too_large")
+    upload_size_check(len(data))
     try:
         return decode_image(
             data,
