@@ -24,6 +24,15 @@ from tests.e2e.conftest import RESULT_TIMEOUT_MS, login, screenshot_dir, shot
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.services]
 
 
+@pytest.fixture
+def shipped_model() -> None:
+    """The journeys that run the real worker need the shipped model bundle."""
+    from tests.fixtures.bundles import shipped_bundle
+
+    if shipped_bundle() is None:
+        pytest.skip("needs the shipped model bundle (models/CURRENT naming a bundle with serving artifacts)")
+
+
 def completed_by_worker(user: Any, mrn: str) -> Study:
     """A study uploaded through the service and analysed by the real worker."""
     path = xray_paths()[-1]
@@ -35,7 +44,7 @@ def completed_by_worker(user: Any, mrn: str) -> Study:
 
 
 def test_1_clinician_uploads_and_sees_result_and_heatmap_without_reload(
-    celery_worker: Any, page: Any, alice: Any
+    shipped_model: None, celery_worker: Any, page: Any, alice: Any
 ) -> None:
     login(page, "alice")
     page.get_by_role("link", name="New study").first.click()
@@ -57,7 +66,23 @@ def test_1_clinician_uploads_and_sees_result_and_heatmap_without_reload(
     assert "not a diagnosis" in result and "Operating point (threshold)" in result
     assert "regions that most influenced the model" in page.locator("#viewer-caption").inner_text()
     assert page.locator("#study-status [data-status]").get_attribute("data-status") == "completed"
-    page.get_by_label("Opacity").fill("80")
+    # Viewer: keyboard zoom and pan on the focused stage, heatmap shortcut, then a drag with the mouse.
+    stage = page.locator("[data-viewer]")
+    stage.focus()
+    for key in ("+", "+", "+", "ArrowLeft"):
+        page.keyboard.press(key)
+    assert float(page.get_by_label("Zoom", exact=True).input_value()) > 1.5
+    assert "scale(" in page.locator("[data-pan]").get_attribute("style")
+    page.keyboard.press("h")
+    assert page.locator("#heatmap").is_hidden()
+    page.keyboard.press("h")
+    box = stage.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 + 30)
+    page.mouse.up()
+    page.get_by_label("Opacity").fill("70")
+    page.get_by_label("Level (brightness)").fill("120")
     shot(page, "01-clinician-result")
     study = Study.objects.get(patient__mrn="E2E-0001")
     prediction = study.predictions.get()
@@ -72,7 +97,7 @@ def test_1_clinician_uploads_and_sees_result_and_heatmap_without_reload(
 
 
 def test_2_radiologist_claims_from_worklist_and_overrides_with_a_reason(
-    celery_worker: Any, page: Any, alice: Any, carol: Any
+    shipped_model: None, celery_worker: Any, page: Any, alice: Any, carol: Any
 ) -> None:
     study = completed_by_worker(alice, "E2E-0002")
     ai_label = study.predictions.get().label
@@ -108,7 +133,7 @@ def test_2_radiologist_claims_from_worklist_and_overrides_with_a_reason(
 
 
 def test_3_admin_finds_the_claim_and_override_in_the_audit_and_exports_them(
-    celery_worker: Any, page: Any, alice: Any, carol: Any, admin_user: Any
+    shipped_model: None, celery_worker: Any, page: Any, alice: Any, carol: Any, admin_user: Any
 ) -> None:
     study = completed_by_worker(alice, "E2E-0003")
     study_claim(user=carol, study=study)
@@ -136,7 +161,7 @@ def test_3_admin_finds_the_claim_and_override_in_the_audit_and_exports_them(
 
 
 def test_4_non_chest_image_ends_rejected_with_its_reason_shown(
-    celery_worker: Any, page: Any, alice: Any, tmp_path: Any
+    shipped_model: None, celery_worker: Any, page: Any, alice: Any, tmp_path: Any
 ) -> None:
     from tests.fixtures.hostile import encode, photo
 
