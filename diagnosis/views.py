@@ -246,9 +246,10 @@ AUDIT_FILTER_CHOICES = {
         *("auth.login", "auth.logout", "auth.login_failed", "auth.token", "patient.create"),
         *("study.upload", "study.view", "study.claim", "study.release", "study.rejected", "study.failed"),
         *("image.view", "image.download", "heatmap.download", "prediction.create"),
-        *("review.sign", "review.amend", "audit.export"),
+        *("review.sign", "review.amend", "audit.export", "audit.verify", "dataset.export"),
+        *("user.create", "user.roles_changed", "role.create", "settings.changed"),
     ],
-    "object_types": ["user", "patient", "study", "image", "prediction", "audit"],
+    "object_types": ["user", "group", "patient", "study", "image", "prediction", "audit"],
 }
 
 
