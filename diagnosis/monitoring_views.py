@@ -17,7 +17,7 @@ from diagnosis.services.monitoring import monitoring_report
 from diagnosis.views import role_required
 from portal.roles import Role
 
-PLOTS = ("distribution", "overrides", "confusion")
+PLOTS = ("distribution", "overrides", "confusion", "trend")
 
 
 def _filters(request: HttpRequest) -> dict[str, Any]:
@@ -70,7 +70,13 @@ def _draw(kind: str, figures: dict[str, Any]) -> Any:
 
     figure = Figure(figsize=(6.4, 3.2), dpi=100)
     axes = figure.add_subplot()
-    {"distribution": _distribution, "overrides": _overrides, "confusion": _confusion}[kind](axes, figures)
+    drawers = {
+        "distribution": _distribution,
+        "overrides": _overrides,
+        "confusion": _confusion,
+        "trend": _trend,
+    }
+    drawers[kind](axes, figures)
     figure.tight_layout()
     return figure
 
@@ -124,3 +130,22 @@ def _confusion(axes: Any, figures: dict[str, Any]) -> None:
     axes.set_xticks([0, 1], labels=["AI PNEUMONIA", "AI NORMAL"])
     axes.set_yticks([0, 1], labels=["read PNEUMONIA", "read NORMAL"])
     axes.set_title("AI label vs radiologist's final read", fontsize=10)
+
+
+def _trend(axes: Any, figures: dict[str, Any]) -> None:
+    """Weekly agreement and kappa (left axis) and PSI drift (right axis)."""
+    weeks = figures["weekly"]
+    labels = [w["week_start"].strftime("%d %b") for w in weeks]
+    x = list(range(len(weeks)))
+    for key, colour in (("agreement", "#0b5cad"), ("kappa", "#17663a")):
+        values = [float("nan") if w[key] is None else w[key] for w in weeks]
+        axes.plot(x, values, marker="o", color=colour, label=key)
+    axes.set_ylim(-0.05, 1.05)
+    axes.set_xticks(x, labels=labels, fontsize=8)
+    axes.set_ylabel("agreement / kappa")
+    if any(w["psi"] is not None for w in weeks):  # no validation histogram: no drift axis
+        drift = axes.twinx()
+        drift.plot(x, [float("nan") if w["psi"] is None else w["psi"] for w in weeks], "--", color="#a40e26")
+        drift.set_ylabel("PSI (dashed)", color="#a40e26")
+    axes.legend(fontsize=8, loc="lower left")
+    axes.set_title("Weekly agreement with final reads, and drift", fontsize=10)

@@ -1,154 +1,38 @@
 """Model monitoring: how the AI agrees with radiologists' final reads, and whether its inputs drift.
 
-Pure statistics first (Wilson intervals, Cohen's kappa, histograms, PSI, binned KS), then one
-selector-style entry point, `monitoring_report`, that gathers the figures per model version and period.
-The reference standard is each study's *current* final read (amendments replace earlier versions).
+One selector-style entry point, `monitoring_report`, gathers the figures per model version and period
+(the statistics themselves live in monitoring_stats). The reference standard is each study's *current*
+final read (amendments replace earlier versions).
 """
 
 from __future__ import annotations
 
-import math
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from collections import Counter, defaultdict
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.db.models import QuerySet
 
 from diagnosis.models import Label, Prediction, Review, Study
+from diagnosis.services.monitoring_stats import (
+    Confusion,
+    agreement_figures,
+    cohen_kappa,
+    distribution_figures,
+    fractions,
+    histogram,
+    proportion,
+    psi,
+    ratio,
+    validation_histogram,
+)
 from mlcore import BundleError
 from mlcore.bundle import read_metadata
 from mlcore.config import CURRENT_POINTER, MODELS_DIR
 
-BINS = 10
-Z95 = 1.959963984540054
-# Conventional PSI reading: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 significant shift.
-PSI_MODERATE, PSI_SIGNIFICANT = 0.1, 0.25
-
-
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
-    """The Wilson score interval for a proportion (None when n is 0)."""
-    if n <= 0:
-        return None
-    p = successes / n
-    denominator = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denominator
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-@dataclass(frozen=True)
-class Confusion:
-    """AI label against the final read; positive means PNEUMONIA."""
-
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    tn: int = 0
-
-    @classmethod
-    def from_pairs(cls, pairs: Iterable[tuple[str, str]]) -> Confusion:
-        """Count (ai_label, final_label) pairs."""
-        counts = Counter((ai == Label.PNEUMONIA, final == Label.PNEUMONIA) for ai, final in pairs)
-        return cls(
-            tp=counts[True, True], fp=counts[True, False], fn=counts[False, True], tn=counts[False, False]
-        )
-
-    @property
-    def n(self) -> int:
-        return self.tp + self.fp + self.fn + self.tn
-
-
-def ratio(numerator: int, denominator: int) -> float | None:
-    """numerator / denominator, or None when there is nothing to divide."""
-    return numerator / denominator if denominator else None
-
-
-def cohen_kappa(c: Confusion) -> float | None:
-    """Cohen's kappa: agreement beyond chance (None when undefined: no pairs, or chance agreement is 1)."""
-    if c.n == 0:
-        return None
-    observed = (c.tp + c.tn) / c.n
-    # Chance agreement from the two raters' marginal label frequencies.
-    expected = ((c.tp + c.fp) * (c.tp + c.fn) + (c.fn + c.tn) * (c.fp + c.tn)) / (c.n * c.n)
-    return None if expected >= 1 else (observed - expected) / (1 - expected)
-
-
-def proportion(successes: int, n: int) -> dict[str, Any]:
-    """A proportion with its 95% Wilson interval, as JSON."""
-    interval = wilson_interval(successes, n)
-    return {"value": ratio(successes, n), "ci95": list(interval) if interval else None, "n": n}
-
-
-def agreement_figures(c: Confusion) -> dict[str, Any]:
-    """Agreement, kappa, sensitivity and specificity of the AI against the final reads."""
-    return {
-        "agreement": {**proportion(c.tp + c.tn, c.n), "kappa": cohen_kappa(c)},
-        "sensitivity": proportion(c.tp, c.tp + c.fn),
-        "specificity": proportion(c.tn, c.tn + c.fp),
-        "confusion": {"tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn},
-    }
-
-
-def histogram(probabilities: Iterable[float], bins: int = BINS) -> list[int]:
-    """Counts in equal-width bins over [0, 1]; 1.0 falls in the last bin."""
-    counts = [0] * bins
-    for p in probabilities:
-        counts[min(bins - 1, max(0, int(p * bins)))] += 1
-    return counts
-
-
-def fractions(counts: Sequence[float]) -> list[float] | None:
-    """Counts scaled to sum to 1 (None when empty)."""
-    total = float(sum(counts))
-    return [c / total for c in counts] if total > 0 else None
-
-
-def psi(expected: Sequence[float], actual: Sequence[float], floor: float = 1e-4) -> float:
-    """Population stability index between two binned distributions (fractions); empty bins floored."""
-    total = 0.0
-    for e, a in zip(expected, actual, strict=True):
-        e, a = max(e, floor), max(a, floor)
-        total += (a - e) * math.log(a / e)
-    return total
-
-
-def ks_distance(expected: Sequence[float], actual: Sequence[float]) -> float:
-    """Largest gap between the two cumulative distributions, at the bin edges (binned KS statistic)."""
-    gap = cum_e = cum_a = 0.0
-    for e, a in zip(expected, actual, strict=True):
-        cum_e, cum_a = cum_e + e, cum_a + a
-        gap = max(gap, abs(cum_e - cum_a))
-    return gap
-
-
-def drift_verdict(value: float | None) -> str:
-    """Plain-words reading of a PSI."""
-    if value is None:
-        return "unknown"
-    return "significant" if value > PSI_SIGNIFICANT else "moderate" if value > PSI_MODERATE else "stable"
-
-
-def validation_histogram(metadata: dict[str, Any]) -> list[float] | None:
-    """The bundle's validation probability distribution as 10 fractions, or None if absent/incompatible.
-
-    Accepts a list of 10 counts (or fractions), or {"counts": [...], "edges": [11 edges on 0..1]}.
-    """
-    raw = metadata.get("validation_probability_histogram")
-    if isinstance(raw, dict):
-        edges = raw.get("edges") or raw.get("bins")
-        expected_edges = [i / BINS for i in range(BINS + 1)]
-        if edges is not None and [round(float(x), 6) for x in edges] != expected_edges:
-            return None
-        raw = raw.get("counts") or raw.get("fractions")
-    if not isinstance(raw, list) or len(raw) != BINS:
-        return None
-    try:
-        return fractions([float(x) for x in raw])
-    except (TypeError, ValueError):
-        return None
+# (study id, AI label, probability, created_at, indeterminate) for one prediction
+Row = tuple[Any, str, float, Any, bool]
 
 
 def bundle_metadata(model_version: str, models_dir: Path = MODELS_DIR) -> dict[str, Any] | None:
@@ -175,23 +59,6 @@ def current_model_version(models_dir: Path = MODELS_DIR) -> str | None:
     return str(metadata.get("version") or name)
 
 
-def distribution_figures(probabilities: list[float], validation: list[float] | None) -> dict[str, Any]:
-    """The live probability histogram against the validation one, with PSI and KS drift statistics."""
-    live = histogram(probabilities)
-    live_fraction = fractions(live)
-    comparable = validation is not None and live_fraction is not None
-    value = psi(validation, live_fraction) if comparable else None
-    return {
-        "edges": [i / BINS for i in range(BINS + 1)],
-        "live_counts": live,
-        "live_fraction": live_fraction,
-        "validation_fraction": validation,
-        "psi": value,
-        "ks": ks_distance(validation, live_fraction) if comparable else None,
-        "drift": drift_verdict(value),
-    }
-
-
 def _in_period(queryset: QuerySet[Any], field: str, date_from: date | None, date_to: date | None) -> Any:
     if date_from:
         queryset = queryset.filter(**{f"{field}__date__gte": date_from})
@@ -205,40 +72,71 @@ def _override_counts(decisions: list[tuple[str, str]]) -> dict[str, Any]:
     return {"total": sum(reasons.values()), "by_reason": {c: reasons[c] for c in Review.Reason.values}}
 
 
-def _label_pairs(mine: QuerySet[Prediction]) -> list[tuple[str, str]]:
-    """(AI label, current final read) per reviewed study; a study re-run on this version counts once."""
-    finals = dict(
-        Review.objects.filter(is_current=True, study__in=mine.values("study")).values_list(
-            "study_id", "final_label"
-        )
-    )
-    latest = dict(mine.order_by("created_at").values_list("study_id", "label"))
+def _current_reads(mine: QuerySet[Prediction]) -> dict[Any, str]:
+    """study id -> final label of its current read, for the studies these predictions belong to."""
+    reads = Review.objects.filter(is_current=True, study__in=mine.values("study"))
+    return dict(reads.values_list("study_id", "final_label"))
+
+
+def _pairs(rows: list[Row], finals: dict[Any, str]) -> list[tuple[str, str]]:
+    """(AI label, final read) per reviewed study; a study re-run on the same version counts once (latest)."""
+    latest = {row[0]: row[1] for row in rows}  # rows are oldest first
     return [(label, finals[study]) for study, label in latest.items() if study in finals]
+
+
+def weekly_figures(
+    rows: list[Row], finals: dict[Any, str], validation: list[float] | None
+) -> list[dict[str, Any]]:
+    """Per week (Monday start, UTC): predictions, reviewed studies, agreement, kappa and PSI."""
+    weeks: dict[date, list[Row]] = defaultdict(list)
+    for row in rows:
+        weeks[row[3].date() - timedelta(days=row[3].weekday())].append(row)
+    trend = []
+    for start in sorted(weeks):
+        confusion = Confusion.from_pairs(_pairs(weeks[start], finals))
+        live = fractions(histogram(row[2] for row in weeks[start]))
+        trend.append(
+            {
+                "week_start": start,
+                "predictions": len(weeks[start]),
+                "reviewed": confusion.n,
+                "agreement": ratio(confusion.tp + confusion.tn, confusion.n),
+                "kappa": cohen_kappa(confusion),
+                "psi": psi(validation, live) if validation and live else None,
+            }
+        )
+    return trend
 
 
 def model_figures(predictions: QuerySet[Prediction], version: str, models_dir: Path) -> dict[str, Any]:
     """Every figure for one model version over the predictions given."""
     mine = predictions.filter(model_version=version)
-    pairs = _label_pairs(mine)
+    rows: list[Row] = list(
+        mine.order_by("created_at", "id").values_list(
+            "study_id", "label", "probability", "created_at", "indeterminate"
+        )
+    )
+    finals = _current_reads(mine)
+    pairs = _pairs(rows, finals)
     # Overrides belong to the output the radiologist was shown: reviews that point at this version.
     decisions = list(
         Review.objects.filter(is_current=True, prediction__in=mine).values_list("decision", "reason")
     )
     metadata = bundle_metadata(version, models_dir)
+    validation = validation_histogram(metadata or {})
     return {
         "model_version": version,
         "bundle_found": metadata is not None,
         "volume": {
-            "predictions": mine.count(),
-            "studies": mine.values("study").distinct().count(),
+            "predictions": len(rows),
+            "studies": len({row[0] for row in rows}),
             "reviewed": len(pairs),
-            "indeterminate": mine.filter(indeterminate=True).count(),
+            "indeterminate": sum(1 for row in rows if row[4]),
         },
         **agreement_figures(Confusion.from_pairs(pairs)),
         "overrides": _override_counts(decisions),
-        "probability_distribution": distribution_figures(
-            list(mine.values_list("probability", flat=True)), validation_histogram(metadata or {})
-        ),
+        "probability_distribution": distribution_figures([row[2] for row in rows], validation),
+        "weekly": weekly_figures(rows, finals, validation),
     }
 
 

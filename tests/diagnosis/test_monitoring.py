@@ -11,12 +11,12 @@ import pytest
 from django.utils import timezone
 
 from diagnosis.models import Prediction, Study
-from diagnosis.services.monitoring import (
+from diagnosis.services.monitoring import monitoring_report
+from diagnosis.services.monitoring_stats import (
     Confusion,
     cohen_kappa,
     histogram,
     ks_distance,
-    monitoring_report,
     psi,
     validation_histogram,
     wilson_interval,
@@ -215,7 +215,7 @@ def test_dashboard_and_svg_plots(client, hand_example, admin_user, carol):
         "/monitoring/plot/distribution.svg?model_version=v1" in html
         and "<script" not in html.split("<main")[1]
     )
-    for kind in ("distribution", "confusion", "overrides"):
+    for kind in ("distribution", "confusion", "overrides", "trend"):
         plot = client.get(f"/monitoring/plot/{kind}.svg?model_version=v1")
         assert plot.status_code == 200 and plot["Content-Type"] == "image/svg+xml"
         assert (
@@ -227,3 +227,17 @@ def test_dashboard_and_svg_plots(client, hand_example, admin_user, carol):
     assert client.get("/monitoring/plot/distribution.svg").status_code == 404
     bad = client.get("/monitoring/?date_from=soon")
     assert bad.status_code == 200 and "date_from must be an ISO date" in bad.content.decode()
+
+
+def test_weekly_trend(hand_example, models_dir):
+    now = timezone.now()
+    Prediction.objects.filter(study__in=hand_example[:4]).update(created_at=now - timedelta(days=7))
+    weekly = monitoring_report(models_dir=models_dir)["models"][0]["weekly"]
+    assert [w["predictions"] for w in weekly] == [4, 6] and [w["reviewed"] for w in weekly] == [4, 6]
+    earlier, this_week = weekly
+    assert earlier["week_start"] < this_week["week_start"] and earlier["week_start"].weekday() == 0
+    assert earlier["agreement"] == 1.0 and earlier["kappa"] is None  # all four PNEUMONIA on both sides
+    # This week: fp=1, fn=2, tn=3 -> agreement 3/6; chance (1*2 + 5*4)/36; kappa = (0.5 - 22/36)/(1 - 22/36)
+    assert this_week["agreement"] == pytest.approx(0.5)
+    assert this_week["kappa"] == pytest.approx((0.5 - 22 / 36) / (1 - 22 / 36))
+    assert earlier["psi"] is not None and this_week["psi"] is not None
