@@ -119,14 +119,24 @@ def decode_image(
             code="file_too_large",
         )
     kind = sniff_format(data)
-    if kind == "DICOM":
-        from mlcore.dicom import decode_dicom
-
-        return decode_dicom(data, max_pixels=max_pixels, min_side=min_side)
-    if kind not in ("JPEG", "PNG"):
+    if kind not in ("JPEG", "PNG", "DICOM"):
         raise InvalidImage(_unsupported_message(kind), code="unsupported_format")
-    _refuse_polyglot(data, kind)
-    return _decode_raster(data, kind, max_pixels=max_pixels, min_side=min_side)
+    try:
+        with warnings.catch_warnings():
+            # Hostile files make Pillow/pydicom warn about every broken tag; the answer is the error code.
+            warnings.simplefilter("ignore", UserWarning)
+            if kind == "DICOM":
+                from mlcore.dicom import decode_dicom
+
+                return decode_dicom(data, max_pixels=max_pixels, min_side=min_side)
+            _refuse_polyglot(data, kind)
+            return _decode_raster(data, kind, max_pixels=max_pixels, min_side=min_side)
+    except InvalidImage:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # the contract: hostile bytes give InvalidImage, never another exception
+        raise InvalidImage(f"The {kind} file is malformed and cannot be read.", code="corrupt_image") from exc
 
 
 def _unsupported_message(kind: str | None) -> str:

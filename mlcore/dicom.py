@@ -110,9 +110,15 @@ def _grayscale_values(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.n
     bits_stored = int(ds.get("BitsStored", 0) or 0)
     if pixels.dtype.kind == "u" and 0 < bits_stored < pixels.dtype.itemsize * 8:
         pixels = pixels & np.asarray((1 << bits_stored) - 1, dtype=pixels.dtype)
-    values = apply_modality_lut(pixels, ds)
-    if "WindowCenter" in ds or "VOILUTSequence" in ds:
-        values = apply_voi_lut(values, ds)
+    try:
+        values = apply_modality_lut(pixels, ds)
+        if "WindowCenter" in ds or "VOILUTSequence" in ds:
+            values = apply_voi_lut(values, ds)
+    except Exception as exc:  # malformed LUT or window (e.g. Window Width 0) raise deep inside pydicom
+        raise InvalidImage(
+            "The DICOM's display settings (rescale, LUT or window) are invalid; please re-export it.",
+            code="corrupt_image",
+        ) from exc
     values = np.asarray(values, dtype=np.float64)
     return values.max() + values.min() - values if photometric == "MONOCHROME1" else values
 

@@ -112,3 +112,24 @@ def test_jpeg_baseline_compressed_dicom_decodes() -> None:
     decoded = decode_image(make_dicom(xray_pixels(12), transfer_syntax=JPEGBaseline8Bit))
     assert decoded.meta["bits_stored"] == 8
     assert _corr(np.asarray(decoded.image, dtype=np.float64), xray_pixels(12).astype(np.float64)) > 0.99
+
+
+@pytest.mark.parametrize("kind", ["window_width_zero", "short_modality_lut", "short_voi_lut"])
+def test_malformed_display_settings_are_corrupt_image(kind: str) -> None:
+    from pydicom.dataset import Dataset
+
+    ds = pydicom.dcmread(io.BytesIO(xray_dicom()))
+    lut = Dataset()
+    lut.LUTDescriptor, lut.LUTData = [4, 0, 16], b"\x00\x01"
+    if kind == "window_width_zero":
+        ds.WindowCenter, ds.WindowWidth = 100, 0
+    elif kind == "short_modality_lut":
+        lut.ModalityLUTType = "US"
+        ds.ModalityLUTSequence = [lut]
+    else:
+        ds.VOILUTSequence = [lut]
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    with pytest.raises(InvalidImage) as info:
+        decode_image(out.getvalue())
+    assert info.value.code == "corrupt_image"
