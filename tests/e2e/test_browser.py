@@ -233,3 +233,32 @@ def test_upload_page_validates_then_uploads_several_files_with_progress_and_dupl
     assert page.locator(".dup a").get_attribute("href") == f"/studies/{studies[0].id}/"
     assert AuditEvent.objects.filter(action="study.upload", actor=alice).count() == 3
     assert not page.js_errors
+
+
+def test_study_page_swaps_in_the_result_and_announces_it_when_the_status_changes(
+    services: None, page: Any, alice: Any
+) -> None:
+    """The live update itself, without a model: the row changes underneath an open page."""
+    from django.core.files.base import ContentFile
+
+    from tests.diagnosis.factories import ImageFactory, PredictionFactory, StudyFactory, png_bytes
+
+    study = StudyFactory(created_by=alice, status=Study.Status.QUEUED)
+    ImageFactory(study=study)
+    login(page, "alice")
+    page.goto(f"/studies/{study.id}/")
+    page.evaluate("window.__noReload = true")
+    assert "Waiting for the analysis" in page.locator("#side-panel").inner_text()
+    prediction = PredictionFactory(study=study, probability=0.81, label="PNEUMONIA", threshold=0.5)
+    prediction.heatmap.save("heatmap.png", ContentFile(png_bytes()), save=True)
+    Study.objects.filter(id=study.id).update(status=Study.Status.COMPLETED)
+    page.locator(".verdict-label").wait_for()
+    page.wait_for_function(
+        "() => document.getElementById('heatmap') && document.getElementById('heatmap').naturalWidth > 0"
+    )
+    page.wait_for_function(
+        "() => document.getElementById('announcer').textContent.includes('Analysis complete')"
+    )
+    assert page.evaluate("window.__noReload") is True
+    assert "0.810" in page.locator("#side-panel").inner_text()
+    assert not page.js_errors
