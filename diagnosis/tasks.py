@@ -30,8 +30,10 @@ logger = logging.getLogger(__name__)
 def prediction_run_task(self: Task, study_id: str) -> str | None:
     """Run the model on one study; a second delivery finds the row claimed or done and does nothing."""
     try:
-        # A retry may retake the claim its own failed attempt left behind (e.g. the database dropped).
-        retake = bool(self.request.retries)
+        # A retry, or a message the broker redelivered because its worker died, may retake a claim left
+        # in processing; the conditional UPDATE in prediction_record still admits one prediction only.
+        redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+        retake = bool(self.request.retries) or redelivered
         prediction = prediction_run(study_id=study_id, predictor=get_predictor(), retake=retake)
     except SoftTimeLimitExceeded:
         study_fail_timed_out(study_id=study_id, hard=False)

@@ -32,7 +32,9 @@ def _stale_before() -> Any:
 def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> Study | None:
     """Claim the study with a conditional UPDATE; None when another worker has it or it is done.
 
-    `retake` is for a retry of a task that may itself hold the claim (e.g. the database dropped mid-run).
+    `retake` is for a retry of a task that may itself hold the claim (e.g. the database dropped mid-run)
+    and for a message redelivered after its worker died; each claim counts an attempt, so an image that
+    kills its worker process is failed after MAX_ATTEMPTS instead of looping.
     """
     now = timezone.now()
     held = Q(status=Study.Status.PROCESSING)

@@ -13,8 +13,9 @@ import time
 import pytest
 
 from diagnosis.models import AuditEvent, Prediction, Study
+from diagnosis.services.predictions import MAX_ATTEMPTS
 from tests.conftest import wait_for_status
-from tests.faults.conftest import kill_worker, pool_children, task_limits, upload, wait_until, worker_log
+from tests.faults.conftest import kill_worker, pool_children, upload, wait_until, worker_log
 
 
 def processing(study_id: str) -> bool:
@@ -58,27 +59,19 @@ def test_killed_worker_study_completes_within_two_minutes_of_a_worker_being_back
 
 
 def test_pool_child_killed_mid_prediction_worker_lives_on_and_study_completes_once(
-    api, alice, xray_bytes, workers, beat, hold_file
+    api, alice, xray_bytes, workers, hold_file
 ):
-    """Only the pool process dies (OOM killer, segfault): the worker replaces it and recovers the study."""
+    """Only the pool process dies (OOM killer, segfault): the message is rejected back to the queue
+    (reject_on_worker_lost), redelivered at once, and the redelivery retakes the claim. No beat here:
+    recovery does not wait for the sweeper."""
     hold_file.touch()
-    env = {
-        "AIRSPACE_TEST_HOLD_FILE": str(hold_file),
-        "CELERY_TASK_SOFT_TIME_LIMIT": "6",
-        "CELERY_TASK_TIME_LIMIT": "8",
-        "CELERY_VISIBILITY_TIMEOUT": "12",
-        "AIRSPACE_SWEEP_SECONDS": "2",
-        "AIRSPACE_STUCK_AFTER_SECONDS": "5",
-    }
-    worker = workers(env=env, name="child-kill")
-    beat(env=env)
-    with task_limits(soft=6, hard=8):
-        body = upload(api, alice, xray_bytes)
+    worker = workers(env={"AIRSPACE_TEST_HOLD_FILE": str(hold_file)}, name="child-kill")
+    body = upload(api, alice, xray_bytes)
     wait_until(lambda: processing(body["id"]), 60, "the worker to claim the study")
     [child] = pool_children(worker)
     os.kill(child, 9)
     hold_file.unlink()
-    wait_for_status(body["id"], Study.FINAL_STATUSES, timeout=90)
+    wait_for_status(body["id"], Study.FINAL_STATUSES, timeout=30)
     assert_completed_once(body["id"], attempts=2)
     assert worker.poll() is None and child not in pool_children(worker)
     assert "SIGKILL" in worker_log(worker) or "WorkerLostError" in worker_log(worker)
@@ -86,3 +79,31 @@ def test_pool_child_killed_mid_prediction_worker_lives_on_and_study_completes_on
     second = upload(api, alice, xray_bytes, name="next.jpg")
     wait_for_status(second["id"], Study.FINAL_STATUSES, timeout=60)
     assert_completed_once(second["id"], attempts=1)
+
+
+def test_image_that_kills_its_worker_process_fails_after_max_attempts(
+    api, alice, xray_bytes, workers, hold_file
+):
+    """A poison that crashes the process itself (not just raises) fails only its study, after
+    MAX_ATTEMPTS claims, with a reason; the worker lives on."""
+    hold_file.touch()
+    worker = workers(env={"AIRSPACE_TEST_HOLD_FILE": str(hold_file)}, name="crash-loop")
+    body = upload(api, alice, xray_bytes)
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        wait_until(
+            lambda n=attempt: Study.objects.filter(id=body["id"], status="processing", attempts=n).exists(),
+            30,
+            f"claim number {attempt}",
+        )
+        for child in pool_children(worker):  # the "image" kills the process analysing it
+            os.kill(child, 9)
+    study = wait_for_status(body["id"], Study.FINAL_STATUSES, timeout=30)
+    assert (study.status, study.error_code) == (Study.Status.FAILED, "processing_crashed")
+    assert study.attempts == MAX_ATTEMPTS + 1 and "repeatedly" in study.status_reason
+    assert not Prediction.objects.filter(study=study).exists()
+    assert AuditEvent.objects.filter(action="study.failed", object_id=body["id"]).count() == 1
+    hold_file.unlink()
+    second = upload(api, alice, xray_bytes, name="next.jpg")
+    wait_for_status(second["id"], Study.FINAL_STATUSES, timeout=60)
+    assert_completed_once(second["id"], attempts=1)
+    assert worker.poll() is None
