@@ -22,7 +22,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         """Anchor the head, or say why not."""
         changed = settings_audit()
-        if changed is not None:
+        if changed is not None and changed.before is None:
+            self.stdout.write("Recorded the first settings snapshot (settings.changed).")
+        elif changed is not None:
             self.stdout.write(f"Recorded settings.changed: {', '.join(changed.after['changed'])}.")
         try:
             anchor = audit_anchor()

@@ -43,7 +43,8 @@ class Command(BaseCommand):
         if report.ok:
             self.stdout.write(
                 f"OK: {report.checked} events, hash chain intact; {report.anchors_checked} anchors verified "
-                f"(newest covers up to event {report.last_anchored_id}; {report.unanchored} newer events "
+                f"(newest covers up to event {report.last_anchored_id}; {report.unanchored} newer "
+                f"event{'' if report.unanchored == 1 else 's'} "
                 f"not yet anchored)."
             )
             if not report.anchors_checked and report.checked:
