@@ -134,3 +134,12 @@ def test_lists_do_not_leak_other_peoples_studies(api, bob, alices_study):
     body = api.get("/api/v1/studies/").json()
     assert body["count"] == 0 and str(alices_study.id) not in str(body)
     assert api.get(f"/api/v1/studies/?patient={alices_study.patient_id}").json()["count"] == 0
+
+
+def test_api_never_reveals_storage_paths(api, alice, alices_study, settings):
+    api.force_authenticate(alice)
+    image = alices_study.images.get()
+    heatmap = alices_study.predictions.get().heatmap.name
+    for path in (f"/api/v1/studies/{alices_study.id}/", "/api/v1/studies/"):
+        text = api.get(path).content.decode()
+        assert str(settings.MEDIA_ROOT) not in text and image.file.name not in text and heatmap not in text
