@@ -10,7 +10,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export DJANGO_SETTINGS_MODULE ?= portal.settings.dev
 
-.PHONY: install run test test-fast lint bench migrate clean
+.PHONY: install run test test-fast lint bench bench-load bench-pipeline migrate clean
 
 $(BIN)/.installed: pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: install it or pass PYTHON=/path/to/python3.12"; exit 1; }
@@ -45,6 +45,13 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/inference.py
+
+# The running stack (gunicorn, 2 workers, beat, PostgreSQL, Redis DB 7) under load, and its pipeline rate.
+bench-load: install
+	$(BIN)/python bench/load.py
+
+bench-pipeline: install
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf var .pytest_cache
