@@ -1,0 +1,35 @@
+"""Copy the browser journeys' screenshots into docs/screenshots/ for the README, downscaled and palettised.
+
+.venv/bin/python -m tests.e2e.publish_screenshots      # after the browser tests have run
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+JOURNEYS = ("01-clinician-result", "02-radiologist-override", "03-admin-audit", "04-rejected")
+WIDTH = 1000
+
+
+def publish(source: Path, target: Path) -> list[Path]:
+    """Write each journey screenshot WIDTH pixels wide with a 256-colour palette (small enough to commit)."""
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in JOURNEYS:
+        with Image.open(source / f"{name}.png") as shot:
+            image = shot.convert("RGB")
+        image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.Resampling.LANCZOS)
+        palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        palette.save(target / f"{name}.png", optimize=True)
+        written.append(target / f"{name}.png")
+    return written
+
+
+if __name__ == "__main__":
+    artifacts = Path(os.environ.get("AIRSPACE_ARTIFACTS") or ROOT / "artifacts")
+    for path in publish(artifacts / "screenshots", ROOT / "docs" / "screenshots"):
+        print(f"{path.relative_to(ROOT)}  {path.stat().st_size // 1024} kB")
