@@ -64,6 +64,11 @@ def page(monkeypatch: pytest.MonkeyPatch, live_server: Any) -> Iterator[Any]:
         tab = context.new_page()
         errors: list[str] = []
         tab.on("pageerror", lambda exc: errors.append(str(exc)))
+        # A Content-Security-Policy violation (inline script or style) is reported on the console.
+        tab.on(
+            "console",
+            lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
         tab.js_errors = errors
         try:
             yield tab
