@@ -14,7 +14,7 @@ The gate score is the largest of these, normalised so that 1.0 is the boundary: 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ class GateVerdict:
     score: float
     reason: str = ""
     component: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,11 +176,11 @@ class Gate:
         scores = self.components(evidence)
         score = max(scores.values())
         if score <= 1.0:
-            return GateVerdict(True, score)
+            return GateVerdict(True, score, scores=scores)
         # The reason given is the most concrete one that fired, not necessarily the largest score.
         component = next(name for name in _REASON_PRIORITY if scores.get(name, 0.0) > 1.0)
         key = "document" if component in _DOCUMENT_STATS else "deep" if component == "layout" else component
-        return GateVerdict(False, score, REASONS[key], component)
+        return GateVerdict(False, score, REASONS[key], component, scores)
 
 
 def main() -> None:

@@ -140,7 +140,18 @@ def rejection_rate(items: list[GateVerdict]) -> dict[str, Any]:
     """Rejected fraction, count and which component rejected."""
     rejected = [v for v in items if not v.accepted]
     by = {c: sum(v.component == c for v in rejected) for c in sorted({v.component for v in rejected})}
-    return {"n": len(items), "rejected": len(rejected), "rate": len(rejected) / max(len(items), 1), "by": by}
+    # How many each component would reject on its own (components overlap).
+    fired = {
+        c: sum(v.scores.get(c, 0.0) > 1.0 for v in items)
+        for c in sorted({c for v in items for c in v.scores})
+    }
+    return {
+        "n": len(items),
+        "rejected": len(rejected),
+        "rate": len(rejected) / max(len(items), 1),
+        "reason_given": by,
+        "each_component_alone": {c: n for c, n in fired.items() if n},
+    }
 
 
 def evaluate_gate_rates(bundle_dir: Path, per_kind: int = 40) -> dict[str, Any]:
