@@ -14,7 +14,6 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from diagnosis import permissions, selectors
@@ -22,6 +21,7 @@ from diagnosis.api import schema as api_schema
 from diagnosis.api import serializers as s
 from diagnosis.api.filters import audit_filters, prediction_filter, study_filters, worklist_filters
 from diagnosis.api.study_images import uploaded_images
+from diagnosis.api.throttling import SettingsScopedRateThrottle
 from diagnosis.services import reviews, studies
 from diagnosis.services.audit import AuditContext, audit_record
 from diagnosis.services.errors import DomainError
@@ -39,7 +39,7 @@ class TokenView(APIView):
 
     permission_classes = [AllowAny]
     authentication_classes: list[Any] = []
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [SettingsScopedRateThrottle]
     throttle_scope = "auth"
 
     @extend_schema(request=s.TokenInputSerializer, responses={200: s.TokenSerializer})

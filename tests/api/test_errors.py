@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
-from rest_framework.throttling import ScopedRateThrottle
 
 from diagnosis.api.http_errors import server_error
 from diagnosis.models import AuditEvent, Patient
@@ -66,9 +65,8 @@ def test_invalid_page_is_json_404(alice: Any) -> None:
     assert_error(token_client(alice).get("/api/v1/studies/?page=99"), 404, "not_found")
 
 
-def test_token_endpoint_is_throttled(alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    # DRF binds the rates when the throttle class is defined, so a low rate is patched onto the class.
-    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {"auth": "3/min"})
+def test_token_endpoint_is_throttled(alice: Any, settings: Any) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "3/min"}}
     cache.clear()
     client = token_client(None)
     good = {"username": "alice", "password": "correct-horse-battery"}
