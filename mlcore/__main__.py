@@ -1,0 +1,56 @@
+"""Command line: `python -m mlcore {train,evaluate,package} ...`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Sub-commands and their arguments."""
+    parser = argparse.ArgumentParser(prog="python -m mlcore")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a model into a run folder (resumes if interrupted)")
+    train.add_argument("--data", required=True)
+    train.add_argument("--out", required=True)
+    train.add_argument("--params")
+    evaluate = sub.add_parser("evaluate", help="evaluate a bundle or run folder on a labelled folder")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--data", required=True)
+    evaluate.add_argument("--out", required=True)
+    evaluate.add_argument("--title", default="")
+    package = sub.add_parser("package", help="turn a run folder into models/<version>/")
+    package.add_argument("--run", required=True)
+    package.add_argument("--version", required=True)
+    package.add_argument("--data", help="training data folder (for the distribution plots)")
+    package.add_argument("--extra", action="append", default=[], help="NAME=DIR labelled folder to report")
+    package.add_argument("--set-current", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = _parser().parse_args(argv)
+    if args.command == "train":
+        from mlcore.train import train
+
+        meta = train(args.data, args.out, args.params)
+        print(json.dumps({k: v["value"] for k, v in meta["metrics"].items()}, indent=2))
+    elif args.command == "evaluate":
+        from mlcore.evaluate import evaluate_folder
+
+        result = evaluate_folder(args.model, args.data, args.out, title=args.title)
+        print(json.dumps({k: v["value"] for k, v in result["metrics"].items()}, indent=2))
+    else:
+        from mlcore.packaging import package_run
+
+        extra = dict(item.split("=", 1) for item in args.extra)
+        print(package_run(args.run, args.version, args.data, extra, set_current=args.set_current))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
