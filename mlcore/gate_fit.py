@@ -83,12 +83,14 @@ def positive_splits(metadata: dict[str, Any]) -> dict[str, list[Path]] | None:
         return None
     from mlcore.data import scan_folder, split_by_patient
 
-    fraction = (
-        float(metadata.get("split", {}).get("val_fraction", 0.18))
-        if isinstance(metadata.get("split"), dict)
-        else 0.18
+    params = (
+        metadata.get("training", {}).get("params", {}) if isinstance(metadata.get("training"), dict) else {}
     )
-    train, val = split_by_patient(scan_folder(root), val_fraction=fraction, seed=SEED)
+    # The training run's own patient split: its validation patients are unseen by the weights.
+    fraction = float(params.get("val_fraction", 0.18))
+    train, val = split_by_patient(
+        scan_folder(root), val_fraction=fraction, seed=int(params.get("seed", SEED))
+    )
     rng = np.random.default_rng(SEED)
     fit = [train[i].path for i in sorted(rng.choice(len(train), min(FIT_LIMIT, len(train)), replace=False))]
     # Half the validation patients calibrate, the other half test (stable hash of the patient id).
