@@ -22,10 +22,14 @@ HEATMAP_MAX_SIDE = 512
 
 
 def class_activation_map(last_conv: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """relu(Σ_k A_k · w_k) for one image's (h, w, k) feature map, scaled to 0..1 (all zeros if flat)."""
+    """relu(Σ_k A_k · w_k) for one image's (h, w, k) feature map, min-max scaled to 0..1 (zeros if flat).
+
+    Min-max rather than divide-by-max: the map shows where evidence is strongest relative to the rest of
+    this image, so a map that is high everywhere still has a visible peak and transparent background.
+    """
     cam = np.maximum(last_conv.astype(np.float32) @ weights.astype(np.float32).reshape(-1), 0.0)
-    peak = float(cam.max())
-    return cam / peak if peak > 0 else np.zeros_like(cam)
+    low, high = float(cam.min()), float(cam.max())
+    return (cam - low) / (high - low) if high - low > 1e-6 else np.zeros_like(cam)
 
 
 def _turbo_lut() -> np.ndarray:
