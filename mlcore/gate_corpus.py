@@ -1,6 +1,7 @@
 """Offline negatives for measuring the input gate: images that are NOT frontal chest X-rays.
 
-Sources: scikit-image's bundled sample images (if installed), matplotlib's sample data, and synthetic
+Sources: scikit-image's bundled sample images (if installed: scikit-image==0.26.0 is an offline dev tool,
+not a dependency), matplotlib's sample photo, and synthetic
 documents, screenshots, charts, textures and radiograph-like images drawn here. Synthetic negatives are a
 stand-in for the real thing (a real hand or knee radiograph looks more like a chest film than our drawings);
 the measured rates are only as good as this corpus. No negative is used to fit the gate.
@@ -45,6 +46,35 @@ def _skimage_images(names: tuple[str, ...]) -> list[Image.Image]:
             array = np.round(255 * (array - array.min()) / max(float(np.ptp(array)), 1e-9)).astype(np.uint8)
         images.append(Image.fromarray(array).convert("RGB"))
     return images
+
+
+def _matplotlib_photo() -> list[Image.Image]:
+    """matplotlib's bundled portrait photo (grace_hopper.jpg), always installed with the project."""
+    try:
+        import matplotlib.cbook as cbook
+
+        with cbook.get_sample_data("grace_hopper.jpg") as handle:
+            return [Image.open(handle).convert("RGB")]
+    except Exception:  # sample data stripped from this matplotlib build
+        return []
+
+
+def _synthetic_photo(rng: np.random.Generator) -> Image.Image:
+    """A colourful outdoor-like scene: sky gradient, sun, ground, a few shapes."""
+    w, h = int(rng.integers(400, 900)), int(rng.integers(300, 700))
+    y = np.linspace(0, 1, h)[:, None, None]
+    top, bottom = rng.integers(60, 255, 3), rng.integers(60, 255, 3)
+    sky = (top * (1 - y) + bottom * y) * np.ones((1, w, 1))
+    image = Image.fromarray(sky.astype(np.uint8), "RGB")
+    draw = ImageDraw.Draw(image)
+    for _ in range(int(rng.integers(3, 9))):
+        x0, y0 = int(rng.integers(0, w - 50)), int(rng.integers(0, h - 50))
+        box = (x0, y0, x0 + int(rng.integers(30, 200)), y0 + int(rng.integers(30, 200)))
+        draw.ellipse(box, fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+    draw.rectangle(
+        (0, int(h * rng.uniform(0.6, 0.85)), w, h), fill=tuple(int(v) for v in rng.integers(0, 200, 3))
+    )
+    return image.filter(ImageFilter.GaussianBlur(1))
 
 
 def _variants(image: Image.Image, rng: np.random.Generator, count: int) -> list[Image.Image]:
@@ -138,6 +168,7 @@ def _texture(rng: np.random.Generator) -> Image.Image:
 
 
 _SYNTHETIC: dict[str, Callable[[np.random.Generator], Image.Image]] = {
+    "photo": _synthetic_photo,
     "document": _document,
     "screenshot": _screenshot,
     "chart": _chart,
@@ -163,8 +194,10 @@ def negative_corpus(per_kind: int = 40, seed: int = 7) -> dict[str, list[bytes]]
     for kind in (*DEV_KINDS, *HELDOUT_KINDS):
         images: list[Image.Image] = []
         bases = _skimage_images(_SKIMAGE.get(kind, ()))
+        if kind == "photo":
+            bases += _matplotlib_photo()
         if kind == "gray_photo":
-            bases += [b.convert("L") for b in _skimage_images(_SKIMAGE["photo"][:5])]
+            bases += [b.convert("L") for b in _skimage_images(_SKIMAGE["photo"][:5]) + _matplotlib_photo()]
         maker = _SYNTHETIC.get(kind)
         share = per_kind // 2 if maker else per_kind  # half sample images, half synthetic, where both exist
         for base in bases:
