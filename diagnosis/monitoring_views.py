@@ -145,7 +145,7 @@ def _trend(axes: Any, figures: dict[str, Any]) -> None:
     axes.set_ylabel("agreement / kappa")
     if any(w["psi"] is not None for w in weeks):  # no validation histogram: no drift axis
         drift = axes.twinx()
-        drift.plot(x, [float("nan") if w["psi"] is None else w["psi"] for w in weeks], "--", color="#a40e26")
+        drift.plot(x, [float("nan") if w["psi"] is None else w["psi"] for w in weeks], "x--", color="#a40e26")
         drift.set_ylabel("PSI (dashed)", color="#a40e26")
     axes.legend(fontsize=8, loc="lower left")
     axes.set_title("Weekly agreement with final reads, and drift", fontsize=10)
