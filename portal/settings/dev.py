@@ -11,3 +11,5 @@ SECRET_KEY = SECRET_KEY or "dev-insecure-airspace-key-not-for-production"
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 AIRSPACE_AUDIT_HMAC_KEY = "dev-insecure-audit-anchor-key"
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# The embedded filesystem broker does not create its folder: a worker started first on a fresh var/ died.
+(VAR_DIR / "broker" / "processed").mkdir(parents=True, exist_ok=True)
