@@ -27,7 +27,23 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("--data", help="training data folder (for the distribution plots)")
     package.add_argument("--extra", action="append", default=[], help="NAME=DIR labelled folder to report")
     package.add_argument("--set-current", action="store_true")
+    compare = sub.add_parser("compare", help="markdown table comparing run folders (short ablations)")
+    compare.add_argument("runs", nargs="+")
+    compare.add_argument("--out")
     return parser
+
+
+def _compare(runs: list[str], out: str | None) -> None:
+    """Print (and optionally write) the comparison table of run folders."""
+    from pathlib import Path
+
+    from mlcore.model_card import comparison_table
+
+    metas = {Path(r).name: json.loads((Path(r) / "metadata.json").read_text()) for r in runs}
+    table = comparison_table(metas)
+    if out:
+        Path(out).write_text(table)
+    print(table)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 
         result = evaluate_folder(args.model, args.data, args.out, title=args.title)
         print(json.dumps({k: v["value"] for k, v in result["metrics"].items()}, indent=2))
+    elif args.command == "compare":
+        _compare(args.runs, args.out)
     else:
         from mlcore.packaging import package_run
 

@@ -99,3 +99,24 @@ def model_card(meta: dict[str, Any], ablations: str = "") -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _run_row(name: str, meta: dict[str, Any]) -> str:
+    """One comparison row from a run's metadata."""
+    t, m = meta["training"], meta["metrics"]
+    p = t["params"]
+    return (
+        f"| {name} | {p['arch']['internal_size']} | {p['label_smoothing']} | {p['augment']['mixup_alpha']} | "
+        f"{m['roc_auc']['value']:.4f} ({m['roc_auc']['ci_low']:.3f}–{m['roc_auc']['ci_high']:.3f}) | "
+        f"{m['sensitivity']['value']:.3f} | {m['specificity']['value']:.3f} | {m['accuracy']['value']:.3f} | "
+        f"{m['ece']['value']:.3f} | {t['seconds'] / t['epochs']:.0f} |"
+    )
+
+
+def comparison_table(runs: dict[str, dict[str, Any]]) -> str:
+    """A markdown table comparing short runs (same seed, same patient split, same epochs)."""
+    header = [
+        "| run | internal px | label smoothing | mixup α | val ROC AUC (95% CI) | sens | spec | acc | ECE | s/epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    return "\n".join([*header, *[_run_row(name, meta) for name, meta in runs.items()]]) + "\n"

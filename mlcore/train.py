@@ -12,6 +12,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +27,12 @@ CACHE_DIR = PROJECT_ROOT / "var" / "cache"
 log = logging.getLogger("mlcore.train")
 
 
-def load_params(path: str | Path | None = None) -> dict[str, Any]:
-    """Default params overlaid (one level deep for dicts) with an optional params file."""
+def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Default params overlaid (one level deep for dicts) with a params file, then explicit overrides."""
     params = json.loads(DEFAULT_PARAMS_PATH.read_text())
-    if path:
-        for key, value in json.loads(Path(path).read_text()).items():
+    layers = [json.loads(Path(path).read_text())] if path else []
+    for layer in [*layers, overrides or {}]:
+        for key, value in layer.items():
             params[key] = {**params[key], **value} if isinstance(value, dict) else value
     return params
 
@@ -39,6 +41,10 @@ def _setup_logging(run_dir: Path) -> None:
     """Log to run_dir/train.log and stderr."""
     root = logging.getLogger("mlcore")
     root.setLevel(logging.INFO)
+    for old in list(root.handlers):
+        # A second run in the same process (tests) must not keep logging into the first run's file.
+        root.removeHandler(old)
+        old.close()
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
     for handler in (logging.FileHandler(run_dir / "train.log"), logging.StreamHandler(sys.stderr)):
         handler.setFormatter(fmt)
@@ -178,6 +184,8 @@ def _fit(run_dir: Path, params: dict[str, Any], arrays: dict[str, Any]) -> tuple
     )  # fmt: skip
     val_ds = make_dataset(arrays["x_val"], arrays["y_val"], training=False, **common)
     started = time.time()
+    # Keras warns that fit's default shuffle=True is ignored for a tf.data input; the pipeline shuffles.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed")
     model.fit(
         train_ds, validation_data=val_ds, epochs=params["epochs"], initial_epoch=initial_epoch,
         callbacks=_callbacks(run_dir, params), verbose=1 if sys.stderr.isatty() else 2,
@@ -194,7 +202,12 @@ def _previous_seconds(run_dir: Path) -> float:
     return float(path.read_text()) if path.exists() else 0.0
 
 
-def train(data_dir: str | Path, run_dir: str | Path, params_path: str | Path | None = None) -> dict[str, Any]:
+def train(
+    data_dir: str | Path,
+    run_dir: str | Path,
+    params_path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Train one model end to end and write the run folder; returns its metadata."""
     import keras
 
@@ -203,7 +216,7 @@ def train(data_dir: str | Path, run_dir: str | Path, params_path: str | Path | N
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _setup_logging(run_dir)
-    params = load_params(params_path)
+    params = load_params(params_path, overrides)
     (run_dir / "params.json").write_text(json.dumps(params, indent=2))
     configure_threads(params["threads"])
     keras.utils.set_random_seed(params["seed"])
@@ -212,10 +225,11 @@ def train(data_dir: str | Path, run_dir: str | Path, params_path: str | Path | N
     train_records = _subsample(train_records, params.get("max_train_images"), params["seed"])
     manifest = data.manifest_sha256(records, data_dir)
     log.info("%d images: %d train / %d validation", len(records), len(train_records), len(val_records))
+    cache = CACHE_DIR if params.get("cache_images", True) else None
     arrays = {
-        "x_train": data.load_cached(train_records, CACHE_DIR, manifest + "train", progress=True),
+        "x_train": data.load_cached(train_records, cache, manifest + "train", progress=True),
         "y_train": data.labels_of(train_records),
-        "x_val": data.load_cached(val_records, CACHE_DIR, manifest + "val", progress=True),
+        "x_val": data.load_cached(val_records, cache, manifest + "val", progress=True),
         "y_val": data.labels_of(val_records),
     }
     model, seconds, epochs = _fit(run_dir, params, arrays)

@@ -1,0 +1,78 @@
+"""mlcore.model: the serving contract, save/load round trip, and the shipped bundle's metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mlcore.config import CURRENT_POINTER, INPUT_SIZE, MODELS_DIR
+from mlcore.preprocessing import PREPROCESSING_VERSION
+
+TINY = {"internal_size": 64, "stem_filters": 8, "stage_filters": [8, 16, 16], "blocks_per_stage": [1, 1, 1]}
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> object:
+    """A small model with the production topology."""
+    import keras
+
+    from mlcore.model import build_model
+
+    keras.utils.set_random_seed(0)
+    return build_model(TINY)
+
+
+def test_model_honours_the_cam_contract(tiny_model) -> None:
+    import keras
+
+    assert tiny_model.input_shape == (None, INPUT_SIZE, INPUT_SIZE, 1)
+    assert tiny_model.output_shape == (None, 1)
+    last_conv, gap, logit = (tiny_model.get_layer(n) for n in ("last_conv", "gap", "logit"))
+    assert len(last_conv.output.shape) == 4
+    assert gap._inbound_nodes[0].parent_nodes[0].operation is last_conv
+    assert isinstance(logit, keras.layers.Dense) and logit.units == 1
+    assert logit.activation is keras.activations.linear
+    assert not [layer for layer in tiny_model.layers if type(layer).__name__.startswith("Random")]
+
+
+def test_model_rescales_raw_pixels_itself(tiny_model) -> None:
+    assert tiny_model.get_layer("rescale").scale == pytest.approx(1 / 255)
+
+
+def test_save_load_gives_identical_output(tiny_model, tmp_path: Path) -> None:
+    import keras
+
+    x = np.random.default_rng(0).uniform(0, 255, (3, INPUT_SIZE, INPUT_SIZE, 1)).astype(np.float32)
+    tiny_model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    np.testing.assert_array_equal(tiny_model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    # Deterministic at inference: no dropout or augmentation active.
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), loaded.predict(x, verbose=0))
+
+
+def _shipped() -> Path:
+    """The bundle named by models/CURRENT."""
+    if not CURRENT_POINTER.exists():
+        pytest.skip("models/CURRENT is missing: no shipped bundle in this checkout")
+    return MODELS_DIR / CURRENT_POINTER.read_text().strip()
+
+
+def test_shipped_bundle_metadata_is_complete() -> None:
+    from mlcore.data import file_sha256
+
+    bundle = _shipped()
+    meta = json.loads((bundle / "metadata.json").read_text())
+    assert meta["version"] == bundle.name
+    assert meta["sha256"] == file_sha256(bundle / "model.keras")
+    assert meta["input_size"] == INPUT_SIZE and meta["preprocessing"] == PREPROCESSING_VERSION
+    low, high = meta["indeterminate_band"]
+    assert 0 <= low < meta["threshold"] < high <= 1 and meta["temperature"] > 0
+    for m in meta["metrics"].values():
+        assert m["ci_low"] <= m["value"] <= m["ci_high"]
+    hist = meta["validation_probability_histogram"]
+    assert len(hist["bins"]) == 11 and sum(hist["counts"]) == meta["validation"]["n_images"]
+    assert (bundle / "model.keras").stat().st_size <= 10 * 1024 * 1024
+    assert (bundle / "MODEL_CARD.md").exists() and (bundle / "report" / "report.md").exists()
