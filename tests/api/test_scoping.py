@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
+from diagnosis.api.matrix import ALLOWED, CLINICIAN, MATRIX, ApiRoute, api_routes
 from diagnosis.models import AuditEvent, Department, StaffProfile, Study
 from tests.api.conftest import Scene, token_client
 from tests.conftest import _user
@@ -106,3 +108,22 @@ def test_readers_see_every_study_and_no_role_sees_nothing(
         assert token_client(reader).get(_urls(scene)["heatmap"]).status_code == 200
     response = token_client(nobody).get(_urls(scene)["study"])
     assert response.status_code == 403 and response.json()["error"]["code"] == "permission_denied"
+
+
+DETAIL_CASES = [(r, m) for r in api_routes() if "<uuid:pk>" in r.route for m in r.methods]
+
+
+@pytest.mark.parametrize(
+    ("api_route", "method"), DETAIL_CASES, ids=[f"{r.name}-{m}" for r, m in DETAIL_CASES]
+)
+def test_every_detail_route_hides_other_clinicians_records(
+    api_route: ApiRoute, method: str, alice: Any, bob: Any, scene: Scene
+) -> None:
+    """A new endpoint on a study or patient that forgets the scoping selector fails here."""
+    kwargs: dict[str, Any] = {"pk": scene.patient.pk if "/patients/" in api_route.route else scene.study.pk}
+    if "<uuid:image_id>" in api_route.route:
+        kwargs["image_id"] = scene.study.images.get().pk
+    response = token_client(bob).generic(method, reverse(api_route.name, kwargs=kwargs))
+    expected = 404 if MATRIX[api_route.name][method][CLINICIAN] == ALLOWED else 403
+    assert response.status_code == expected, (api_route.name, method, response.status_code)
+    assert not AuditEvent.objects.filter(actor=bob).exclude(action__startswith="auth.").exists()
