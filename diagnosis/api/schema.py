@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
 
 from diagnosis.models import Label, Study
 
@@ -119,3 +119,27 @@ AUDIT_FILTERS = [
     _param("object_id", "Exact object id."),
     *DATE_RANGE,
 ]
+
+
+def _worklist_page() -> Any:
+    """The worklist's page envelope plus its `counts` badges (for the whole, unfiltered worklist)."""
+    from rest_framework import serializers
+
+    from diagnosis.api.serializers import WorklistStudySerializer
+
+    # many=False: this already is the page, drf-spectacular must not wrap it in another envelope.
+    @extend_schema_serializer(many=False)
+    class PaginatedWorklistPage(serializers.Serializer):
+        count = serializers.IntegerField()
+        next = serializers.URLField(allow_null=True)
+        previous = serializers.URLField(allow_null=True)
+        results = WorklistStudySerializer(many=True)
+        counts = serializers.DictField(
+            child=serializers.IntegerField(),
+            help_text="total, urgent, escalated, indeterminate, my_claims, claimed_by_others",
+        )
+
+    return PaginatedWorklistPage
+
+
+WORKLIST_PAGE = _worklist_page()

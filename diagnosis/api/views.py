@@ -224,8 +224,10 @@ class StudyHeatmapView(APIView):
             prediction_id=prediction_filter(request.query_params),
         )
 
-@extend_schema_view(get=extend_schema(parameters=api_schema.WORKLIST_FILTERS))
 
+@extend_schema_view(
+    get=extend_schema(parameters=api_schema.WORKLIST_FILTERS, responses=api_schema.WORKLIST_PAGE)
+)
 class WorklistView(generics.ListAPIView):
     """Completed, unreviewed studies in reading order (escalated, urgent, AI priority, waiting time)."""
 

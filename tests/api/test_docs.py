@@ -58,3 +58,11 @@ def test_model_endpoint_in_schema_has_its_shape(alice: Any) -> None:
     assert {"version", "metrics", "metadata", "threshold"} <= schema["components"]["schemas"]["ModelInfo"][
         "properties"
     ].keys()
+
+
+def test_worklist_page_documents_its_counts(carol: Any) -> None:
+    schema = yaml.safe_load(token_client(None).get("/api/v1/schema/").content)
+    ok = schema["paths"]["/api/v1/worklist/"]["get"]["responses"]["200"]["content"]["application/json"]
+    page = schema["components"]["schemas"][ok["schema"]["$ref"].rsplit("/", 1)[-1]]
+    body = token_client(carol).get("/api/v1/worklist/").json()
+    assert set(body) == set(page["properties"]) == {"count", "next", "previous", "results", "counts"}
