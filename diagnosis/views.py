@@ -168,7 +168,7 @@ def study_claim(request: HttpRequest, pk: Any) -> HttpResponse:
 @role_required(Role.RADIOLOGIST)
 @require_POST
 def study_release(request: HttpRequest, pk: Any) -> HttpResponse:
-    """Give a reading claim back."""
+    """Give a reading claim back (an admin may force-release a stuck one)."""
     study = selectors.study_get(user=request.user, study_id=pk)
     try:
         reviews.study_release(user=request.user, study=study, context=ctx(request))

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from diagnosis.models import Review, Study
+from diagnosis.models import AuditEvent, Review, Study
 from diagnosis.selectors import WorklistFilters, worklist_counts, worklist_for
 from diagnosis.services.reviews import study_claim
 from tests.diagnosis.factories import completed_study
@@ -213,3 +213,14 @@ def test_roles(api, client, alice, nobody, admin_user, queue):
     assert len(api_ids(api, admin_user)) == 6  # admins oversee the worklist
     api.force_authenticate(None)
     assert api.get("/api/v1/worklist/summary/").status_code in (401, 403)
+
+
+def test_admin_can_force_release_a_stuck_claim_from_the_page(client, queue, carol, admin_user):
+    study_claim(user=carol, study=queue["high"])
+    client.force_login(admin_user)
+    assert "Force release" in client.get("/worklist/").content.decode()
+    response = client.post(f"/studies/{queue['high'].id}/release/")
+    assert response.status_code == 302
+    assert Study.objects.get(id=queue["high"].id).reading_claimed_by is None
+    event = AuditEvent.objects.get(action="study.release")
+    assert event.actor == admin_user and event.before["holder"] == "carol"
