@@ -165,7 +165,7 @@ def study_claim(request: HttpRequest, pk: Any) -> HttpResponse:
     return redirect("study-detail", pk=study.id)
 
 
-@role_required(Role.RADIOLOGIST)
+@role_required(Role.RADIOLOGIST, Role.ADMIN)
 @require_POST
 def study_release(request: HttpRequest, pk: Any) -> HttpResponse:
     """Give a reading claim back (an admin may force-release a stuck one)."""
