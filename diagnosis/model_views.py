@@ -32,15 +32,54 @@ def _bundle() -> tuple[Path | None, dict[str, Any], str]:
         return None, {}, str(exc)
 
 
-def _scalars(mapping: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    """Flatten nested metrics to (dotted name, number or text) rows for a facts table."""
-    rows: list[tuple[str, Any]] = []
-    for key, value in (mapping or {}).items() if isinstance(mapping, dict) else []:
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            rows.extend(_scalars(value, f"{name}."))
-        elif isinstance(value, bool | int | float | str) and len(str(value)) < 120:
-            rows.append((name, round(value, 4) if isinstance(value, float) else value))
+# The bundle facts a reader needs, in reading order: (metadata key, label, format).
+FACTS = (
+    ("version", "Version", "{}"),
+    ("created_at", "Created", "{}"),
+    ("threshold", "Operating point (threshold)", "{:.4f}"),
+    ("target_sensitivity", "Target sensitivity at the operating point", "{:.2f}"),
+    ("indeterminate_band", "Indeterminate band", "{}"),
+    ("temperature", "Calibration temperature", "{:.3f}"),
+    ("input_size", "Input size (pixels)", "{}"),
+    ("preprocessing", "Preprocessing", "{}"),
+    ("data_manifest_sha256", "Training data manifest (sha256)", "{:.16}…"),
+    ("code_revision", "Code revision", "{:.12}"),
+)
+
+
+def _facts(metadata: dict[str, Any]) -> list[tuple[str, str]]:
+    """Label and formatted value for each known fact present in the metadata."""
+    rows = []
+    for key, label, fmt in FACTS:
+        value = metadata.get(key)
+        if isinstance(value, list):
+            value = " – ".join(f"{v:.4f}" if isinstance(v, float) else str(v) for v in value)
+            fmt = "{}"
+        if value is not None:
+            try:
+                rows.append((label, fmt.format(value)))
+            except (TypeError, ValueError):
+                rows.append((label, str(value)))
+    validation = metadata.get("validation") or {}
+    if "n_images" in validation:
+        rows.append(
+            (
+                "Validation set",
+                f"{validation['n_images']} images of {validation.get('n_patients', '?')} patients",
+            )
+        )
+    return rows
+
+
+def _metrics(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per metric: value and, when recorded, its 95% confidence interval."""
+    rows = []
+    for name, entry in (metadata.get("metrics") or {}).items():
+        entry = entry if isinstance(entry, dict) else {"value": entry}
+        if isinstance(entry.get("value"), int | float):
+            rows.append(
+                {"name": name.replace("_", " "), **{k: entry.get(k) for k in ("value", "ci_low", "ci_high")}}
+            )
     return rows
 
 
@@ -66,8 +105,8 @@ def model_card(request: HttpRequest) -> HttpResponse:
     context = {
         "problem": problem,
         "metadata": metadata,
-        "facts": _scalars({k: v for k, v in metadata.items() if k not in ("metrics", "sha256")}),
-        "metrics": _scalars(metadata.get("metrics", {})),
+        "facts": _facts(metadata),
+        "metrics": _metrics(metadata),
         "card_html": card_html,
         "plots": _plots(bundle) if bundle else [],
     }

@@ -327,7 +327,14 @@ def bundle(tmp_path: Path, settings: Any) -> Path:
     """A small stand-in bundle with a card (including hostile HTML) and one report plot."""
     (tmp_path / "report").mkdir()
     (tmp_path / "metadata.json").write_text(
-        json.dumps({"version": "cnn-test-7", "threshold": 0.42, "metrics": {"test": {"auc": 0.9312345}}})
+        json.dumps(
+            {
+                "version": "cnn-test-7",
+                "threshold": 0.42,
+                "indeterminate_band": [0.4, 0.45],
+                "metrics": {"roc_auc": {"value": 0.9312345, "ci_low": 0.9, "ci_high": 0.95}, "ece": 0.01},
+            }
+        )
     )
     (tmp_path / "MODEL_CARD.md").write_text(
         "# Card\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n<script>alert(1)</script>\n"
@@ -341,7 +348,10 @@ def bundle(tmp_path: Path, settings: Any) -> Path:
 def test_model_page_renders_the_card_safely_with_metrics_and_plots(bundle: Path, carol: Any) -> None:
     client = client_for(carol)
     body = html(client.get(reverse("model-card")))
-    assert "cnn-test-7" in body and "0.42" in body and "test.auc" in body and "0.9312" in body
+    assert "cnn-test-7" in body and "0.4200" in body and "0.4000 – 0.4500" in body
+    assert (
+        re.search(r"roc auc</th><td>0.931</td><td>0.900 – 0.950</td>", body) and "ece</th><td>0.010" in body
+    )
     assert "<table>" in body and "&lt;script&gt;" in body
     assert_no_inline_code(body)
     url = reverse("model-report-file", args=["roc_curve.png"])
