@@ -224,3 +224,22 @@ def test_admin_can_force_release_a_stuck_claim_from_the_page(client, queue, caro
     assert Study.objects.get(id=queue["high"].id).reading_claimed_by is None
     event = AuditEvent.objects.get(action="study.release")
     assert event.actor == admin_user and event.before["holder"] == "carol"
+
+
+def test_worklist_api_query_count_does_not_grow_with_the_page(api, alice, carol):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        api.force_authenticate(carol)
+        with CaptureQueriesContext(connection) as captured:
+            assert api.get("/api/v1/worklist/").status_code == 200
+        return len(captured)
+
+    for _ in range(3):
+        completed_study(created_by=alice)
+    queries()  # warm-up: first-request caches (e.g. content types) are not per-row work
+    few = queries()
+    for _ in range(12):
+        completed_study(created_by=alice)
+    assert queries() == few  # no per-row queries (N+1)
