@@ -24,7 +24,9 @@ def patient_get_or_create(
 ) -> Patient:
     """The patient with this MRN, created (and audited) if new; an existing record is never overwritten."""
     mrn = mrn.strip()
-    existing = Patient.objects.select_for_update().filter(mrn=mrn).first()
+    # No row lock: the upload never changes the patient, and FOR UPDATE here deadlocked concurrent uploads
+    # (it blocks the deferred FK check at another upload's commit while that one holds the audit chain lock).
+    existing = Patient.objects.filter(mrn=mrn).first()
     if existing is not None:
         return existing
     patient = Patient(

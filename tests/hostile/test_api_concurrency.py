@@ -15,7 +15,8 @@ from tests.hostile.checks import assert_media_matches_rows
 def test_simultaneous_first_uploads_for_one_mrn_all_succeed_with_one_patient(
     services, transactional_db, alice, xray_bytes, settings
 ):
-    """Found by bench/pipeline.py: the losing insert used to be an IntegrityError, i.e. a 500."""
+    """Found by bench/pipeline.py: the losing insert was an IntegrityError (a 500), and locking the existing
+    patient FOR UPDATE deadlocked with the audit chain lock held by another upload at its commit."""
     barrier, codes = threading.Barrier(8), []
 
     def upload() -> None:
@@ -30,13 +31,16 @@ def test_simultaneous_first_uploads_for_one_mrn_all_succeed_with_one_patient(
         codes.append(response.status_code)
         connection.close()
 
-    threads = [threading.Thread(target=upload) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert codes == [201] * 8
-    assert Patient.objects.filter(mrn="MRN-RACE").count() == 1 and Study.objects.count() == 8
-    assert Image.objects.count() == 8
+    # First the patient does not exist (racing inserts), then it does (racing readers + FK checks).
+    for _ in range(2):
+        threads = [threading.Thread(target=upload) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        barrier.reset()
+    assert codes == [201] * 16
+    assert Patient.objects.filter(mrn="MRN-RACE").count() == 1 and Study.objects.count() == 16
+    assert Image.objects.count() == 16
     assert AuditEvent.objects.filter(action="patient.create").count() == 1
     assert_media_matches_rows(settings)
