@@ -20,7 +20,6 @@ from rest_framework.authtoken.models import Token
 
 from tests.diagnosis.factories import StudyFactory, completed_study, png_bytes
 
-ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 MAX_EXAMPLES = 20
 CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
@@ -69,7 +68,8 @@ def run_schemathesis(base_url: str, token: str, config: Path, report: Path, *ext
         "--report", "json", "--report-json-path", str(report),
         *extra,
     ]  # fmt: skip
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=500)
+    # Run from the report's folder: schemathesis and hypothesis keep their caches in the working directory.
+    result = subprocess.run(cmd, cwd=report.parent, capture_output=True, text=True, timeout=500)
     print(result.stdout[-4000:])
     assert report.exists(), result.stdout[-4000:] + result.stderr[-4000:]
     summary = json.loads(report.read_text())
