@@ -144,3 +144,12 @@ def test_cancel_a_queued_study_then_refuse_a_second_cancel(alice: Any, bob: Any)
     again = token_client(alice).post(f"/api/v1/studies/{study.id}/cancel/")
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_cancellable"
     assert AuditEvent.objects.filter(action="study.cancel", object_id=str(study.id)).count() == 1
+
+
+def test_creating_an_existing_mrn_is_400_and_changes_nothing(alice: Any, bob: Any) -> None:
+    # Documented limit (docs/API.md): the MRN is hospital-wide, so its existence is not hidden.
+    assert token_client(alice).post("/api/v1/patients/", {"mrn": "PAT-9", "name": "Ada"}).status_code == 201
+    response = token_client(bob).post("/api/v1/patients/", {"mrn": "PAT-9", "name": "Someone Else"})
+    assert response.status_code == 400 and "mrn" in response.json()["error"]["fields"]
+    assert Patient.objects.get(mrn="PAT-9").name == "Ada"
+    assert token_client(bob).get("/api/v1/patients/?mrn=PAT-9").json()["count"] == 0
