@@ -268,3 +268,22 @@ def test_study_page_swaps_in_the_result_and_announces_it_when_the_status_changes
     assert page.evaluate("window.__noReload") is True
     assert "0.810" in page.locator("#side-panel").inner_text()
     assert not page.js_errors
+
+
+def test_dashboard_row_updates_itself_when_its_study_completes(services: None, page: Any, alice: Any) -> None:
+    """The clinician's list: status badge and AI result change in place, and the change is announced."""
+    from tests.diagnosis.factories import ImageFactory, PredictionFactory, StudyFactory
+
+    study = StudyFactory(created_by=alice, status=Study.Status.PROCESSING)
+    ImageFactory(study=study)
+    login(page, "alice")
+    row = page.locator(f'tr[data-study="{study.id}"]')
+    assert "Processing" in row.inner_text() and "PNEUMONIA" not in row.inner_text()
+    PredictionFactory(study=study, probability=0.91, label="PNEUMONIA", threshold=0.5)
+    Study.objects.filter(id=study.id).update(status=Study.Status.COMPLETED)
+    page.wait_for_function(
+        f"() => document.querySelector('tr[data-study=\"{study.id}\"]').textContent.includes('PNEUMONIA')"
+    )
+    assert "awaiting review" in row.inner_text() and "Completed" in row.inner_text()
+    page.wait_for_function("() => document.getElementById('announcer').textContent.includes('Completed')")
+    assert not page.js_errors

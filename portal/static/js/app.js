@@ -39,6 +39,8 @@ function refreshStatus(node) {
       const who = node.dataset.label ? `${node.dataset.label}: ` : "";
       announce(`${who}${now.textContent.trim()}`);
       if (now.dataset.final === "1" && node.dataset.panels) return swapPanels(node.dataset.panels);
+      const row = node.closest("tr[data-study]");
+      if (now.dataset.final === "1" && row) return refreshRow(row);
       return null;
     })
     .catch(() => {});
@@ -58,6 +60,18 @@ function swapPanels(url) {
       const summary = doc.querySelector("[data-announce]");
       if (summary) announce(summary.dataset.announce);
       setupPage();
+    });
+}
+
+// A list row whose study finished: take the fresh row (AI result, read) from the same list page.
+function refreshRow(row) {
+  return fetch(window.location.href, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+    .then((r) => (r.ok ? r.text() : null))
+    .then((html) => {
+      if (!html) return;
+      const doc = new DOMParser().parseFromString(html, "text/html");
+      const fresh = doc.querySelector(`tr[data-study="${row.dataset.study}"]`);
+      if (fresh) row.replaceWith(document.importNode(fresh, true));
     });
 }
 
