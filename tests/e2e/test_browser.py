@@ -287,3 +287,29 @@ def test_dashboard_row_updates_itself_when_its_study_completes(services: None, p
     assert "awaiting review" in row.inner_text() and "Completed" in row.inner_text()
     page.wait_for_function("() => document.getElementById('announcer').textContent.includes('Completed')")
     assert not page.js_errors
+
+
+def test_radiologist_reads_with_the_keyboard_agree_and_next(
+    services: None, page: Any, alice: Any, carol: Any
+) -> None:
+    """Read next study (button), 'a' then Enter signs an agreement, 'n' claims and opens the next one."""
+    from tests.diagnosis.factories import completed_study
+
+    first = completed_study(created_by=alice, probability=0.97)
+    second = completed_study(created_by=alice, probability=0.81)
+    login(page, "carol")
+    page.get_by_role("button", name="Read next study").click()
+    page.wait_for_url(f"**/studies/{first.id}/")
+    page.locator("body").press("a")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Sign"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/worklist/")
+    review = Review.objects.get(study=first)
+    assert (review.decision, review.final_label, review.reviewer) == ("agree", "PNEUMONIA", carol)
+    page.goto(f"/studies/{first.id}/")
+    page.locator("body").press("n")
+    page.wait_for_url(f"**/studies/{second.id}/")
+    second.refresh_from_db()
+    assert second.reading_claimed_by == carol
+    assert AuditEvent.objects.filter(action="study.claim", actor=carol).count() == 2
+    assert not page.js_errors
