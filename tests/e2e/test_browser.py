@@ -313,3 +313,31 @@ def test_radiologist_reads_with_the_keyboard_agree_and_next(
     assert second.reading_claimed_by == carol
     assert AuditEvent.objects.filter(action="study.claim", actor=carol).count() == 2
     assert not page.js_errors
+
+
+def test_files_dropped_on_the_drop_zone_are_uploaded(services: None, page: Any, alice: Any) -> None:
+    """Drag and drop: a real DataTransfer with an X-ray file, dropped on the zone, then uploaded."""
+    import base64
+
+    login(page, "alice")
+    page.goto("/studies/new/")
+    page.get_by_label("Patient MRN").fill("E2E-DROP")
+    payload = base64.b64encode(xray_paths()[2].read_bytes()).decode()
+    transfer = page.evaluate_handle(
+        """(b64) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], "dropped.jpg", { type: "image/jpeg" }));
+            return data;
+        }""",
+        payload,
+    )
+    page.dispatch_event("#dropzone", "dragenter", {"dataTransfer": transfer})
+    assert "dragging" in page.locator("#dropzone").get_attribute("class")
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    assert "dropped.jpg" in page.locator(".queue-item").inner_text()
+    page.get_by_role("button", name="Upload and analyse").click()
+    page.wait_for_url(re.compile(r"/studies/[0-9a-f-]{36}/$"))
+    study = Study.objects.get(patient__mrn="E2E-DROP")
+    assert study.images.get().original_filename == "dropped.jpg"
+    assert not page.js_errors
