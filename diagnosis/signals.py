@@ -15,7 +15,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 
 from diagnosis.middleware import current_request
-from diagnosis.models import StaffProfile
+from diagnosis.models import Department, StaffProfile
 from diagnosis.services.audit import AuditContext, audit_record
 
 # User fields whose changes are recorded; the password hash itself never is, only that it changed.
@@ -195,3 +195,28 @@ def audit_role_deleted(sender: Any, instance: Group, **_: Any) -> None:
             reason=f"role {instance.name} deleted",
         )
     _record(action="role.delete", object_type="group", object_id=instance.pk, before={"name": instance.name})
+
+
+@receiver(post_delete, sender=StaffProfile)
+def audit_profile_deleted(sender: Any, instance: StaffProfile, **_: Any) -> None:
+    """A removed profile removes the user's department scope (admin bulk deletes send no LogEntry signal)."""
+    department = instance.department.name if instance.department_id else None
+    _record(
+        action="user.department_changed",
+        object_type="user",
+        object_id=instance.user_id,
+        before={"department": department},
+        after={"department": None},
+        reason="staff profile deleted",
+    )
+
+
+@receiver(post_delete, sender=Department)
+def audit_department_deleted(sender: Any, instance: Department, **_: Any) -> None:
+    """Record `department.delete` (admin bulk deletes send no LogEntry signal)."""
+    _record(
+        action="department.delete",
+        object_type="department",
+        object_id=instance.pk,
+        before={"name": instance.name},
+    )

@@ -282,3 +282,31 @@ def test_deleting_a_role_records_each_member_losing_it(alice, carol):
         str(carol.pk): (["radiologist"], []),
     }
     assert AuditEvent.objects.filter(action="role.delete", before={"name": "radiologist"}).exists()
+
+
+def test_admin_bulk_delete_is_still_audited(client, alice):
+    root = User.objects.create_superuser("root", password="correct-horse-battery")
+    wards = [Department.objects.create(name=n) for n in ("Ward A", "Ward B")]
+    StaffProfile.objects.create(user=alice, department=wards[0])
+    client.force_login(root)
+    response = client.post(
+        "/django-admin/diagnosis/staffprofile/",
+        {"action": "delete_selected", "_selected_action": [alice.profile.pk], "post": "yes"},
+    )
+    assert response.status_code == 302 and not StaffProfile.objects.exists()
+    response = client.post(
+        "/django-admin/diagnosis/department/",
+        {"action": "delete_selected", "_selected_action": [w.pk for w in wards], "post": "yes"},
+    )
+    assert response.status_code == 302 and not Department.objects.exists()
+    scope = AuditEvent.objects.get(action="user.department_changed", reason="staff profile deleted")
+    assert (
+        scope.actor == root
+        and scope.before == {"department": "Ward A"}
+        and scope.after == {"department": None}
+    )
+    deleted = AuditEvent.objects.filter(action="department.delete").order_by("id")
+    assert sorted((e.actor_username, e.before["name"]) for e in deleted) == [
+        ("root", "Ward A"),
+        ("root", "Ward B"),
+    ]
