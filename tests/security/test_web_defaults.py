@@ -100,13 +100,33 @@ def test_session_authenticated_api_writes_need_csrf(alice, xray_bytes):
     assert not Study.objects.exists()
 
 
-def test_every_form_on_the_pages_carries_a_csrf_token(client, alice):
-    client.force_login(alice)
-    for path in ("/studies/", "/studies/new/"):
-        html = client.get(path).content.decode()
-        for form in re.findall(r"<form\b[^>]*>.*?</form>", html, flags=re.S | re.I):
-            if re.search(r'method=["\']?post', form, flags=re.I):
-                assert "csrfmiddlewaretoken" in form, (path, form[:200])
+def post_forms_without_token(html: str) -> list[str]:
+    """The POST forms on a page that lack Django's CSRF token."""
+    forms = re.findall(r"<form\b[^>]*>.*?</form>", html, flags=re.S | re.I)
+    posting = [f for f in forms if re.search(r'method=["\']?post', f, flags=re.I)]
+    return [f[:200] for f in posting if "csrfmiddlewaretoken" not in f]
+
+
+def test_every_form_on_every_role_page_carries_a_csrf_token(client, alice, carol, admin_user):
+    from tests.diagnosis.factories import completed_study
+
+    study = completed_study(created_by=alice)
+    pages = {
+        alice: ["/studies/", "/studies/new/", f"/studies/{study.id}/"],
+        carol: ["/worklist/", f"/studies/{study.id}/"],
+        admin_user: ["/audit/", f"/studies/{study.id}/"],
+    }
+    seen = 0
+    for user, paths in pages.items():
+        client.force_login(user)
+        for path in paths:
+            response = client.get(path)
+            assert response.status_code == 200, path
+            html = response.content.decode()
+            seen += html.lower().count("<form")
+            assert not post_forms_without_token(html), path
+        client.logout()
+    assert seen >= 3  # the check looked at real forms
 
 
 def test_password_validators_refuse_weak_passwords(alice):
