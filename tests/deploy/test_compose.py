@@ -99,6 +99,14 @@ def test_app_services_set_every_variable_production_settings_need(compose: dict[
     assert depends["postgres"]["condition"] == depends["redis"]["condition"] == "service_healthy"
 
 
+def test_web_health_check_passes_the_host_and_https_checks_of_production_settings(
+    compose: dict[str, Any],
+) -> None:
+    probe = " ".join(compose["services"]["web"]["healthcheck"]["test"])
+    assert "/healthz" in probe and "'X-Forwarded-Proto': 'https'" in probe and "'Host': 'localhost'" in probe
+    assert "localhost" in service_env(compose, "web")["DJANGO_ALLOWED_HOSTS"].split(",")
+
+
 def test_required_secrets_fail_loudly_when_missing(compose: dict[str, Any]) -> None:
     raw = compose["services"]["web"]["environment"]
     for key in ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "AIRSPACE_AUDIT_HMAC_KEY"):
