@@ -209,10 +209,13 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60)
 CELERY_TASK_DEFAULT_QUEUE = "inference"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
+# Recovery budget for a study whose worker died holding it (issue #7: done within 2 minutes of a worker
+# being back): stale claim at hard limit + 5 s = 65 s, then the next sweep (every 15 s) re-enqueues it,
+# or Redis redelivers the unacked message after the visibility timeout (75 s): at most ~80 s.
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-studies": {
         "task": "diagnosis.tasks.sweep_stuck_studies_task",
-        "schedule": float(env_int("AIRSPACE_SWEEP_SECONDS", 30)),
+        "schedule": float(env_int("AIRSPACE_SWEEP_SECONDS", 15)),
     },
     "anchor-audit-chain": {"task": "diagnosis.tasks.audit_anchor_task", "schedule": 300.0},
 }

@@ -36,7 +36,7 @@ def assert_completed_once(study_id: str, attempts: int) -> Study:
 def test_killed_worker_study_completes_within_two_minutes_of_a_worker_being_back(
     api, alice, xray_bytes, workers, beat, hold_file
 ):
-    """Production timings (45/60 s limits, 75 s visibility, 30 s sweep): measure and print the recovery."""
+    """Production timings (45/60 s limits, 75 s visibility, 15 s sweep): measure and print the recovery."""
     beat()  # beat keeps running throughout, as in production (its own process, not inside a worker)
     hold_file.touch()
     doomed = workers(env={"AIRSPACE_TEST_HOLD_FILE": str(hold_file)}, name="doomed")
