@@ -267,3 +267,55 @@ def test_images_round_trip_through_an_s3_compatible_store(compose: dict[str, Any
         assert "round-trip ok S3Storage" in result.stdout
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_web_command_serves_healthz_to_the_compose_health_check(
+    compose: dict[str, Any], services: None, transactional_db: None, tmp_path: Path
+) -> None:
+    """Run the web service's gunicorn command with the compose environment, then its health check."""
+    import socket
+    import time
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+        **service_env(compose, "web"),
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "AIRSPACE_VAR_DIR": str(tmp_path),
+        "AIRSPACE_MEDIA_ROOT": str(tmp_path / "media"),
+        "AIRSPACE_AUDIT_ANCHOR_FILE": str(tmp_path / "anchors" / "audit-anchors.jsonl"),
+    }
+    web = " ".join(command_words(compose, "web"))
+    gunicorn = shlex.split(web[web.index("gunicorn") :].rstrip('"'))
+    gunicorn[gunicorn.index("--bind") + 1] = f"127.0.0.1:{port}"
+    gunicorn[gunicorn.index("--workers") + 1] = "1"
+    bin_dir = Path(sys.executable).parent
+    server = subprocess.Popen(
+        [str(bin_dir / gunicorn[0]), *gunicorn[1:]],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        check = compose["services"]["web"]["healthcheck"]["test"][1:]
+        probe = [sys.executable if check[0] == "python" else check[0], *check[1:]]
+        probe[-1] = probe[-1].replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        deadline = time.monotonic() + 60
+        while True:
+            result = subprocess.run(probe, env=env, capture_output=True, text=True, timeout=30)
+            if result.returncode == 0 or time.monotonic() > deadline or server.poll() is not None:
+                break
+            time.sleep(1)
+        assert result.returncode == 0, result.stderr[-2000:]
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0].decode(errors="replace")
+    assert "Booting worker" in output
