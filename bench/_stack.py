@@ -175,7 +175,13 @@ class Stack:
                 os.killpg(proc.pid, signal.SIGKILL)
 
     def __enter__(self) -> Stack:
-        return self.start()
+        # A bench stopped by `timeout` or Ctrl-C still stops the processes it started.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
