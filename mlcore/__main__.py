@@ -27,6 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("--data", help="training data folder (for the distribution plots)")
     package.add_argument("--extra", action="append", default=[], help="NAME=DIR labelled folder to report")
     package.add_argument("--set-current", action="store_true")
+    package.add_argument("--card-only", action="store_true", help="only regenerate MODEL_CARD.md")
+    package.add_argument("--command", default="", help="the training command, recorded in the model card")
     compare = sub.add_parser("compare", help="markdown table comparing run folders (short ablations)")
     compare.add_argument("runs", nargs="+")
     compare.add_argument("--out")
@@ -65,8 +67,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from mlcore.packaging import package_run
 
+        if args.card_only:
+            from mlcore.packaging import write_card
+
+            print(write_card(args.run, args.version))
+            return 0
         extra = dict(item.split("=", 1) for item in args.extra)
-        print(package_run(args.run, args.version, args.data, extra, set_current=args.set_current))
+        print(
+            package_run(
+                args.run, args.version, args.data, extra, set_current=args.set_current, command=args.command
+            )
+        )
     return 0
 
 

@@ -74,8 +74,8 @@ def model_card(meta: dict[str, Any], ablations: str = "") -> str:
         f"model.keras {t['file_bytes'] / 1e6:.2f} MB; input 224x224x1 raw pixels (preprocessing "
         f"`{meta['preprocessing']}`: grayscale, squash to 224 with bicubic, as the training copies were made); "
         f"internal resolution {p['arch']['internal_size']}; `last_conv` -> `gap` -> `logit` for CAM heatmaps.",
-        f"- Command: `python -m mlcore train --data ../shared/data/chest_xray_224/train --out runs/{meta['version']}"
-        " --params mlcore/params/<file>.json` then `python -m mlcore package`. "
+        f"- Command: `{t.get('command') or 'python -m mlcore train --data DIR --out RUN_DIR --params FILE'}`, "
+        "then `python -m mlcore package`. "
         f"Training took {t['seconds'] / 60:.1f} min for {t['epochs']} epochs on 2 CPU cores (shared with "
         "other jobs), AdamW, cosine LR, early stopping on validation AUC, balanced class weights from counts, "
         f"label smoothing {p['label_smoothing']}, weight decay {p['weight_decay']}.",

@@ -66,6 +66,7 @@ def package_run(
     extra: dict[str, str] | None = None,
     set_current: bool = False,
     models_dir: Path = MODELS_DIR,
+    command: str = "",
 ) -> Path:
     """Write models/<version>/ (model, metadata, report/, MODEL_CARD.md); optionally point CURRENT at it."""
     from mlcore.evaluate import write_report
@@ -73,6 +74,7 @@ def package_run(
 
     run_dir, bundle = Path(run_dir), Path(models_dir) / version
     meta = _copy_model(run_dir, bundle, version)
+    meta["training"]["command"] = command or meta["training"].get("command", "")
     (bundle / "metadata.json").write_text(json.dumps(meta, indent=2))
     report = bundle / "report"
     y, logits, groups = _val_predictions(run_dir)
@@ -91,6 +93,14 @@ def package_run(
     if set_current:
         (Path(models_dir) / CURRENT_POINTER.name).write_text(version + "\n")
     return bundle
+
+
+def write_card(run_dir: str | Path, version: str, models_dir: Path = MODELS_DIR) -> Path:
+    """Regenerate only MODEL_CARD.md of an existing bundle (e.g. once the ablation table exists)."""
+    bundle = Path(models_dir) / version
+    meta = json.loads((bundle / "metadata.json").read_text())
+    (bundle / "MODEL_CARD.md").write_text(model_card(meta, _ablations(Path(run_dir))))
+    return bundle / "MODEL_CARD.md"
 
 
 def _ablations(run_dir: Path) -> str:

@@ -237,6 +237,9 @@ def train(
     _write_predictions(run_dir / "val_predictions.csv", val_records, logits)
     model.save(run_dir / "model.keras")
     meta = _metadata(run_dir, params, manifest, seconds, epochs, model.count_params())
+    meta["training"]["command"] = f"python -m mlcore train --data {data_dir} --out {run_dir}" + (
+        f" --params {params_path}" if params_path else ""
+    )
     meta.update(calibrate_and_score(logits, val_records, params))
     meta["validation"] = _validation_summary(val_records, params)
     (run_dir / "metadata.json").write_text(json.dumps(meta, indent=2))
