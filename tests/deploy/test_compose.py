@@ -274,6 +274,7 @@ def test_web_command_serves_healthz_to_the_compose_health_check(
     compose: dict[str, Any], services: None, transactional_db: None, tmp_path: Path
 ) -> None:
     """Run the web service's gunicorn command with the compose environment, then its health check."""
+    require_model()
     import socket
     import time
 
@@ -319,3 +320,76 @@ def test_web_command_serves_healthz_to_the_compose_health_check(
         server.terminate()
         output = server.communicate(timeout=30)[0].decode(errors="replace")
     assert "Booting worker" in output
+
+
+def require_model() -> None:
+    """/healthz and the worker need the shipped bundle with its serving artifacts."""
+    from tests.fixtures.bundles import shipped_bundle
+
+    if shipped_bundle() is None:
+        pytest.skip("needs the shipped model bundle (models/CURRENT naming a bundle with serving artifacts)")
+
+
+def _live_env(compose: dict[str, Any], name: str, tmp_path: Path) -> dict[str, str]:
+    """A service's compose environment, pointed at this machine's test database and Redis."""
+    import socket
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    return {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+        **service_env(compose, name),
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "AIRSPACE_VAR_DIR": str(tmp_path),
+        "AIRSPACE_MEDIA_ROOT": str(tmp_path / "media"),
+        "AIRSPACE_AUDIT_ANCHOR_FILE": str(tmp_path / "anchors" / "audit-anchors.jsonl"),
+        "HOSTNAME": socket.gethostname(),
+        "PYTHONPATH": str(ROOT),
+        # The image has python and celery on PATH; here they live beside this interpreter.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+def _passes(check: list[str], env: dict[str, str], *, within: float, process: subprocess.Popen) -> bool:
+    """Run a compose CMD / CMD-SHELL health check until it passes or time runs out."""
+    import time
+
+    command = check[1:]
+    if check[0] == "CMD-SHELL":
+        command = ["sh", "-c", interpolate(check[1], {})]
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and process.poll() is None:
+        if subprocess.run(command, env=env, capture_output=True, timeout=60).returncode == 0:
+            return True
+        time.sleep(2)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["worker", "beat"])
+def test_worker_and_beat_commands_pass_their_health_checks(
+    compose: dict[str, Any], services: None, transactional_db: None, tmp_path: Path, name: str
+) -> None:
+    """The compose command (production settings, compose environment) starts and its health check passes."""
+    require_model()
+    env = _live_env(compose, name, tmp_path)
+    command = command_words(compose, name)
+    if name == "worker":
+        command[command.index("--concurrency") + 1] = "1"
+    else:
+        command[command.index("--schedule") + 1] = str(tmp_path / "celerybeat-schedule")
+    check = compose["services"][name]["healthcheck"]["test"]
+    if name == "beat":
+        check = [part.replace("/app/var/", f"{tmp_path}/") for part in check]
+    celery = str(Path(sys.executable).parent / "celery")
+    process = subprocess.Popen(
+        [celery, *command[1:]], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        healthy = _passes(check, env, within=120, process=process)
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=60)[0].decode(errors="replace")
+    assert healthy, output[-3000:]
