@@ -21,13 +21,16 @@ ALPHA_MAX = 0.75
 HEATMAP_MAX_SIDE = 512
 
 
-def class_activation_map(last_conv: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """relu(Σ_k A_k · w_k) for one image's (h, w, k) feature map, min-max scaled to 0..1 (zeros if flat).
+def class_activation_map(last_conv: np.ndarray, weights: np.ndarray, sign: float = 1.0) -> np.ndarray:
+    """relu(sign · Σ_k A_k · w_k) for one (h, w, k) feature map, min-max scaled to 0..1 (zeros if flat).
+
+    sign=+1 maps the evidence for PNEUMONIA, sign=-1 the evidence for NORMAL (the logit's other class);
+    the predictor passes the sign of the predicted label, as Grad-CAM does for the predicted class.
 
     Min-max rather than divide-by-max: the map shows where evidence is strongest relative to the rest of
     this image, so a map that is high everywhere still has a visible peak and transparent background.
     """
-    cam = np.maximum(last_conv.astype(np.float32) @ weights.astype(np.float32).reshape(-1), 0.0)
+    cam = np.maximum(sign * (last_conv.astype(np.float32) @ weights.astype(np.float32).reshape(-1)), 0.0)
     low, high = float(cam.min()), float(cam.max())
     return (cam - low) / (high - low) if high - low > 1e-6 else np.zeros_like(cam)
 

@@ -30,7 +30,11 @@ THREADS = int(os.environ.get("AIRSPACE_THREADS", "2"))
 
 @dataclass(frozen=True)
 class PredictionResult:
-    """One prediction: calibrated probability, label at the bundle's operating point, heatmap, provenance."""
+    """One prediction: calibrated probability, label at the bundle's operating point, heatmap, provenance.
+
+    heatmap_png is a transparent RGBA overlay of the CAM for the predicted label (where the evidence for
+    that label sits), at the image's aspect ratio with its longest side <= HEATMAP_MAX_SIDE px.
+    """
 
     probability: float
     label: str
@@ -193,7 +197,8 @@ class Predictor:
         if not verdict.accepted:
             raise RejectedImage(verdict.reason, score=verdict.score)
         p = self.calibrated(logit)
-        cam = class_activation_map(conv, self.logit_weights)
+        label = "PNEUMONIA" if p >= self.threshold else "NORMAL"
+        cam = class_activation_map(conv, self.logit_weights, 1.0 if label == "PNEUMONIA" else -1.0)
         png = heatmap_png(cam, display_size(decoded.width, decoded.height, HEATMAP_MAX_SIDE))
         end = time.perf_counter()
         timings = {
@@ -204,7 +209,7 @@ class Predictor:
         }
         return PredictionResult(
             probability=p,
-            label="PNEUMONIA" if p >= self.threshold else "NORMAL",
+            label=label,
             confidence=max(p, 1.0 - p),
             threshold=self.threshold,
             indeterminate=self.band[0] <= p <= self.band[1],
