@@ -397,3 +397,21 @@ def test_review_form_offers_the_sites_configured_reasons(carol: Any, alice: Any,
     body = html(client_for(carol).get(reverse("study-detail", args=[study.id])))
     select = re.search(r'<select name="reason".*?</select>', body, re.S).group(0)
     assert "Missed consolidation" in select and 'value="other"' in select and "false_alarm" not in select
+
+
+def test_error_pages_are_the_portals_own(alice: Any, client: Client) -> None:
+    """403 and 404 in the portal's layout, with the way back; nothing inline."""
+    client.force_login(alice)
+    forbidden = client.get(reverse("audit"))
+    assert forbidden.status_code == 403 and "Not allowed" in html(forbidden) and 'href="/"' in html(forbidden)
+    missing = client.get("/studies/00000000-0000-0000-0000-000000000000/")
+    assert missing.status_code == 404 and "Not found" in html(missing)
+    for response in (forbidden, missing):
+        assert_no_inline_code(html(response))
+
+
+def test_crash_pages_render_without_a_request() -> None:
+    from django.template.loader import render_to_string
+
+    assert "Something went wrong" in render_to_string("500.html")
+    assert "Bad request" in render_to_string("400.html")
