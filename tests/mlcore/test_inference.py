@@ -121,3 +121,17 @@ def test_stale_serving_artifacts_are_refused(bundle_copy: Path) -> None:
 def test_missing_bundle_folder_is_a_bundle_error(tmp_path: Path) -> None:
     with pytest.raises(BundleError):
         load_predictor(tmp_path / "nope")
+
+
+def test_reduced_scale_decode_barely_moves_the_probability(predictor) -> None:
+    from mlcore.decoding import DRAFT_MIN_SIDE, decode_image
+    from mlcore.preprocessing import to_model_input
+
+    large = [p for p in fixture_xray_paths() if min(Image.open(p).size) >= 2 * DRAFT_MIN_SIDE]
+    for path in large:
+        data = path.read_bytes()
+        with Image.open(io.BytesIO(data)) as image:
+            full = to_model_input(image.convert("RGB"))  # the training path: full-resolution decode
+        drafted = to_model_input(decode_image(data).image)
+        logits, _ = predictor.runner.run(np.stack([full, drafted]))
+        assert abs(predictor.calibrated(float(logits[0])) - predictor.calibrated(float(logits[1]))) < 0.02
