@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from diagnosis import selectors
-from diagnosis.services import reviews
-from diagnosis.services.errors import Conflict
+from diagnosis.services import reviews, studies
+from diagnosis.services.errors import Conflict, DomainError
 from diagnosis.views import ANY_ROLE, _study_context, ctx, role_required
 from portal.roles import Role
 
@@ -41,3 +41,31 @@ def worklist_next(request: HttpRequest) -> HttpResponse:
         return redirect("study-detail", pk=study.id)
     messages.info(request, "Nothing else is waiting for review.")
     return redirect("worklist")
+
+
+@role_required(Role.CLINICIAN, Role.ADMIN)
+@require_POST
+def study_cancel(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Cancel a study that no worker has started yet."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    try:
+        studies.study_cancel(user=request.user, study=study, context=ctx(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Study cancelled.")
+    return redirect("study-detail", pk=study.id)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def study_rerun(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Admin: analyse the study again on the current model (adds a prediction, never edits one)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    try:
+        studies.study_rerun(user=request.user, study=study, context=ctx(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Queued again on the current model; the new result appears here.")
+    return redirect("study-detail", pk=study.id)

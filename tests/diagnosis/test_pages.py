@@ -415,3 +415,37 @@ def test_crash_pages_render_without_a_request() -> None:
 
     assert "Something went wrong" in render_to_string("500.html")
     assert "Bad request" in render_to_string("400.html")
+
+
+def test_clinician_cancels_a_queued_study_from_its_page(alice: Any, bob: Any, carol: Any) -> None:
+    from tests.diagnosis.factories import ImageFactory, StudyFactory
+
+    study = StudyFactory(created_by=alice, status=Study.Status.QUEUED)
+    ImageFactory(study=study)
+    url = reverse("study-cancel", args=[study.id])
+    assert 'action="' + url + '"' in html(client_for(alice).get(reverse("study-detail", args=[study.id])))
+    assert client_for(bob).post(url).status_code == 404
+    assert client_for(carol).post(url).status_code == 403
+    response = client_for(alice).post(url, follow=True)
+    study.refresh_from_db()
+    assert study.status == "cancelled" and "Study cancelled." in html(response)
+    assert AuditEvent.objects.filter(action="study.cancel", object_id=str(study.id), actor=alice).count() == 1
+    again = client_for(alice).post(url, follow=True)
+    assert "Only a queued study can be cancelled." in html(again)
+
+
+def test_admin_reruns_a_finished_study_from_its_page(alice: Any, admin_user: Any) -> None:
+    study = completed_study(created_by=alice)
+    url = reverse("study-rerun", args=[study.id])
+    assert url not in html(client_for(alice).get(reverse("study-detail", args=[study.id])))
+    assert client_for(alice).post(url).status_code == 403
+    page = html(client_for(admin_user).get(reverse("study-detail", args=[study.id])))
+    assert 'action="' + url + '"' in page
+    response = client_for(admin_user).post(url, follow=True)
+    study.refresh_from_db()
+    assert study.status == "queued" and study.rerun_requested_by == admin_user
+    assert "Queued again" in html(response) and study.predictions.count() == 1
+    assert (
+        AuditEvent.objects.filter(action="study.rerun", object_id=str(study.id), actor=admin_user).count()
+        == 1
+    )
