@@ -244,6 +244,7 @@ def _decode_raster(data: bytes, kind: str, *, max_pixels: int, min_side: int) ->
                 f"The {kind} file is truncated or damaged and cannot be decoded.", code="corrupt_image"
             ) from exc
     image = ImageOps.exif_transpose(image) if orientation != 1 else image
+    image = reduce_for_model(image) if kind == "PNG" else image  # JPEGs were reduced by draft()
     if orientation in (5, 6, 7, 8):  # transposed: report the size as displayed
         width, height = height, width
     return DecodedImage(
@@ -255,6 +256,24 @@ def _decode_raster(data: bytes, kind: str, *, max_pixels: int, min_side: int) ->
         meta={"exif_orientation": orientation},
         colorfulness=colorfulness(image),
     )
+
+
+def reduction_factor(width: int, height: int) -> int:
+    """The largest of 8, 4, 2 (else 1) that keeps both sides >= DRAFT_MIN_SIDE."""
+    return next((f for f in (8, 4, 2) if min(width, height) // f >= DRAFT_MIN_SIDE), 1)
+
+
+def reduce_for_model(image: Image.Image) -> Image.Image:
+    """Box-average a large PNG by an integer factor: the lossless-format analogue of JPEG draft().
+
+    A 12-megapixel PNG otherwise costs ~60 ms of bicubic resampling to reach 224 px.
+    """
+    factor = reduction_factor(*image.size)
+    if factor == 1 or image.mode in ("P", "1"):
+        return image
+    if image.mode.startswith("I;16"):
+        image = image.convert("I")  # reduce() does not take 16-bit modes
+    return image.reduce(factor)
 
 
 def colorfulness(image: Image.Image) -> float:

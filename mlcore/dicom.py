@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from pydicom.uid import generate_uid
 
-from mlcore.decoding import DecodedImage, check_dimensions, colorfulness
+from mlcore.decoding import DecodedImage, check_dimensions, colorfulness, reduction_factor
 from mlcore.errors import InvalidImage
 
 ADULT_AGE_YEARS = 16
@@ -110,6 +110,9 @@ def _grayscale_values(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.n
     bits_stored = int(ds.get("BitsStored", 0) or 0)
     if pixels.dtype.kind == "u" and 0 < bits_stored < pixels.dtype.itemsize * 8:
         pixels = pixels & np.asarray((1 << bits_stored) - 1, dtype=pixels.dtype)
+    if "ModalityLUTSequence" not in ds and "VOILUTSequence" not in ds:
+        # Linear rescale and windowing commute well enough with averaging; LUT tables need integers.
+        pixels = block_mean(pixels, reduction_factor(pixels.shape[1], pixels.shape[0]))
     try:
         values = apply_modality_lut(pixels, ds)
         if "WindowCenter" in ds or "VOILUTSequence" in ds:
@@ -121,6 +124,17 @@ def _grayscale_values(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.n
         ) from exc
     values = np.asarray(values, dtype=np.float64)
     return values.max() + values.min() - values if photometric == "MONOCHROME1" else values
+
+
+def block_mean(pixels: np.ndarray, factor: int) -> np.ndarray:
+    """Average factor x factor blocks (edge rows/columns that do not fill a block are dropped)."""
+    if factor == 1:
+        return pixels
+    if pixels.dtype in (np.uint8, np.uint16):  # Pillow's reduce() is ~3x faster than numpy here
+        return np.asarray(Image.fromarray(pixels).convert("I").reduce(factor), dtype=np.float32)
+    h, w = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
+    blocks = pixels[:h, :w].reshape(h // factor, factor, w // factor, factor)
+    return blocks.mean(axis=(1, 3), dtype=np.float32)
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:

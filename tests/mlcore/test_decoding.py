@@ -147,3 +147,18 @@ def test_pillow_bomb_guard_maps_to_too_many_pixels() -> None:
     with pytest.raises(InvalidImage) as info:
         decode_image(_png_bomb(), max_pixels=10**12)  # our limit off: Pillow's own guard must still answer
     assert info.value.code == "too_many_pixels"
+
+
+def test_large_png_is_box_reduced_with_parity(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlcore.decoding
+
+    big = xray_image().resize((2000, 1500), Image.Resampling.BICUBIC)
+    for image in (big, Image.fromarray(np.asarray(big, dtype=np.uint16) * 257)):  # 8- and 16-bit
+        data = encode(image, "PNG")
+        decoded = decode_image(data)
+        assert decoded.image.size == (1000, 750) and (decoded.width, decoded.height) == (2000, 1500)
+        with monkeypatch.context() as patch:
+            patch.setattr(mlcore.decoding, "DRAFT_MIN_SIDE", 10**6)  # no reduction: full-size decode
+            full = to_model_input(decode_image(data).image)[..., 0].astype(np.float64)
+        ours = to_model_input(decoded.image)[..., 0].astype(np.float64)
+        assert np.corrcoef(ours.ravel(), full.ravel())[0, 1] >= 0.999

@@ -133,3 +133,22 @@ def test_malformed_display_settings_are_corrupt_image(kind: str) -> None:
     with pytest.raises(InvalidImage) as info:
         decode_image(out.getvalue())
     assert info.value.code == "corrupt_image"
+
+
+def test_large_dicom_is_block_averaged_with_parity() -> None:
+    from PIL import Image
+
+    from mlcore.preprocessing import to_model_input
+
+    source = Image.fromarray(xray_pixels(12).astype(np.float32)).resize(
+        (2000, 1600), Image.Resampling.BICUBIC
+    )
+    pixels = np.clip(np.asarray(source), 0, 4095).astype(np.uint16)
+    decoded = decode_image(make_dicom(pixels, window=(2048.0, 3000.0), photometric="MONOCHROME2"))
+    assert decoded.image.size == (1000, 800) and (decoded.width, decoded.height) == (2000, 1600)
+    reference = np.clip((pixels.astype(np.float64) - 548) / 3000 * 255, 0, 255)  # the window, full size
+    reference_224 = np.asarray(
+        Image.fromarray(reference.astype(np.uint8)).resize((224, 224)), dtype=np.float64
+    )
+    ours = to_model_input(decoded.image)[..., 0].astype(np.float64)
+    assert _corr(ours, reference_224) >= 0.99
