@@ -349,3 +349,22 @@ def test_files_dropped_on_the_drop_zone_are_uploaded(services: None, page: Any, 
     study = Study.objects.get(patient__mrn="E2E-DROP")
     assert study.images.get().original_filename == "dropped.jpg"
     assert not page.js_errors
+
+
+def test_several_files_as_views_of_one_study(services: None, page: Any, alice: Any) -> None:
+    """'One study with several views': one upload, the first file analysed, the others stored with it."""
+    login(page, "alice")
+    page.goto("/studies/new/")
+    page.get_by_label("Patient MRN").fill("E2E-VIEWS")
+    page.get_by_label("One study with several views").check()
+    files = [str(path) for path in xray_paths()[3:6]]
+    page.locator('input[type="file"][name="image"]').set_input_files(files)
+    page.get_by_role("button", name="Upload and analyse").click()
+    # One study came of it, so the page opens it, as for a single file.
+    page.wait_for_url(re.compile(r"/studies/[0-9a-f-]{36}/$"))
+    study = Study.objects.get(patient__mrn="E2E-VIEWS")
+    assert page.url.endswith(f"/studies/{study.id}/")
+    names = list(study.images.order_by("created_at").values_list("original_filename", flat=True))
+    assert names == [Path(f).name for f in files]
+    assert "3 views; the first is the one analysed" in page.locator("main").inner_text()
+    assert not page.js_errors

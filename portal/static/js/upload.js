@@ -117,17 +117,19 @@
   });
 
   // 3. Per-file upload through the API (XMLHttpRequest gives upload progress events).
-  function payload(file) {
+  function payload(file, views) {
     const data = new FormData();
     Array.from(form.elements).forEach((control) => {
       if (!control.name || control.type === "file" || control.name === "csrfmiddlewaretoken") return;
+      if (control.name === "upload_mode" || ((control.type === "radio" || control.type === "checkbox") && !control.checked)) return;
       if (control.value !== "") data.append(control.name, control.value.trim());
     });
     data.append("image", file, file.name);
+    (views || []).forEach((view) => data.append("images", view, view.name));
     return data;
   }
 
-  function send(entry) {
+  function send(entry, views) {
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.dataset.api);
@@ -135,7 +137,9 @@
       xhr.setRequestHeader("Accept", "application/json");
       xhr.setRequestHeader("Idempotency-Key", entry.key);
       xhr.upload.addEventListener("progress", (event) => {
-        if (event.lengthComputable) entry.bar.value = Math.round((event.loaded / event.total) * 95);
+        if (!event.lengthComputable) return;
+        const done = Math.round((event.loaded / event.total) * 95);
+        [entry, ...(views || [])].forEach((e) => { e.bar.value = done; });
       });
       xhr.addEventListener("load", () => {
         let body = null;
@@ -144,7 +148,7 @@
       });
       xhr.addEventListener("error", () => resolve({ status: 0, body: null }));
       entry.state.textContent = "Uploading…";
-      xhr.send(payload(entry.file));
+      xhr.send(payload(entry.file, (views || []).map((e) => e.file)));
     });
   }
 
@@ -185,6 +189,21 @@
     });
   }
 
+  function showView(view, first, result) {
+    view.row.querySelectorAll(".link-button").forEach((b) => b.remove());
+    view.done = true;
+    view.state.textContent = "";
+    if (first.study) {
+      view.bar.value = 100;
+      view.row.classList.add("ok");
+      view.state.textContent = "Stored as a further view of the same study";
+    } else {
+      view.bar.value = 0;
+      view.row.classList.add("failed");
+      view.state.appendChild(el("span", "error", "Not stored: the study upload was refused."));
+    }
+  }
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     files = files.filter((f) => !f.done);
@@ -192,10 +211,20 @@
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
     const results = [];
-    for (const entry of files) {
-      const result = await send(entry);
-      showOutcome(entry, result);
-      results.push(entry);
+    const together = form.querySelector('input[name="upload_mode"]:checked').value === "together";
+    if (together && files.length > 1) {
+      // One study: the first file is analysed, the others are stored as further views of it.
+      const [first, ...views] = files;
+      const result = await send(first, views);
+      showOutcome(first, result);
+      views.forEach((view) => showView(view, first, result));
+      results.push(first);
+    } else {
+      for (const entry of files) {
+        const result = await send(entry);
+        showOutcome(entry, result);
+        results.push(entry);
+      }
     }
     form.removeAttribute("aria-busy");
     submit.disabled = false;
