@@ -64,8 +64,9 @@ def model_card(meta: dict[str, Any], ablations: str = "") -> str:
         f"after vs {meta.get('ece_uncalibrated', float('nan')):.3f} before.",
         f"- Threshold {meta['threshold']:.4f} on calibrated p: the highest cut with validation sensitivity >= "
         f"{meta['target_sensitivity']:.2f} (configurable `target_sensitivity`).",
-        f"- Indeterminate band [{band[0]:.4f}, {band[1]:.4f}]: below `low` validation sensitivity would be "
-        f"{p['band_sensitivity']:.2f}, above `high` validation specificity {p['band_specificity']:.2f}; "
+        f"- Indeterminate band [{band[0]:.4f}, {band[1]:.4f}]: a cut at `low` would give validation sensitivity "
+        f"{p['band_sensitivity']:.2f}, and above `high` validation specificity is at least "
+        f"{p['band_specificity']:.2f} (each at least 0.02 from the threshold); "
         f"{meta.get('indeterminate_fraction', 0):.1%} of validation images fall inside. Read as "
         "'needs a closer look', reported as `indeterminate` beside the label.",
         "",

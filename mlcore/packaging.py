@@ -99,7 +99,10 @@ def write_card(run_dir: str | Path, version: str, models_dir: Path = MODELS_DIR)
     """Regenerate only MODEL_CARD.md of an existing bundle (e.g. once the ablation table exists)."""
     bundle = Path(models_dir) / version
     meta = json.loads((bundle / "metadata.json").read_text())
-    (bundle / "MODEL_CARD.md").write_text(model_card(meta, _ablations(Path(run_dir))))
+    ablations = _ablations(Path(run_dir))
+    if ablations:
+        (bundle / "report" / "ablations.md").write_text(ablations)
+    (bundle / "MODEL_CARD.md").write_text(model_card(meta, ablations))
     return bundle / "MODEL_CARD.md"
 
 

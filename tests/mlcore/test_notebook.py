@@ -1,4 +1,4 @@
-"""The exploration notebook runs top to bottom on a small subset (the committed fixture X-rays)."""
+"""The exploration notebook runs top to bottom on a small subset (the committed fixture X-rays, ~5-15 s)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
 def test_explore_notebook_executes(monkeypatch: pytest.MonkeyPatch) -> None:
     import nbformat
     from nbclient import NotebookClient
