@@ -121,14 +121,15 @@ def _write_predictions(path: Path, records: list[data.ImageRecord], logits: np.n
 
 
 def git_revision() -> str:
-    """The project's current git commit (or 'unknown' outside a checkout)."""
+    """The project's git commit, suffixed `+dirty` when mlcore has uncommitted changes ('unknown' outside git)."""
     import subprocess
 
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
-        )
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
         return out.stdout.strip()
+
+    try:
+        return git("rev-parse", "HEAD") + ("+dirty" if git("status", "--porcelain", "mlcore") else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
