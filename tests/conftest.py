@@ -213,3 +213,11 @@ def wait_for_status(study_id: Any, statuses: tuple[str, ...], timeout: float = 9
 def _clean_media(settings: Any) -> None:
     """Each test starts with empty private media."""
     shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> None:
+    """Throttle and lockout counters live in the cache: no test inherits another's."""
+    from django.core.cache import cache
+
+    cache.clear()
