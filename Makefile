@@ -25,6 +25,7 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
+# Tests always run on portal.settings.test (the exported dev default above would otherwise win over pyproject).
 # Web server and Celery worker (with its embedded beat for the sweeper) together; Ctrl-C stops both.
 run: migrate
 	$(BIN)/python manage.py seed_demo --password "$(DEMO_PASSWORD)"
@@ -35,10 +36,10 @@ run: migrate
 	wait
 
 test: install
-	$(BIN)/python -m pytest
+	DJANGO_SETTINGS_MODULE=portal.settings.test $(BIN)/python -m pytest
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow and not browser"
+	DJANGO_SETTINGS_MODULE=portal.settings.test $(BIN)/python -m pytest -m "not slow and not browser"
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
