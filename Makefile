@@ -25,7 +25,6 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
-# Tests always run on portal.settings.test (the exported dev default above would otherwise win over pyproject).
 # Web server and Celery worker (with its embedded beat for the sweeper) together; Ctrl-C stops both.
 run: migrate
 	$(BIN)/python manage.py seed_demo --password "$(DEMO_PASSWORD)"
@@ -35,6 +34,7 @@ run: migrate
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait
 
+# Tests always run on portal.settings.test (the exported dev default above would otherwise win over pyproject).
 test: install
 	DJANGO_SETTINGS_MODULE=portal.settings.test $(BIN)/python -m pytest
 
