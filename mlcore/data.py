@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mlcore.bundle import file_sha256
 from mlcore.config import CLASS_NAMES, INPUT_SIZE, SEED
 from mlcore.preprocessing import load_model_input
 
@@ -100,15 +101,6 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
     counts = np.bincount(np.asarray(labels, dtype=int), minlength=len(CLASS_NAMES))
     total = counts.sum()
     return {c: float(total / (len(counts) * n)) if n else 0.0 for c, n in enumerate(counts)}
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def manifest_sha256(records: Sequence[ImageRecord], root: str | Path) -> str:

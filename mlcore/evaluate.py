@@ -10,21 +10,15 @@ from typing import Any
 import numpy as np
 
 from mlcore import calibration, data, metrics, plots
-from mlcore.errors import BundleError
+from mlcore.bundle import verify_bundle
 
 
 def load_bundle(bundle_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     """The Keras model and metadata of a bundle, after checking model.keras against its sha256."""
     import keras
 
-    bundle_dir = Path(bundle_dir)
-    model_path, meta_path = bundle_dir / "model.keras", bundle_dir / "metadata.json"
-    if not model_path.exists() or not meta_path.exists():
-        raise BundleError(f"{bundle_dir} lacks model.keras or metadata.json")
-    meta = json.loads(meta_path.read_text())
-    if data.file_sha256(model_path) != meta.get("sha256"):
-        raise BundleError(f"{model_path} does not match the sha256 in its metadata")
-    return keras.models.load_model(model_path, compile=False), meta
+    meta = verify_bundle(bundle_dir)
+    return keras.models.load_model(Path(bundle_dir) / "model.keras", compile=False), meta
 
 
 def predict_logits(model: Any, records: Sequence[data.ImageRecord], batch_size: int = 32) -> np.ndarray:

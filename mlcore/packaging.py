@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from mlcore import data
+from mlcore.bundle import file_sha256
 from mlcore.config import CURRENT_POINTER, MODELS_DIR
 from mlcore.model_card import model_card
 
@@ -40,7 +41,7 @@ def _copy_model(run_dir: Path, bundle: Path, version: str) -> dict[str, Any]:
     save_for_serving(run_dir / "model.keras", bundle / "model.keras")
     meta = json.loads((run_dir / "metadata.json").read_text())
     meta["version"] = version
-    meta["sha256"] = data.file_sha256(bundle / "model.keras")
+    meta["sha256"] = file_sha256(bundle / "model.keras")
     meta["training"]["file_bytes"] = (bundle / "model.keras").stat().st_size
     return meta
 

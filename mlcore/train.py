@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlcore import calibration, data, metrics
+from mlcore.bundle import file_sha256
 from mlcore.config import INPUT_SIZE, PROJECT_ROOT
 from mlcore.preprocessing import PREPROCESSING_VERSION
 
@@ -263,7 +264,7 @@ def _metadata(
     model_path = run_dir / "model.keras"
     return {
         "version": run_dir.name,
-        "sha256": data.file_sha256(model_path),
+        "sha256": file_sha256(model_path),
         "input_size": INPUT_SIZE,
         "preprocessing": PREPROCESSING_VERSION,
         "data_manifest_sha256": manifest,

@@ -61,7 +61,7 @@ def _shipped() -> Path:
 
 
 def test_shipped_bundle_metadata_is_complete() -> None:
-    from mlcore.data import file_sha256
+    from mlcore.bundle import file_sha256
 
     bundle = _shipped()
     meta = json.loads((bundle / "metadata.json").read_text())
