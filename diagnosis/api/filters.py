@@ -36,8 +36,9 @@ def _bool(params: Mapping[str, Any], name: str) -> bool | None:
     )
 
 
-def _date(params: Mapping[str, Any], name: str) -> dt.date | None:
-    value = params.get(name, "")
+def date_param(params: Mapping[str, Any], name: str) -> dt.date | None:
+    """An optional ISO date query parameter; a malformed one is a 400 naming it."""
+    value = str(params.get(name, "")).strip()
     try:
         return dt.date.fromisoformat(value) if value else None
     except ValueError as exc:
@@ -68,7 +69,9 @@ def prediction_filter(params: Mapping[str, Any]) -> str | None:
         return str(uuid.UUID(value))
     except ValueError as exc:
         raise DomainError(
-            "prediction must be a prediction id (UUID).", code="invalid_filter", fields={"prediction": ["a UUID"]}
+            "prediction must be a prediction id (UUID).",
+            code="invalid_filter",
+            fields={"prediction": ["a UUID"]},
         ) from exc
 
 
@@ -80,8 +83,8 @@ def study_filters(params: Mapping[str, Any]) -> StudyFilters:
         patient_mrn=str(params.get("patient_mrn", ""))[:64],
         ai_label=_choice(params, "ai_label", Label.values),
         reviewed=_bool(params, "reviewed"),
-        date_from=_date(params, "date_from"),
-        date_to=_date(params, "date_to"),
+        date_from=date_param(params, "date_from"),
+        date_to=date_param(params, "date_to"),
     )
 
 
@@ -106,6 +109,6 @@ def audit_filters(params: Mapping[str, Any]) -> AuditFilters:
         action=str(params.get("action", ""))[:64],
         object_type=str(params.get("object_type", ""))[:64],
         object_id=str(params.get("object_id", ""))[:64],
-        date_from=_date(params, "date_from"),
-        date_to=_date(params, "date_to"),
+        date_from=date_param(params, "date_from"),
+        date_to=date_param(params, "date_to"),
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -14,25 +13,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from diagnosis import permissions
+from diagnosis.api.filters import date_param
 from diagnosis.services.errors import DomainError
 from diagnosis.services.monitoring import monitoring_report
 
 MODEL_VERSION = re.compile(r"[A-Za-z0-9._+\-]{1,64}")
 
 
-def _date(params: Mapping[str, Any], name: str) -> dt.date | None:
-    value = str(params.get(name, "")).strip()
-    try:
-        return dt.date.fromisoformat(value) if value else None
-    except ValueError as exc:
-        raise DomainError(
-            f"{name} must be an ISO date (YYYY-MM-DD).", code="invalid_filter", fields={name: ["YYYY-MM-DD"]}
-        ) from exc
-
-
 def monitoring_filters(params: Mapping[str, Any]) -> dict[str, Any]:
     """model_version, date_from and date_to from the query string; a bad value is a 400 naming it."""
-    date_from, date_to = _date(params, "date_from"), _date(params, "date_to")
+    date_from, date_to = date_param(params, "date_from"), date_param(params, "date_to")
     if date_from and date_to and date_from > date_to:
         raise DomainError(
             "date_from must not be after date_to.",

@@ -107,6 +107,25 @@ def _deidentify(data: bytes, decoded: DecodedImage, mrn: str) -> tuple[bytes, di
     }
 
 
+def image_record(
+    *, name: str, data: bytes, decoded: DecodedImage, mrn: str, role: str = ""
+) -> tuple[Image, bytes]:
+    """An unsaved Image row for an accepted upload, and the bytes to store (DICOM de-identified if on)."""
+    stored, deidentification = _deidentify(data, decoded, mrn)
+    meta = {**decoded.meta, "flags": list(decoded.flags)} | ({"role": role} if role else {})
+    image = Image(
+        original_filename=safe_filename(name),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(stored),
+        width=decoded.width,
+        height=decoded.height,
+        format=decoded.format,
+        meta=meta | ({"deidentification": deidentification} if deidentification else {}),
+        deidentified=bool(deidentification),
+    )
+    return image, stored
+
+
 def _existing_for_key(user: Any, key: str) -> Study | None:
     return Study.objects.filter(created_by=user, idempotency_key=key).first() if key else None
 
@@ -118,20 +137,10 @@ def study_create(
     if existing := _existing_for_key(user, idempotency_key):
         return StudyCreated(study=existing, created=False, duplicate_of=existing.duplicate_of)
     decoded = _decode(upload.image_data)
-    data, deidentification = _deidentify(upload.image_data, decoded, upload.patient_mrn)
-    sha256 = hashlib.sha256(upload.image_data).hexdigest()
-    duplicate = visible_studies(user).filter(images__sha256=sha256).order_by("created_at").first()
-    image = Image(
-        original_filename=safe_filename(upload.image_name),
-        sha256=sha256,
-        size_bytes=len(data),
-        width=decoded.width,
-        height=decoded.height,
-        format=decoded.format,
-        meta={**decoded.meta, "flags": list(decoded.flags)}
-        | ({"deidentification": deidentification} if deidentification else {}),
-        deidentified=bool(deidentification),
+    image, data = image_record(
+        name=upload.image_name, data=upload.image_data, decoded=decoded, mrn=upload.patient_mrn
     )
+    duplicate = visible_studies(user).filter(images__sha256=image.sha256).order_by("created_at").first()
     try:
         study = _store(
             user=user,

@@ -6,7 +6,6 @@ only; further images are stored, audited, scoped and downloadable beside it for 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -42,19 +41,10 @@ def _image_add(
     *, user: Any, study: Study, name: str, data: bytes, decoded: Any, context: AuditContext
 ) -> Image:
     """Store one additional image on a new study; audited in the caller's transaction."""
-    stored, deidentification = studies._deidentify(data, decoded, study.patient.mrn)
-    image = Image(
-        study=study,
-        original_filename=studies.safe_filename(name),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size_bytes=len(stored),
-        width=decoded.width,
-        height=decoded.height,
-        format=decoded.format,
-        meta={**decoded.meta, "flags": list(decoded.flags), "role": "additional"}
-        | ({"deidentification": deidentification} if deidentification else {}),
-        deidentified=bool(deidentification),
+    image, stored = studies.image_record(
+        name=name, data=data, decoded=decoded, mrn=study.patient.mrn, role="additional"
     )
+    image.study = study
     image.file.save(image.original_filename, ContentFile(stored), save=False)
     try:
         image.full_clean()
