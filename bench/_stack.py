@@ -118,19 +118,29 @@ class Stack:
 
     def start_worker(self, n: int) -> subprocess.Popen[bytes]:
         """Celery worker n (one pool process), waiting until it is ready."""
-        log_path = VAR_DIR / f"worker{n}.log"
-        start = log_path.stat().st_size if log_path.exists() else 0
-        cmd = [str(BIN / "celery"), "-A", "portal", "worker", "-Q", "inference", "-c", "1", "-n", f"w{n}@%h",
-               "--loglevel=INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
-        proc = self.spawn(f"worker{n}", cmd)
+        return self.start_workers(n)[0]
+
+    def start_workers(self, *ns: int) -> list[subprocess.Popen[bytes]]:
+        """Start workers ns at once (so none drains a queue alone while another boots); wait for all."""
+        logs = {n: VAR_DIR / f"worker{n}.log" for n in ns}
+        offsets = {n: path.stat().st_size if path.exists() else 0 for n, path in logs.items()}
+        procs = {}
+        for n in ns:
+            cmd = [str(BIN / "celery"), "-A", "portal", "worker", "-Q", "inference", "-c", "1", "-n",
+                   f"w{n}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
+            procs[n] = self.spawn(f"worker{n}", cmd)
+        waiting = set(ns)
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if "ready." in log_path.read_bytes()[start:].decode(errors="replace"):
-                return proc
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker {n} exited: see {log_path}")
-            time.sleep(0.2)
-        raise RuntimeError(f"worker {n} not ready after 120 s")
+        while waiting and time.monotonic() < deadline:
+            for n in list(waiting):
+                if "ready." in logs[n].read_bytes()[offsets[n] :].decode(errors="replace"):
+                    waiting.discard(n)
+                elif procs[n].poll() is not None:
+                    raise RuntimeError(f"worker {n} exited: see {logs[n]}")
+            time.sleep(0.05)
+        if waiting:
+            raise RuntimeError(f"workers {sorted(waiting)} not ready after 120 s")
+        return [procs[n] for n in ns]
 
     def kill_worker(self, n: int) -> None:
         """SIGKILL worker n's whole process group (main process and its pool child)."""

@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure, worker_init, worker_process_init
+from celery.signals import task_failure, task_postrun, task_prerun, worker_init, worker_process_init
 from django.conf import settings
+from django.db import close_old_connections
 
 from mlcore import BundleError
 from mlcore.bundle import resolve_bundle_dir, verify_bundle
@@ -39,6 +40,17 @@ def warm_model(**_: Any) -> None:
         get_predictor()
     except Exception:  # the task will retry the load and keep studies waiting
         logger.exception("Model warm-up failed in worker process")
+
+
+@task_prerun.connect
+@task_postrun.connect
+def drop_stale_connections(**_: Any) -> None:
+    """What Django does around each request: close connections that broke or outlived CONN_MAX_AGE.
+
+    With CELERY_DB_REUSE_MAX set Celery keeps connections between tasks; this keeps a database restart
+    from failing the next task on a dead connection (the health check reconnects it first).
+    """
+    close_old_connections()
 
 
 @task_failure.connect

@@ -79,7 +79,7 @@ def lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside a caller's transaction: no savepoint round trips
 def audit_record(
     *,
     actor: Any,

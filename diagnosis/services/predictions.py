@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
-from diagnosis.models import Prediction, Study
+from diagnosis.models import Image, Prediction, Study
 from diagnosis.services.audit import audit_record
 from mlcore import InvalidImage, RejectedImage
 
@@ -29,8 +29,9 @@ def _stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
 
 
-def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> Study | None:
-    """Claim the study with a conditional UPDATE; None when another worker has it or it is done.
+def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> tuple[Study, Image | None] | None:
+    """Claim the study with a conditional UPDATE: (study, its first image), or None when another worker
+    has it or it is done.
 
     `retake` is for a retry of a task that may itself hold the claim (e.g. the database dropped mid-run)
     and for a message redelivered after its worker died; each claim counts an attempt, so an image that
@@ -44,7 +45,11 @@ def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> Study 
     claimed = Study.objects.filter(claimable, id=study_id).update(
         status=Study.Status.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1
     )
-    return Study.objects.get(id=study_id) if claimed else None
+    if not claimed:
+        return None
+    # One query reads the claimed study with the image to analyse (the first uploaded).
+    image = Image.objects.select_related("study").filter(study_id=study_id).order_by("created_at").first()
+    return (image.study, image) if image is not None else (Study.objects.get(id=study_id), None)
 
 
 def study_release(*, study: Study) -> None:
@@ -79,9 +84,8 @@ def _next_run_number(study: Study, model_version: str) -> int:
 
 
 @transaction.atomic
-def prediction_record(*, study: Study, result: Any) -> Prediction | None:
+def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction | None:
     """Store the prediction and heatmap and complete the study, only if our claim still holds."""
-    image = study.images.order_by("created_at").first()
     prediction = Prediction(
         study=study,
         image=image,
@@ -101,9 +105,10 @@ def prediction_record(*, study: Study, result: Any) -> Prediction | None:
         total_ms=result.timings.get("total_ms", 0),
         turnaround_seconds=(timezone.now() - study.created_at).total_seconds(),
     )
-    # Field validation here; the check/unique constraints are enforced by the database on insert (Django
-    # would re-check each with its own SELECT: ~40% of a task's time, measured with bench/pipeline.py).
-    prediction.full_clean(exclude=["heatmap"], validate_constraints=False)
+    # Field validation here; foreign keys, uniqueness and the check constraints are enforced by the
+    # database on insert (Django would re-check each with its own SELECT, measured with bench/pipeline.py).
+    fk_fields = ["study", "image", "requested_by"]
+    prediction.full_clean(exclude=["heatmap", *fk_fields], validate_unique=False, validate_constraints=False)
     updated = Study.objects.filter(
         id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
     ).update(
@@ -117,8 +122,7 @@ def prediction_record(*, study: Study, result: Any) -> Prediction | None:
         return None  # the claim was lost (stale and taken over): the other worker records it
     prediction.heatmap.save("heatmap.png", ContentFile(result.heatmap_png), save=False)
     try:
-        with transaction.atomic():
-            prediction.save(force_insert=True)
+        prediction.save(force_insert=True)  # a failure aborts the whole transaction: no savepoint needed
     except Exception:  # a duplicate or a dropped database: never leave a heatmap file without its row
         prediction.heatmap.storage.delete(prediction.heatmap.name)
         raise
@@ -163,10 +167,9 @@ def study_fail_timed_out(*, study_id: Any, hard: bool) -> bool:
     )
 
 
-def _predict(study: Study, predictor: Any) -> Any:
+def _predict(study: Study, image: Image | None, predictor: Any) -> Any:
     """Read the stored image and run the model; None once the study is finished with a reason."""
     failed = Study.Status.FAILED
-    image = study.images.order_by("created_at").first()
     try:
         if image is None:
             raise FileNotFoundError("study has no image row")
@@ -191,9 +194,10 @@ def _predict(study: Study, predictor: Any) -> Any:
 
 def prediction_run(*, study_id: Any, predictor: Any, retake: bool = False) -> Prediction | None:
     """Claim the study, run the model on its image, and record the outcome. Idempotent."""
-    study = study_claim_for_processing(study_id=study_id, retake=retake)
-    if study is None:
+    claim = study_claim_for_processing(study_id=study_id, retake=retake)
+    if claim is None:
         return None
+    study, image = claim
     if study.attempts > MAX_ATTEMPTS:
         study_finish_unprocessed(
             study=study,
@@ -203,5 +207,7 @@ def prediction_run(*, study_id: Any, predictor: Any, retake: bool = False) -> Pr
         )
         return None
     _test_hold()
-    result = _predict(study, predictor)
-    return None if result is None else prediction_record(study=study, result=result)
+    result = _predict(study, image, predictor)
+    if result is None or image is None:
+        return None
+    return prediction_record(study=study, image=image, result=result)

@@ -49,8 +49,7 @@ def test_rerun_adds_a_prediction_and_never_edits_the_first(
     admin = token_client(admin_user)
     rerun = admin.post(f"/api/v1/studies/{study.id}/rerun/")
     assert rerun.status_code == 202 and rerun.json()["status"] == "queued"
-    refused = admin.post(f"/api/v1/studies/{study.id}/rerun/")
-    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_rerunnable"
+    # (A second re-run while this one is queued is refused: test_studies_api, without a worker racing it.)
     study = wait_for_status(study.id, FINAL)
     assert study.status == Study.Status.COMPLETED
 

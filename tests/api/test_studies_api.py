@@ -146,6 +146,17 @@ def test_cancel_a_queued_study_then_refuse_a_second_cancel(alice: Any, bob: Any)
     assert AuditEvent.objects.filter(action="study.cancel", object_id=str(study.id)).count() == 1
 
 
+def test_rerun_is_refused_until_the_queued_run_finishes(alice: Any, admin_user: Any) -> None:
+    study = completed_study(created_by=alice)
+    admin = token_client(admin_user)
+    first = admin.post(f"/api/v1/studies/{study.id}/rerun/")
+    assert first.status_code == 202 and first.json()["status"] == "queued"
+    refused = admin.post(f"/api/v1/studies/{study.id}/rerun/")  # no worker here: still queued
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_rerunnable"
+    study.refresh_from_db()
+    assert study.status == Study.Status.QUEUED and study.rerun_requested_by == admin_user
+
+
 def test_creating_an_existing_mrn_is_400_and_changes_nothing(alice: Any, bob: Any) -> None:
     # Documented limit (docs/API.md): the MRN is hospital-wide, so its existence is not hidden.
     assert token_client(alice).post("/api/v1/patients/", {"mrn": "PAT-9", "name": "Ada"}).status_code == 201
