@@ -81,12 +81,16 @@ def display_size(width: int, height: int, max_side: int = DISPLAY_MAX_SIDE) -> t
 
 
 def sniff_format(data: bytes) -> str | None:
-    """The container format from magic bytes ("JPEG", "PNG", "DICOM", "GIF", "PDF", ...) or None."""
+    """The container format from magic bytes ("JPEG", "PNG", "DICOM", "GIF", "PDF", ...) or None.
+
+    DICOM's "DICM" at offset 128 is checked first: PS3.10 lets the 128-byte preamble hold another
+    format's header (dual-personality DICOM/TIFF files start with "II*\\0").
+    """
+    if len(data) >= 132 and data[128:132] == b"DICM":
+        return "DICOM"
     for magic, name in _MAGIC:
         if data.startswith(magic):
             return name
-    if len(data) >= 132 and data[128:132] == b"DICM":
-        return "DICOM"
     if _looks_like_headerless_dicom(data):
         return "DICOM"
     return None

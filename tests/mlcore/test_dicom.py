@@ -33,6 +33,15 @@ def test_decoded_dicom_matches_its_source_xray() -> None:
     assert _corr(_pixels(xray_dicom()), source) > 0.999
 
 
+def test_dual_personality_preamble_is_still_read_as_dicom() -> None:
+    # PS3.10 lets the 128-byte preamble carry a TIFF header (seen in pydicom's own CT_small.dcm).
+    plain = xray_dicom()
+    tiff_preamble = b"II*\x00" + plain[4:128]
+    decoded = decode_image(tiff_preamble + plain[128:])
+    assert decoded.format == "DICOM"
+    assert np.array_equal(np.asarray(decoded.image), np.asarray(decode_image(plain).image))
+
+
 def test_bits_stored_masks_unused_high_bits() -> None:
     clean = xray_pixels(12)
     noisy = clean | np.uint16(0xF000)  # garbage in the 4 unused bits
