@@ -90,19 +90,33 @@ def _refuse_non_image(ds: Dataset) -> None:
 
 
 def _pixel_array(ds: Dataset) -> np.ndarray:
-    """The stored pixel values, or a clear error when the compression is not supported."""
+    """The stored pixel values, or a clear error: compression we cannot decode, or damaged data.
+
+    Uncompressed, RLE and JPEG baseline decode with pydicom alone; JPEG Lossless, JPEG-LS and JPEG 2000
+    (common for CR/DX) through GDCM (python-gdcm), which pydicom finds by itself.
+    """
     syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     try:
         return ds.pixel_array
-    except (NotImplementedError, RuntimeError) as exc:
-        name = getattr(syntax, "name", None) or str(syntax or "unknown")
-        raise InvalidImage(
-            f"The DICOM image is compressed as '{name}', which this server cannot decode. "
-            "Please export it uncompressed or as JPEG baseline.",
-            code="dicom_unsupported_syntax",
-        ) from exc
     except Exception as exc:
+        if syntax is not None and not _decodable(syntax):
+            name = getattr(syntax, "name", None) or str(syntax)
+            raise InvalidImage(
+                f"The DICOM image is compressed as '{name}', which this server cannot decode. "
+                "Please export it uncompressed, or as JPEG, JPEG Lossless, JPEG-LS or JPEG 2000.",
+                code="dicom_unsupported_syntax",
+            ) from exc
         raise InvalidImage("The DICOM pixel data is damaged.", code="corrupt_image") from exc
+
+
+def _decodable(syntax: str) -> bool:
+    """Whether an installed pydicom decoder handles this transfer syntax."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        return bool(get_decoder(syntax).is_available)
+    except (NotImplementedError, ValueError):
+        return False
 
 
 def _grayscale_values(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:

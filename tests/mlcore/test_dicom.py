@@ -11,7 +11,7 @@ import pytest
 from mlcore.decoding import decode_image
 from mlcore.dicom import deidentify, parse_age
 from mlcore.errors import InvalidImage
-from tests.fixtures.dicoms import make_dicom, xray_dicom, xray_pixels
+from tests.fixtures.dicoms import gdcm_compressed, make_dicom, xray_dicom, xray_pixels
 
 
 def _pixels(data: bytes) -> np.ndarray:
@@ -121,6 +121,31 @@ def test_jpeg_baseline_compressed_dicom_decodes() -> None:
     decoded = decode_image(make_dicom(xray_pixels(12), transfer_syntax=JPEGBaseline8Bit))
     assert decoded.meta["bits_stored"] == 8
     assert _corr(np.asarray(decoded.image, dtype=np.float64), xray_pixels(12).astype(np.float64)) > 0.99
+
+
+@pytest.mark.parametrize(
+    "syntax",
+    [
+        "1.2.840.10008.1.2.4.70",  # JPEG Lossless, first-order prediction (the usual CR/DX export)
+        "1.2.840.10008.1.2.4.57",  # JPEG Lossless, process 14
+        "1.2.840.10008.1.2.4.80",  # JPEG-LS lossless
+        "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
+        "1.2.840.10008.1.2.5",  # RLE lossless
+    ],
+)
+def test_lossless_compressed_dicom_decodes_exactly(syntax: str) -> None:
+    plain = xray_dicom()
+    compressed = gdcm_compressed(plain, syntax)
+    assert pydicom.dcmread(io.BytesIO(compressed)).file_meta.TransferSyntaxUID == syntax
+    assert np.array_equal(np.asarray(decode_image(compressed).image), np.asarray(decode_image(plain).image))
+
+
+def test_video_transfer_syntax_is_refused_by_name() -> None:
+    from pydicom.uid import MPEG2MPML
+
+    with pytest.raises(InvalidImage) as refused:
+        decode_image(make_dicom(xray_pixels(12), transfer_syntax=MPEG2MPML))
+    assert refused.value.code == "dicom_unsupported_syntax" and "MPEG2" in str(refused.value)
 
 
 @pytest.mark.parametrize("kind", ["window_width_zero", "short_modality_lut", "short_voi_lut"])
