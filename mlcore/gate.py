@@ -1,11 +1,15 @@
 """The input gate: is this a frontal chest X-ray the model was made for?
 
-A one-class detector fitted on chest X-rays only (no negative is used to set any threshold):
+Every threshold is set on chest X-rays only (held-out patients' images); no negative sets a threshold:
 1. deep score: Mahalanobis distance of the model's own GAP features from the training X-rays' distribution
    (shrunk covariance), divided by a threshold set on held-out patients' images;
-2. image statistics of the decoded image (colour, shape, brightness, edges, left-right symmetry), each
+2. layout: the same distance for where bright and dark sit in the image;
+3. contrast: a regularised logistic direction in (features, layout, statistics) separating chest X-rays
+   from negatives (synthetic photos, documents and textures, plus real CT/MR/ultrasound/other radiographs
+   gathered from package registries); negatives only orient it, its threshold is a chest X-ray quantile;
+4. image statistics of the decoded image (colour, shape, brightness, edges, left-right symmetry), each
    compared with the range seen on chest X-rays;
-3. DICOM modality: only projection radiography (CR/DX/DR) is read.
+5. DICOM modality: only projection radiography (CR/DX/DR) is read.
 The gate score is the largest of these, normalised so that 1.0 is the boundary: > 1 is rejected.
 
 `python -m mlcore.gate --evaluate [BUNDLE]` measures the rates (see mlcore/gate_fit.py).
@@ -38,7 +42,7 @@ REASONS = {
     "(CR/DX).",
 }
 _REASON_PRIORITY = ("colorfulness", "log_aspect", "white_fraction", "black_fraction", "edges", "entropy",
-                    "mean", "std", "symmetry", "layout", "deep")  # fmt: skip
+                    "mean", "std", "symmetry", "layout", "contrast", "deep")  # fmt: skip
 _DOCUMENT_STATS = {"mean", "std", "white_fraction", "black_fraction", "edges", "entropy", "symmetry"}
 
 
@@ -73,6 +77,11 @@ def gather_evidence(decoded: DecodedImage, x: np.ndarray, last_conv: np.ndarray)
         colorfulness=decoded.colorfulness,
         meta=decoded.meta,
     )
+
+
+def contrast_vector(evidence: Evidence) -> np.ndarray:
+    """What the contrast component reads: GAP features, layout and image statistics, concatenated."""
+    return np.concatenate([evidence.features, evidence.layout, evidence.stats]).astype(np.float64)
 
 
 def layout_vector(x: np.ndarray) -> np.ndarray:
@@ -125,6 +134,31 @@ class Gaussian:
 
 
 @dataclass(frozen=True)
+class Contrast:
+    """A logistic direction (chest X-ray = low logit); normalised so 0 is the chest X-rays' median logit
+    and 1.0 the threshold set on held-out chest X-rays."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    centre: float = 0.0
+    threshold: float = 1.0
+
+    def logit(self, vectors: np.ndarray) -> np.ndarray:
+        """Logit of "not a chest X-ray" for one (k,) or many (n, k) contrast vectors."""
+        standard = (np.atleast_2d(vectors).astype(np.float64) - self.mean) / self.scale
+        return standard @ self.weights + self.bias
+
+    def normalised(self, vectors: np.ndarray) -> np.ndarray:
+        """(logit - centre) / (threshold - centre): > 1 is outside."""
+        return (self.logit(vectors) - self.centre) / (self.threshold - self.centre)
+
+
+_CONTRAST_FIELDS = ("mean", "scale", "weights", "bias", "centre", "threshold")
+
+
+@dataclass(frozen=True)
 class Gate:
     """Fitted gate parameters (stored in the bundle as gate.npz)."""
 
@@ -132,6 +166,7 @@ class Gate:
     layout: Gaussian
     stat_low: np.ndarray
     stat_high: np.ndarray
+    contrast: Contrast | None = None  # absent in gates fitted before it existed
 
     @classmethod
     def load(cls, path: Path) -> Gate:
@@ -141,7 +176,16 @@ class Gate:
                 Gaussian(z[f"{n}_mean"], z[f"{n}_precision"], float(z[f"{n}_threshold"]))
                 for n in ("deep", "layout")
             )
-            return cls(deep, layout, z["stat_low"], z["stat_high"])
+            contrast = None
+            if "contrast_weights" in z:
+                values = {f: z[f"contrast_{f}"] for f in _CONTRAST_FIELDS}
+                contrast = Contrast(
+                    values["mean"].astype(np.float64),
+                    values["scale"].astype(np.float64),
+                    values["weights"].astype(np.float64),
+                    *(float(values[f]) for f in ("bias", "centre", "threshold")),
+                )
+            return cls(deep, layout, z["stat_low"], z["stat_high"], contrast)
 
     def save(self, path: Path) -> None:
         """Write gate.npz (float32 matrices keep it small)."""
@@ -150,6 +194,8 @@ class Gate:
             arrays[f"{name}_mean"] = gaussian.mean.astype(np.float32)
             arrays[f"{name}_precision"] = gaussian.precision.astype(np.float32)
             arrays[f"{name}_threshold"] = np.float64(gaussian.threshold)
+        if self.contrast is not None:
+            arrays.update({f"contrast_{f}": np.asarray(getattr(self.contrast, f)) for f in _CONTRAST_FIELDS})
         np.savez(path, **arrays)
 
     def stat_excess(self, stats: np.ndarray) -> np.ndarray:
@@ -165,6 +211,8 @@ class Gate:
             "layout": self.layout.score(evidence.layout),
             "colorfulness": evidence.colorfulness / MAX_COLORFULNESS,
         }
+        if self.contrast is not None:
+            scores["contrast"] = float(self.contrast.normalised(contrast_vector(evidence))[0])
         scores.update(zip(STAT_NAMES, self.stat_excess(evidence.stats).tolist(), strict=True))
         return scores
 
@@ -179,7 +227,13 @@ class Gate:
             return GateVerdict(True, score, scores=scores)
         # The reason given is the most concrete one that fired, not necessarily the largest score.
         component = next(name for name in _REASON_PRIORITY if scores.get(name, 0.0) > 1.0)
-        key = "document" if component in _DOCUMENT_STATS else "deep" if component == "layout" else component
+        key = (
+            "document"
+            if component in _DOCUMENT_STATS
+            else "deep"
+            if component in ("layout", "contrast")
+            else component
+        )
         return GateVerdict(False, score, REASONS[key], component, scores)
 
 

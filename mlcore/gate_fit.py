@@ -6,6 +6,11 @@ threshold is set on images whose patients the model never trained on:
 2. set thresholds on half of the validation-split patients (calibration);
 3. measure false rejections on the other half and on the full-resolution originals;
 4. measure rejections on negatives (mlcore.gate_corpus), reported per kind, dev vs held-out kinds.
+
+The contrast component is oriented by negatives: the synthetic dev kinds (a different seed from the one
+measured) and real non-chest images gathered from package registries, stored as evidence vectors in the
+bundle (gate_negatives.npz; built by `python -m mlcore.gate --collect DIR`). Its rate on real negatives
+is measured leave-one-source-out: each source package's images are scored by a contrast fitted without them.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import argparse
 import json
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +28,17 @@ import numpy as np
 from mlcore.config import PROJECT_ROOT, SEED, SHARED_DATA_DIR
 from mlcore.decoding import decode_image
 from mlcore.errors import InvalidImage
-from mlcore.gate import STAT_NAMES, Evidence, Gate, GateVerdict, Gaussian, gather_evidence
+from mlcore.gate import (
+    RADIOGRAPHY_MODALITIES,
+    STAT_NAMES,
+    Contrast,
+    Evidence,
+    Gate,
+    GateVerdict,
+    Gaussian,
+    contrast_vector,
+    gather_evidence,
+)
 from mlcore.preprocessing import to_model_input
 
 FIT_LIMIT = 2500
@@ -34,6 +50,15 @@ STAT_QUANTILES, STAT_MARGIN = (0.001, 0.999), 0.5
 # The 224 training copies are square, so the aspect range cannot be fitted; the originals include a
 # 564x194 chest film (aspect 2.9), so only banner-like shapes are refused.
 ASPECT_RANGE = (np.log(1 / 3.5), np.log(3.5))
+# Contrast: L2 strength on standardised inputs (1e-3..1e-1 gave the same leave-one-source-out rates), and
+# its threshold: the calibration X-rays' 99.8th-percentile logit plus half its distance from their median.
+CONTRAST_L2 = 1e-2
+CONTRAST_QUANTILE, CONTRAST_MARGIN = 0.998, 0.5
+NEGATIVES_FILE = "gate_negatives.npz"
+TRAINING_NEGATIVES_SEED = 11  # the measured corpus uses seed 7: no image is both fitted and measured
+# Folders of a collected real-image set: chest X-rays (measured, never fitted) and images that are
+# arguably chest radiographs (a CT scout, a chest DRR: neither fitted nor counted); the rest are negatives.
+REAL_POSITIVE, REAL_AMBIGUOUS = "chest_xray", "ambiguous"
 
 
 def extract(runner: Any, blobs: Iterable[bytes]) -> list[Evidence]:
@@ -60,8 +85,141 @@ def fit_gaussian(fit: np.ndarray, calibration: np.ndarray, quantile: float, marg
     return Gaussian(mean, provisional.precision, threshold)
 
 
-def fit_gate(fit: list[Evidence], calibration: list[Evidence]) -> Gate:
-    """Gaussians fitted on `fit`, thresholds from `calibration` quantiles (positives only)."""
+def logistic_fit(inputs: np.ndarray, labels: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    """Class-balanced, L2-regularised logistic regression by Newton's method: (weights, bias)."""
+    n, k = inputs.shape
+    positives = labels.sum()
+    sample = np.where(labels == 1, 0.5 / max(positives, 1), 0.5 / max(n - positives, 1))
+    design = np.hstack([inputs, np.ones((n, 1))])
+    ridge = l2 * np.eye(k + 1)
+    ridge[k, k] = 0.0  # the bias is not shrunk
+    theta = np.zeros(k + 1)
+    for _ in range(100):
+        p = 1.0 / (1.0 + np.exp(-np.clip(design @ theta, -30, 30)))
+        gradient = design.T @ (sample * (p - labels)) + ridge @ theta
+        hessian = design.T @ (design * (sample * p * (1 - p))[:, None]) + ridge
+        step = np.linalg.solve(hessian + 1e-9 * np.eye(k + 1), gradient)
+        theta -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return theta[:k], float(theta[k])
+
+
+def fit_contrast(fit: np.ndarray, negatives: np.ndarray, calibration: np.ndarray) -> Contrast:
+    """Orient on fit (chest X-rays) vs negatives; centre and threshold from calibration chest X-rays."""
+    mean, scale = fit.mean(axis=0), fit.std(axis=0) + 1e-6
+    inputs = (np.vstack([fit, negatives]) - mean) / scale
+    labels = np.r_[np.zeros(len(fit)), np.ones(len(negatives))]
+    weights, bias = logistic_fit(inputs, labels, CONTRAST_L2)
+    provisional = Contrast(mean, scale, weights, bias)
+    logits = provisional.logit(calibration)
+    centre, high = float(np.median(logits)), float(np.quantile(logits, CONTRAST_QUANTILE))
+    return Contrast(mean, scale, weights, bias, centre, high + CONTRAST_MARGIN * (high - centre))
+
+
+def training_negatives(runner: Any) -> list[Evidence]:
+    """The synthetic dev kinds, drawn with a seed the measured corpus does not use."""
+    from mlcore.gate_corpus import DEV_KINDS, negative_corpus
+
+    corpus = negative_corpus(60, seed=TRAINING_NEGATIVES_SEED)
+    return extract(runner, (blob for kind in DEV_KINDS for blob in corpus[kind]))
+
+
+@dataclass(frozen=True)
+class RealSet:
+    """Evidence for real images collected from package registries (stored in the bundle)."""
+
+    evidence: list[Evidence]
+    names: list[str]
+    categories: list[str]
+
+    @property
+    def source(self) -> list[str]:
+        """The source package of each image (the file-name prefix), the leave-one-out unit."""
+        return [name.split("/")[-1].split("_")[0] for name in self.names]
+
+    def select(self, keep: Any) -> list[Evidence]:
+        return [e for e, c, s in zip(self.evidence, self.categories, self.source, strict=True) if keep(c, s)]
+
+    def save(self, path: Path) -> None:
+        arrays = {f: _stack(self.evidence, f) for f in ("features", "layout", "stats")}
+        arrays["colorfulness"] = np.array([e.colorfulness for e in self.evidence])
+        np.savez(path, names=np.array(self.names), categories=np.array(self.categories), **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> RealSet | None:
+        if not path.exists():
+            return None
+        with np.load(path) as z:
+            evidence = [
+                Evidence(z["features"][i], z["stats"][i], z["layout"][i], float(z["colorfulness"][i]), {})
+                for i in range(len(z["names"]))
+            ]
+            return cls(evidence, [str(n) for n in z["names"]], [str(c) for c in z["categories"]])
+
+
+def collect_real_set(runner: Any, folder: Path) -> RealSet:
+    """Evidence for every decodable image under folder/<category>/ (DICOMs of a non-radiography
+    modality are left out: the modality rule rejects them whatever they look like)."""
+    evidence, names, categories = [], [], []
+    for path in sorted(folder.glob("*/*")):
+        if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".dcm"):
+            continue
+        found = extract(runner, [path.read_bytes()])
+        modality = found[0].meta.get("modality") if found else None
+        if not found or (modality and modality not in RADIOGRAPHY_MODALITIES):
+            continue
+        evidence.append(found[0])
+        names.append(f"{path.parent.name}/{path.name}")
+        categories.append(path.parent.name)
+    return RealSet(evidence, names, categories)
+
+
+def _is_negative(category: str) -> bool:
+    return category not in (REAL_POSITIVE, REAL_AMBIGUOUS)
+
+
+def real_set_rates(
+    gate: Gate, real: RealSet, fit: np.ndarray, dev_negatives: np.ndarray, calibration: np.ndarray
+) -> dict[str, Any]:
+    """Rejections of real negatives, each source scored by a contrast fitted without it; real chest
+    X-rays from other sources scored by the shipped gate."""
+    rejected, total, missed = 0, 0, []
+    for source in sorted(set(real.source)):
+        trained = real.select(lambda c, s, source=source: _is_negative(c) and s != source)
+        contrast = fit_contrast(fit, np.vstack([dev_negatives, _vectors(trained)]), calibration)
+        held_gate = Gate(gate.deep, gate.layout, gate.stat_low, gate.stat_high, contrast)
+        for name, e, c, s in zip(real.names, real.evidence, real.categories, real.source, strict=True):
+            if s == source and _is_negative(c):
+                total += 1
+                if held_gate.check(e).accepted:
+                    missed.append(name)
+                else:
+                    rejected += 1
+    positives = [(n, gate.check(e)) for n, e, c in zip(real.names, real.evidence, real.categories, strict=True)
+                 if c == REAL_POSITIVE]  # fmt: skip
+    return {
+        "negatives_leave_one_source_out": {
+            "n": total,
+            "rejected": rejected,
+            "rate": rejected / max(total, 1),
+            "accepted": missed,
+        },  # fmt: skip
+        "sources": len(set(real.source)),
+        "chest_xrays_from_other_sources": {n: round(v.score, 3) for n, v in positives},
+        "chest_xrays_rejected": sum(not v.accepted for _, v in positives),
+    }
+
+
+def _vectors(evidence: list[Evidence]) -> np.ndarray:
+    return np.stack([contrast_vector(e) for e in evidence]) if evidence else np.zeros((0, 0))
+
+
+def fit_gate(
+    fit: list[Evidence], calibration: list[Evidence], negatives: list[Evidence] | None = None
+) -> Gate:
+    """Gaussians fitted on `fit`, thresholds from `calibration` quantiles (positives only); with
+    negatives, also the contrast component (oriented by them, thresholded on `calibration`)."""
     deep = fit_gaussian(_stack(fit, "features"), _stack(calibration, "features"), DEEP_QUANTILE, DEEP_MARGIN)
     layout = fit_gaussian(_stack(fit, "layout"), _stack(calibration, "layout"), DEEP_QUANTILE, DEEP_MARGIN)
     # Image statistics do not depend on the model's weights: fit their ranges on all positives we have.
@@ -70,7 +228,8 @@ def fit_gate(fit: list[Evidence], calibration: list[Evidence]) -> Gate:
     low, high = low - STAT_MARGIN * width, high + STAT_MARGIN * width
     aspect = STAT_NAMES.index("log_aspect")
     low[aspect], high[aspect] = ASPECT_RANGE
-    return Gate(deep, layout, low, high)
+    contrast = fit_contrast(_vectors(fit), _vectors(negatives), _vectors(calibration)) if negatives else None
+    return Gate(deep, layout, low, high, contrast)
 
 
 def _stack(evidence: list[Evidence], name: str) -> np.ndarray:
@@ -119,19 +278,27 @@ def fit_gate_for_bundle(
         splits = {"fit": paths, "calibration": paths, "test": []}
     fit = extract(runner, (p.read_bytes() for p in splits["fit"]))
     calibration = extract(runner, (p.read_bytes() for p in splits["calibration"]))
-    gate = fit_gate(fit, calibration)
+    dev_negatives = training_negatives(runner)
+    real = RealSet.load(bundle_dir / NEGATIVES_FILE)
+    real_negatives = real.select(lambda c, s: _is_negative(c)) if real else []
+    gate = fit_gate(fit, calibration, dev_negatives + real_negatives)
     info = {
         "fitted_on": "shared chest_xray_224 train (patient split)"
         if splits["test"]
         else "test fixtures only",
         "fit_images": len(fit),
         "calibration_images": len(calibration),
+        "contrast_negatives": {"synthetic_dev_kinds": len(dev_negatives), "real": len(real_negatives)},
         "deep_threshold": gate.deep.threshold,
         "layout_threshold": gate.layout.threshold,
         "stat_ranges": {
             n: [float(a), float(b)] for n, a, b in zip(STAT_NAMES, gate.stat_low, gate.stat_high, strict=True)
         },
     }
+    if real:
+        info["real_images"] = real_set_rates(
+            gate, real, _vectors(fit), _vectors(dev_negatives), _vectors(calibration)
+        )
     return gate, info
 
 
@@ -188,5 +355,19 @@ def cli() -> None:
     parser.add_argument("--evaluate", action="store_true", help="measure rejection rates (the default)")
     parser.add_argument("bundle", nargs="?", help="bundle folder (default: models/CURRENT)")
     parser.add_argument("--per-kind", type=int, default=40, help="negatives per kind")
+    parser.add_argument(
+        "--collect",
+        type=Path,
+        metavar="DIR",
+        help=f"store DIR/<category>/ images' evidence as {NEGATIVES_FILE}",
+    )
     args = parser.parse_args()
+    if args.collect:
+        from mlcore.inference import LiteRTRunner
+
+        bundle = resolve_bundle_dir(args.bundle)
+        real = collect_real_set(LiteRTRunner(bundle / "model.tflite"), args.collect)
+        real.save(bundle / NEGATIVES_FILE)
+        print(f"{len(real.names)} images from {len(set(real.source))} sources -> {bundle / NEGATIVES_FILE}")
+        return
     print(json.dumps(evaluate_gate_rates(resolve_bundle_dir(args.bundle), args.per_kind), indent=2))

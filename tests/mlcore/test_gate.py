@@ -10,6 +10,7 @@ import pytest
 from mlcore.errors import RejectedImage
 from mlcore.gate import Gate
 from mlcore.gate_corpus import negative_corpus
+from mlcore.gate_fit import CONTRAST_QUANTILE, fit_contrast, logistic_fit
 from tests.fixtures.dicoms import fixture_xray_paths, xray_dicom
 from tests.fixtures.hostile import encode, photo, xray_image
 
@@ -73,3 +74,37 @@ def test_gate_round_trips(tmp_path: Path, tiny_bundle: Path) -> None:
     assert again.deep.distance(features) == pytest.approx(gate.deep.distance(features))
     assert again.deep.threshold == gate.deep.threshold
     assert again.layout.threshold == gate.layout.threshold
+
+
+def test_gate_round_trips_its_contrast_and_loads_gates_without_one(tmp_path: Path, tiny_bundle: Path) -> None:
+    gate = Gate.load(tiny_bundle / "gate.npz")
+    assert gate.contrast is not None  # the tiny bundle's gate is fitted with the synthetic dev negatives
+    vector = np.ones(gate.contrast.mean.shape)
+    gate.save(tmp_path / "gate.npz")
+    assert Gate.load(tmp_path / "gate.npz").contrast.normalised(vector) == pytest.approx(
+        gate.contrast.normalised(vector)
+    )
+    Gate(gate.deep, gate.layout, gate.stat_low, gate.stat_high).save(tmp_path / "old.npz")
+    assert Gate.load(tmp_path / "old.npz").contrast is None
+
+
+def test_logistic_fit_finds_the_separating_direction() -> None:
+    rng = np.random.default_rng(0)
+    inputs = rng.normal(0, 1, (400, 5))
+    labels = (inputs[:, 2] > 0).astype(float)
+    weights, _ = logistic_fit(inputs, labels, l2=1e-3)
+    assert np.argmax(np.abs(weights)) == 2 and weights[2] > 0
+
+
+def test_contrast_threshold_is_set_on_positives_only() -> None:
+    rng = np.random.default_rng(1)
+    fit, calibration = rng.normal(0, 1, (500, 4)), rng.normal(0, 1, (1000, 4))
+    negatives = rng.normal(0, 1, (200, 4)) + np.array([8.0, 0, 0, 0])
+    contrast = fit_contrast(fit, negatives, calibration)
+    scores = contrast.normalised(calibration)
+    assert np.median(scores) == pytest.approx(0.0, abs=1e-9)
+    assert (scores > 1.0).mean() <= 1 - CONTRAST_QUANTILE  # the margin keeps the quantile inside
+    assert (contrast.normalised(negatives) > 1.0).mean() > 0.9
+    # Moving the negatives changes the direction, never how many positives fall outside.
+    moved = fit_contrast(fit, negatives * 3, calibration)
+    assert (moved.normalised(calibration) > 1.0).mean() <= 1 - CONTRAST_QUANTILE
