@@ -69,7 +69,9 @@ def study_list(*, user: Any, filters: StudyFilters | None = None) -> QuerySet[St
     if filters.ai_label:
         # The current (latest) prediction's label: a re-run that changed the label must not still match.
         latest = Prediction.objects.filter(study=OuterRef("pk")).order_by("-created_at").values("label")[:1]
-        queryset = queryset.annotate(current_ai_label=Subquery(latest)).filter(current_ai_label=filters.ai_label)
+        queryset = queryset.annotate(current_ai_label=Subquery(latest)).filter(
+            current_ai_label=filters.ai_label
+        )
     if filters.reviewed is not None:
         queryset = queryset.filter(reviews__isnull=not filters.reviewed).distinct()
     if filters.date_from:

@@ -159,16 +159,40 @@ def worker_env(settings: Any) -> dict[str, str]:
 
 
 def start_worker(
-    settings: Any, *, extra: list[str] | None = None, log_name: str = "worker", env: dict[str, str] | None = None
+    settings: Any,
+    *,
+    extra: list[str] | None = None,
+    log_name: str = "worker",
+    env: dict[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start `celery worker` (own process group, `env` added) and wait until it is ready to consume."""
     log_dir = Path(settings.MEDIA_ROOT).parent / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     log = (log_dir / f"{log_name}-{time.time_ns()}.log").open("wb")
-    cmd = [sys.executable, "-m", "celery", "-A", "portal", "worker", "-Q", "inference", "-c", "1",
-           "--loglevel=INFO", "--without-gossip", "--without-mingle", *(extra or [])]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**worker_env(settings), **(env or {})}, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "-Q",
+        "inference",
+        "-c",
+        "1",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+        *(extra or []),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env={**worker_env(settings), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     proc.log_path = log.name  # type: ignore[attr-defined]
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

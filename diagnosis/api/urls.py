@@ -23,7 +23,9 @@ urlpatterns = [
     path("studies/<uuid:pk>/review/", views.StudyReviewView.as_view(), name="api-study-review"),
     path("studies/<uuid:pk>/image/", views.StudyImageView.as_view(), name="api-study-image"),
     path("studies/<uuid:pk>/heatmap/", views.StudyHeatmapView.as_view(), name="api-study-heatmap"),
-    path("studies/<uuid:pk>/images/<uuid:image_id>/", StudyImageItemView.as_view(), name="api-study-image-item"),
+    path(
+        "studies/<uuid:pk>/images/<uuid:image_id>/", StudyImageItemView.as_view(), name="api-study-image-item"
+    ),
     path("worklist/", views.WorklistView.as_view(), name="api-worklist"),
     path("worklist/summary/", views.WorklistSummaryView.as_view(), name="api-worklist-summary"),
     path("audit/", views.AuditListView.as_view(), name="api-audit"),

@@ -65,12 +65,19 @@ class PredictionFactory(factory.django.DjangoModelFactory):
     indeterminate = False
 
 
-def completed_study(*, created_by, probability: float = 0.9, priority: str = Study.Priority.ROUTINE,
-                    indeterminate: bool = False, threshold: float = 0.5) -> Study:
+def completed_study(
+    *,
+    created_by,
+    probability: float = 0.9,
+    priority: str = Study.Priority.ROUTINE,
+    indeterminate: bool = False,
+    threshold: float = 0.5,
+) -> Study:
     """A completed study with an image and a prediction."""
     study = StudyFactory(created_by=created_by, status=Study.Status.COMPLETED, priority=priority)
     ImageFactory(study=study)
     label = Label.PNEUMONIA if probability >= threshold else Label.NORMAL
-    PredictionFactory(study=study, probability=probability, label=label, threshold=threshold,
-                      indeterminate=indeterminate)
+    PredictionFactory(
+        study=study, probability=probability, label=label, threshold=threshold, indeterminate=indeterminate
+    )
     return study

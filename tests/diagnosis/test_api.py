@@ -17,7 +17,10 @@ def as_user(api, user):
 
 
 def upload(api, data: bytes, **fields):
-    payload = {"image": SimpleUploadedFile("chest.jpg", data, content_type="image/jpeg"), "patient_mrn": "MRN-7"}
+    payload = {
+        "image": SimpleUploadedFile("chest.jpg", data, content_type="image/jpeg"),
+        "patient_mrn": "MRN-7",
+    }
     payload.update(fields)
     return api.post("/api/v1/studies/", payload, format="multipart")
 
@@ -51,8 +54,12 @@ def test_upload_201_with_the_study_contract(api, alice, xray_bytes):
 
 @pytest.mark.parametrize(
     ("fields", "field"),
-    [({"patient_mrn": ""}, "patient_mrn"), ({"priority": "asap"}, "priority"), ({"patient_mrn": "../x"}, "patient_mrn"),
-     ({"patient_birth_date": "yesterday"}, "patient_birth_date")],
+    [
+        ({"patient_mrn": ""}, "patient_mrn"),
+        ({"priority": "asap"}, "priority"),
+        ({"patient_mrn": "../x"}, "patient_mrn"),
+        ({"patient_birth_date": "yesterday"}, "patient_birth_date"),
+    ],
 )
 def test_upload_bad_fields_400_names_the_field(api, alice, xray_bytes, fields, field):
     response = upload(as_user(api, alice), xray_bytes, **fields)
@@ -74,10 +81,18 @@ def test_upload_non_image_400_with_code(api, alice):
 
 def test_idempotency_key_header(api, alice, xray_bytes):
     as_user(api, alice)
-    first = api.post("/api/v1/studies/", {"image": SimpleUploadedFile("a.jpg", xray_bytes), "patient_mrn": "M1"},
-                     format="multipart", HTTP_IDEMPOTENCY_KEY="abc")
-    again = api.post("/api/v1/studies/", {"image": SimpleUploadedFile("a.jpg", xray_bytes), "patient_mrn": "M1"},
-                     format="multipart", HTTP_IDEMPOTENCY_KEY="abc")
+    first = api.post(
+        "/api/v1/studies/",
+        {"image": SimpleUploadedFile("a.jpg", xray_bytes), "patient_mrn": "M1"},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="abc",
+    )
+    again = api.post(
+        "/api/v1/studies/",
+        {"image": SimpleUploadedFile("a.jpg", xray_bytes), "patient_mrn": "M1"},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY="abc",
+    )
     assert first.status_code == 201 and again.status_code == 200
     assert first.json()["id"] == again.json()["id"] and Study.objects.count() == 1
 
@@ -123,10 +138,14 @@ def test_review_agree_and_override_and_amendment(api, alice, carol):
     as_user(api, carol)
     agree = api.post(f"/api/v1/studies/{study.id}/review/", {"decision": "agree"})
     assert agree.status_code == 201 and agree.json()["final_label"] == "PNEUMONIA"
-    missing = api.post(f"/api/v1/studies/{study.id}/review/", {"decision": "override", "final_label": "NORMAL"})
+    missing = api.post(
+        f"/api/v1/studies/{study.id}/review/", {"decision": "override", "final_label": "NORMAL"}
+    )
     assert missing.status_code == 400 and "reason" in missing.json()["error"]["fields"]
-    amend = api.post(f"/api/v1/studies/{study.id}/review/",
-                     {"decision": "override", "final_label": "NORMAL", "reason": "false_alarm", "note": "clear"})
+    amend = api.post(
+        f"/api/v1/studies/{study.id}/review/",
+        {"decision": "override", "final_label": "NORMAL", "reason": "false_alarm", "note": "clear"},
+    )
     assert amend.status_code == 201 and amend.json()["version"] == 2
     reviews = list(Review.objects.filter(study=study).order_by("version"))
     assert [r.is_current for r in reviews] == [False, True] and reviews[1].previous_id == reviews[0].id
@@ -147,8 +166,13 @@ def test_only_radiologists_review(api, alice, admin_user):
 def test_worklist_lists_completed_unreviewed(api, alice, carol):
     waiting = completed_study(created_by=alice)
     reviewed = completed_study(created_by=alice)
-    Review.objects.create(study=reviewed, prediction=reviewed.predictions.get(), reviewer=carol,
-                          decision="agree", final_label="PNEUMONIA")
+    Review.objects.create(
+        study=reviewed,
+        prediction=reviewed.predictions.get(),
+        reviewer=carol,
+        decision="agree",
+        final_label="PNEUMONIA",
+    )
     ids = [s["id"] for s in as_user(api, carol).get("/api/v1/worklist/").json()["results"]]
     assert ids == [str(waiting.id)]
 

@@ -16,7 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def new_study(user, data: bytes, name: str = "x.jpg") -> Study:
-    return study_create(user=user, upload=StudyUpload(image_name=name, image_data=data, patient_mrn="P-1")).study
+    return study_create(
+        user=user, upload=StudyUpload(image_name=name, image_data=data, patient_mrn="P-1")
+    ).study
 
 
 def test_run_records_prediction_and_completes(alice, xray_bytes, predictor):
@@ -41,7 +43,9 @@ def test_second_delivery_does_nothing(alice, xray_bytes, predictor):
 
 def test_claim_held_by_a_live_worker_is_not_taken(alice, xray_bytes, predictor):
     study = new_study(alice, xray_bytes)
-    Study.objects.filter(id=study.id).update(status=Study.Status.PROCESSING, processing_started_at=timezone.now())
+    Study.objects.filter(id=study.id).update(
+        status=Study.Status.PROCESSING, processing_started_at=timezone.now()
+    )
     assert prediction_run(study_id=study.id, predictor=predictor) is None
     assert not Prediction.objects.filter(study=study).exists()
 
@@ -49,7 +53,9 @@ def test_claim_held_by_a_live_worker_is_not_taken(alice, xray_bytes, predictor):
 def test_stale_claim_of_a_dead_worker_is_taken_over(alice, xray_bytes, predictor):
     study = new_study(alice, xray_bytes)
     Study.objects.filter(id=study.id).update(
-        status=Study.Status.PROCESSING, processing_started_at=timezone.now() - timedelta(minutes=10), attempts=1
+        status=Study.Status.PROCESSING,
+        processing_started_at=timezone.now() - timedelta(minutes=10),
+        attempts=1,
     )
     assert prediction_run(study_id=study.id, predictor=predictor) is not None
     study.refresh_from_db()

@@ -71,8 +71,14 @@ def test_duplicate_of_is_not_revealed_across_scopes(alice, bob, xray_bytes):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("../../etc/passwd", "passwd"), ("a\x00b.jpg", "ab.jpg"), ("x" * 600 + ".jpg", "x" * 200),
-     ("C:\\evil\\..\\x.png", "x.png"), ("", "upload"), (".hidden", "hidden")],
+    [
+        ("../../etc/passwd", "passwd"),
+        ("a\x00b.jpg", "ab.jpg"),
+        ("x" * 600 + ".jpg", "x" * 200),
+        ("C:\\evil\\..\\x.png", "x.png"),
+        ("", "upload"),
+        (".hidden", "hidden"),
+    ],
 )
 def test_hostile_file_names_are_neutralised(raw, expected):
     assert safe_filename(raw) == expected

@@ -19,8 +19,11 @@ def test_real_xray_through_api_worker_and_database(celery_worker, api, alice, ca
     started = time.monotonic()
     response = api.post(
         "/api/v1/studies/",
-        {"image": SimpleUploadedFile(path.name, path.read_bytes(), content_type="image/jpeg"),
-         "patient_mrn": "E2E-1", "priority": "urgent"},
+        {
+            "image": SimpleUploadedFile(path.name, path.read_bytes(), content_type="image/jpeg"),
+            "patient_mrn": "E2E-1",
+            "priority": "urgent",
+        },
         format="multipart",
     )
     assert response.status_code == 201, response.content
@@ -34,7 +37,11 @@ def test_real_xray_through_api_worker_and_database(celery_worker, api, alice, ca
     assert body["status"] == "completed"
     assert body["prediction"]["label"] == prediction.label
     assert body["prediction"]["heatmap_url"]
-    actions = set(AuditEvent.objects.filter(object_id__in=[study_id, str(prediction.id)]).values_list("action", flat=True))
+    actions = set(
+        AuditEvent.objects.filter(object_id__in=[study_id, str(prediction.id)]).values_list(
+            "action", flat=True
+        )
+    )
     assert {"study.upload", "prediction.create", "study.view"} <= actions
     heatmap = api.get(body["prediction"]["heatmap_url"])
     assert heatmap.status_code == 200 and heatmap["Cache-Control"] == "private, no-store"
