@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from mlcore.dicom import flag_notice
+
 
 class Label(models.TextChoices):
     NORMAL = "NORMAL", "Normal"
@@ -214,6 +216,11 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} p={self.probability:.3f} ({self.model_version})"
+
+    @property
+    def notices(self) -> list[str]:
+        """The flags as sentences a reader understands (the API keeps the codes)."""
+        return [flag_notice(code) for code in self.flags]
 
 
 class Review(models.Model):

@@ -178,6 +178,19 @@ def parse_age(age: str) -> float | None:
     return round(int(age[:-1]) * _AGE_UNITS[age[-1]], 3)
 
 
+# What each flag tells the reader (shown on the study page; the API returns the codes).
+FLAG_NOTICES = {
+    "adult_patient": f"Patient older than {ADULT_AGE_YEARS} years (DICOM PatientAge): the model was trained on "
+    "children aged 1-5 and is not validated for adults.",
+    "lateral_view": "Lateral view (DICOM ViewPosition): the model was trained on frontal (AP/PA) views only.",
+}
+
+
+def flag_notice(code: str) -> str:
+    """The reader-facing sentence for a flag code (the code itself if unknown)."""
+    return FLAG_NOTICES.get(code, code)
+
+
 def intended_use_flags(meta: dict[str, Any]) -> tuple[str, ...]:
     """Non-blocking notices: adult patient, lateral view."""
     flags = []

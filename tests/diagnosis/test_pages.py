@@ -190,6 +190,15 @@ def test_result_card_shows_every_fact_and_the_notice(alice: Any) -> None:
     assert_no_inline_code(body)
 
 
+def test_intended_use_flags_read_as_sentences_not_codes(alice: Any) -> None:
+    study = completed_study(created_by=alice)
+    study.predictions.update(flags=["adult_patient", "lateral_view"])
+    body = html(client_for(alice).get(reverse("study-detail", args=[study.id])))
+    assert "Outside intended use" in body
+    assert "not validated for adults" in body and "frontal (AP/PA) views only" in body
+    assert "adult_patient" not in body and "lateral_view" not in body
+
+
 def test_rejected_study_shows_its_reason(alice: Any) -> None:
     study = completed_study(created_by=alice)
     study.predictions.all().delete()
