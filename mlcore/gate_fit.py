@@ -175,7 +175,8 @@ def collect_real_set(runner: Any, folder: Path) -> RealSet:
     return RealSet(evidence, names, categories)
 
 
-def _is_negative(category: str) -> bool:
+def is_negative_category(category: str) -> bool:
+    """Whether a collected image folder holds negatives (not chest X-rays, not ambiguous ones)."""
     return category not in (REAL_POSITIVE, REAL_AMBIGUOUS)
 
 
@@ -186,11 +187,11 @@ def real_set_rates(
     X-rays from other sources scored by the shipped gate."""
     rejected, total, missed = 0, 0, []
     for source in sorted(set(real.source)):
-        trained = real.select(lambda c, s, source=source: _is_negative(c) and s != source)
+        trained = real.select(lambda c, s, source=source: is_negative_category(c) and s != source)
         contrast = fit_contrast(fit, np.vstack([dev_negatives, _vectors(trained)]), calibration)
         held_gate = Gate(gate.deep, gate.layout, gate.stat_low, gate.stat_high, contrast)
         for name, e, c, s in zip(real.names, real.evidence, real.categories, real.source, strict=True):
-            if s == source and _is_negative(c):
+            if s == source and is_negative_category(c):
                 total += 1
                 if held_gate.check(e).accepted:
                     missed.append(name)
@@ -280,7 +281,7 @@ def fit_gate_for_bundle(
     calibration = extract(runner, (p.read_bytes() for p in splits["calibration"]))
     dev_negatives = training_negatives(runner)
     real = RealSet.load(bundle_dir / NEGATIVES_FILE)
-    real_negatives = real.select(lambda c, s: _is_negative(c)) if real else []
+    real_negatives = real.select(lambda c, s: is_negative_category(c)) if real else []
     gate = fit_gate(fit, calibration, dev_negatives + real_negatives)
     info = {
         "fitted_on": "shared chest_xray_224 train (patient split)"

@@ -108,3 +108,22 @@ def test_contrast_threshold_is_set_on_positives_only() -> None:
     # Moving the negatives changes the direction, never how many positives fall outside.
     moved = fit_contrast(fit, negatives * 3, calibration)
     assert (moved.normalised(calibration) > 1.0).mean() <= 1 - CONTRAST_QUANTILE
+
+
+def test_shipped_gate_on_the_stored_real_images() -> None:
+    from mlcore.gate_fit import NEGATIVES_FILE, REAL_POSITIVE, RealSet, is_negative_category
+    from tests.fixtures.bundles import shipped_bundle
+
+    bundle = shipped_bundle()
+    real = RealSet.load(bundle / NEGATIVES_FILE) if bundle else None
+    if real is None:
+        pytest.skip("no shipped bundle with stored real images")
+    gate = Gate.load(bundle / "gate.npz")
+    verdicts = [(c, gate.check(e)) for e, c in zip(real.evidence, real.categories, strict=True)]
+    negatives = [v for c, v in verdicts if is_negative_category(c)]
+    chest = [v for c, v in verdicts if c == REAL_POSITIVE]
+    assert len(negatives) >= 60 and len(chest) >= 4
+    assert (
+        sum(not v.accepted for v in negatives) / len(negatives) >= 0.9
+    )  # fitted on them: a consistency check
+    assert all(v.accepted for v in chest)  # chest CRs from other sources are never fitted as negatives
