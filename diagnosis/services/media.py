@@ -48,7 +48,9 @@ def media_response(
             context=context,
         )
         return _private(FileResponse(prediction.heatmap.open("rb"), content_type="image/png"))
-    image = study.images.order_by("created_at").first()
+    # The image the current prediction was made on (its heatmap overlays it), else the first uploaded.
+    latest = study.predictions.select_related("image").order_by("-created_at").first()
+    image = latest.image if latest else study.images.order_by("created_at").first()
     if image is None:
         raise Http404("No image for this study.")
     audit_record(

@@ -29,9 +29,9 @@ def _stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
 
 
-def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> tuple[Study, Image | None] | None:
-    """Claim the study with a conditional UPDATE: (study, its first image), or None when another worker
-    has it or it is done.
+def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> tuple[Study, list[Image]] | None:
+    """Claim the study with a conditional UPDATE: (study, its images in upload order), or None when
+    another worker has it or it is done.
 
     `retake` is for a retry of a task that may itself hold the claim (e.g. the database dropped mid-run)
     and for a message redelivered after its worker died; each claim counts an attempt, so an image that
@@ -47,9 +47,14 @@ def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> tuple[
     )
     if not claimed:
         return None
-    # One query reads the claimed study with the image to analyse (the first uploaded).
-    image = Image.objects.select_related("study").filter(study_id=study_id).order_by("created_at").first()
-    return (image.study, image) if image is not None else (Study.objects.get(id=study_id), None)
+    # One query reads the claimed study with its images.
+    images = list(Image.objects.select_related("study").filter(study_id=study_id).order_by("created_at"))
+    return (images[0].study, images) if images else (Study.objects.get(id=study_id), [])
+
+
+def analysis_order(images: list[Image]) -> list[Image]:
+    """The order in which a study's images are tried: upload order, DICOM-marked lateral views last."""
+    return sorted(images, key=lambda image: "lateral_view" in (image.meta or {}).get("flags", []))
 
 
 def study_release(*, study: Study) -> None:
@@ -167,37 +172,54 @@ def study_fail_timed_out(*, study_id: Any, hard: bool) -> bool:
     )
 
 
-def _predict(study: Study, image: Image | None, predictor: Any) -> Any:
-    """Read the stored image and run the model; None once the study is finished with a reason."""
-    failed = Study.Status.FAILED
-    try:
-        if image is None:
-            raise FileNotFoundError("study has no image row")
-        with image.file.open("rb") as handle:
-            return predictor.predict(handle.read())
-    except RejectedImage as exc:
-        study_finish_unprocessed(study=study, status=Study.Status.REJECTED, code=exc.code, reason=str(exc))
-    except InvalidImage as exc:
-        study_finish_unprocessed(study=study, status=failed, code=exc.code, reason=str(exc))
-    except SoftTimeLimitExceeded:
-        raise
-    except FileNotFoundError as exc:
-        logger.error("Study %s has no readable image: %s", study.id, exc)
-        reason = "The stored image is missing, so the study could not be analysed."
-        study_finish_unprocessed(study=study, status=failed, code="image_missing", reason=reason)
-    except Exception as exc:  # noqa: BLE001 - a poison image fails its own study, never the worker
-        logger.exception("Decoding or analysis crashed on study %s", study.id)
-        reason = f"The image could not be analysed ({exc.__class__.__name__}); please re-export it."
-        study_finish_unprocessed(study=study, status=failed, code="analysis_error", reason=reason)
+def _predict(study: Study, images: list[Image], predictor: Any) -> tuple[Image, Any] | None:
+    """Run the model on the study's first image the gate accepts (frontal views first), so a lateral or
+    a stray image in a multi-view study does not reject it; None once the study is finished with a reason.
+    """
+    rejections: list[RejectedImage] = []
+    for image in analysis_order(images):
+        try:
+            with image.file.open("rb") as handle:
+                return image, predictor.predict(handle.read())
+        except RejectedImage as exc:
+            rejections.append(exc)
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a poison image fails its own study, never the worker
+            _finish_failed(study, exc)
+            return None
+    if not rejections:
+        _finish_failed(study, FileNotFoundError("study has no image row"))
+        return None
+    first = rejections[0]
+    reason = str(first)
+    if len(rejections) > 1:
+        reason = f"None of the study's {len(rejections)} images was accepted. {reason}"
+    study_finish_unprocessed(study=study, status=Study.Status.REJECTED, code=first.code, reason=reason)
     return None
 
 
+def _finish_failed(study: Study, exc: Exception) -> None:
+    """Fail the study with the clearest reason for what went wrong reading or analysing its image."""
+    failed = Study.Status.FAILED
+    if isinstance(exc, InvalidImage):
+        study_finish_unprocessed(study=study, status=failed, code=exc.code, reason=str(exc))
+    elif isinstance(exc, FileNotFoundError):
+        logger.error("Study %s has no readable image: %s", study.id, exc)
+        reason = "The stored image is missing, so the study could not be analysed."
+        study_finish_unprocessed(study=study, status=failed, code="image_missing", reason=reason)
+    else:
+        logger.error("Decoding or analysis crashed on study %s", study.id, exc_info=exc)
+        reason = f"The image could not be analysed ({exc.__class__.__name__}); please re-export it."
+        study_finish_unprocessed(study=study, status=failed, code="analysis_error", reason=reason)
+
+
 def prediction_run(*, study_id: Any, predictor: Any, retake: bool = False) -> Prediction | None:
-    """Claim the study, run the model on its image, and record the outcome. Idempotent."""
+    """Claim the study, run the model on its image (see _predict), and record the outcome. Idempotent."""
     claim = study_claim_for_processing(study_id=study_id, retake=retake)
     if claim is None:
         return None
-    study, image = claim
+    study, images = claim
     if study.attempts > MAX_ATTEMPTS:
         study_finish_unprocessed(
             study=study,
@@ -207,7 +229,8 @@ def prediction_run(*, study_id: Any, predictor: Any, retake: bool = False) -> Pr
         )
         return None
     _test_hold()
-    result = _predict(study, image, predictor)
-    if result is None or image is None:
+    outcome = _predict(study, images, predictor)
+    if outcome is None:
         return None
+    image, result = outcome
     return prediction_record(study=study, image=image, result=result)

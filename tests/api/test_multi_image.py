@@ -1,4 +1,4 @@
-"""Several images per study: all stored, scoped and downloadable; the first is the one analysed."""
+"""Several images per study: all stored, scoped and downloadable; the first the gate accepts is analysed."""
 
 from __future__ import annotations
 

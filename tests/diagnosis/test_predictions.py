@@ -77,3 +77,43 @@ def test_poison_study_fails_after_repeated_crashes(alice, xray_bytes, predictor)
     assert prediction_run(study_id=study.id, predictor=predictor) is None
     study.refresh_from_db()
     assert study.status == Study.Status.FAILED and study.error_code == "processing_crashed"
+
+
+def _multi_view(user, first: tuple[str, bytes], *others: tuple[str, bytes]) -> Study:
+    from diagnosis.services.study_images import study_create_with_images
+
+    upload = StudyUpload(image_name=first[0], image_data=first[1], patient_mrn="P-MV")
+    return study_create_with_images(user=user, upload=upload, extra_images=others).study
+
+
+def test_a_dicom_lateral_uploaded_first_gives_way_to_the_frontal_view(alice, xray_bytes, predictor):
+    from tests.fixtures.dicoms import xray_dicom
+
+    study = _multi_view(alice, ("lateral.dcm", xray_dicom(view="LL")), ("frontal.jpg", xray_bytes))
+    prediction = prediction_run(study_id=study.id, predictor=predictor)
+    lateral, frontal = study.images.order_by("created_at")
+    assert "lateral_view" in lateral.meta["flags"]
+    assert prediction.image == frontal and "lateral_view" not in prediction.flags
+    # The viewer shows the analysed view, the one its heatmap belongs to.
+    from diagnosis.services.media import media_response
+
+    media_response(user=alice, study=study, kind="display")
+    shown = AuditEvent.objects.filter(action="image.view").latest("id")
+    assert shown.object_id == str(frontal.id)
+
+
+def test_an_image_the_gate_refuses_does_not_reject_a_study_with_a_chest_xray(alice, xray_bytes, predictor):
+    study = _multi_view(alice, ("scan.png", encode(document(), "PNG")), ("chest.jpg", xray_bytes))
+    prediction = prediction_run(study_id=study.id, predictor=predictor)
+    study.refresh_from_db()
+    assert study.status == Study.Status.COMPLETED
+    assert prediction.image == study.images.order_by("created_at").last()
+
+
+def test_a_study_whose_every_image_is_refused_is_rejected_saying_so(alice, predictor):
+    pages = [(f"page{i}.png", encode(document(), "PNG")) for i in range(2)]
+    study = _multi_view(alice, *pages)
+    assert prediction_run(study_id=study.id, predictor=predictor) is None
+    study.refresh_from_db()
+    assert study.status == Study.Status.REJECTED and not study.predictions.exists()
+    assert study.status_reason.startswith("None of the study's 2 images was accepted.")

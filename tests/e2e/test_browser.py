@@ -366,5 +366,5 @@ def test_several_files_as_views_of_one_study(services: None, page: Any, alice: A
     assert page.url.endswith(f"/studies/{study.id}/")
     names = list(study.images.order_by("created_at").values_list("original_filename", flat=True))
     assert names == [Path(f).name for f in files]
-    assert "3 views; the first is the one analysed" in page.locator("main").inner_text()
+    assert "3 views; the AI analysed the one shown" in page.locator("main").inner_text()
     assert not page.js_errors
