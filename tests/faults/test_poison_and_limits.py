@@ -3,10 +3,8 @@ study in a clear failed state (soft limit caught by the task, hard limit by the 
 
 from __future__ import annotations
 
-import io
 import struct
 
-import pydicom
 import pytest
 from django.core.files.base import ContentFile
 
@@ -14,16 +12,7 @@ from diagnosis.models import AuditEvent, Image, Prediction, Study
 from diagnosis.services.studies import study_enqueue
 from tests.conftest import wait_for_status
 from tests.faults.conftest import pool_children, task_limits, upload, worker_log
-from tests.fixtures.dicoms import xray_dicom
-
-
-def poison_dicom() -> bytes:
-    """A DICOM whose Window Width is 0: pydicom's VOI LUT raises ValueError deep inside decoding."""
-    ds = pydicom.dcmread(io.BytesIO(xray_dicom()))
-    ds.WindowCenter, ds.WindowWidth = 100, 0
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+from tests.fixtures.dicoms import malformed_display_dicom, xray_dicom
 
 
 def stored_study(user, data: bytes, name: str, *, lose_file: bool = False) -> Study:
@@ -59,7 +48,7 @@ def test_poison_image_fails_only_its_study_and_the_worker_lives_on(api, alice, x
     children = pool_children(celery_worker)
     # Stored before a decoder fix (Window Width 0 once raised ValueError inside pydicom): whatever the
     # decoder now says, the study ends failed with a reason.
-    poison = stored_study(alice, poison_dicom(), "poison.dcm")
+    poison = stored_study(alice, malformed_display_dicom("window_width_zero"), "poison.dcm")
     assert_failed(poison.id, code=None)
     # A study whose stored file vanished fails with its own reason too.
     missing = stored_study(alice, xray_dicom(), "gone.dcm", lose_file=True)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from functools import cache
 
-import pydicom
 import pytest
-from pydicom.dataset import Dataset
 
 from diagnosis.models import AuditEvent, Image, Prediction, Study
 from tests.conftest import wait_for_status
-from tests.fixtures.dicoms import xray_dicom
+from tests.fixtures.dicoms import MALFORMED_DISPLAY_KINDS, malformed_display_dicom
 from tests.fixtures.hostile import EXPECTED, MAX_BYTES, hostile_corpus
 from tests.hostile.checks import assert_clean_error, assert_media_matches_rows
 from tests.hostile.multipart import multipart
@@ -49,27 +46,10 @@ def test_refused_kind_is_a_400_naming_the_problem_and_stores_nothing(api, alice,
     assert_media_matches_rows(settings)
 
 
-def crashing_dicom(kind: str) -> bytes:
-    """DICOMs that made the decoder raise outside its InvalidImage contract (ValueError, struct.error)."""
-    ds = pydicom.dcmread(io.BytesIO(xray_dicom()))
-    lut = Dataset()
-    lut.LUTDescriptor, lut.LUTData = [4, 0, 16], b"\x00\x01"
-    if kind == "window_width_zero":
-        ds.WindowCenter, ds.WindowWidth = 100, 0
-    elif kind == "short_modality_lut":
-        lut.ModalityLUTType = "US"
-        ds.ModalityLUTSequence = [lut]
-    else:
-        ds.VOILUTSequence = [lut]
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
-
-
 @pytest.mark.django_db
-@pytest.mark.parametrize("kind", ["window_width_zero", "short_modality_lut", "short_voi_lut"])
+@pytest.mark.parametrize("kind", MALFORMED_DISPLAY_KINDS)
 def test_dicom_that_crashes_the_decoder_is_a_400_not_a_500(api, alice, settings, kind):
-    error = assert_clean_error(post_file(api, alice, b"crash.dcm", crashing_dicom(kind)), 400)
+    error = assert_clean_error(post_file(api, alice, b"crash.dcm", malformed_display_dicom(kind)), 400)
     assert "image" in error["fields"]
     assert not Study.objects.exists() and not Image.objects.exists()
     assert_media_matches_rows(settings)

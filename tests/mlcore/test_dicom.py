@@ -11,7 +11,14 @@ import pytest
 from mlcore.decoding import decode_image
 from mlcore.dicom import deidentify, parse_age
 from mlcore.errors import InvalidImage
-from tests.fixtures.dicoms import gdcm_compressed, make_dicom, xray_dicom, xray_pixels
+from tests.fixtures.dicoms import (
+    MALFORMED_DISPLAY_KINDS,
+    gdcm_compressed,
+    make_dicom,
+    malformed_display_dicom,
+    xray_dicom,
+    xray_pixels,
+)
 
 
 def _pixels(data: bytes) -> np.ndarray:
@@ -148,24 +155,10 @@ def test_video_transfer_syntax_is_refused_by_name() -> None:
     assert refused.value.code == "dicom_unsupported_syntax" and "MPEG2" in str(refused.value)
 
 
-@pytest.mark.parametrize("kind", ["window_width_zero", "short_modality_lut", "short_voi_lut"])
+@pytest.mark.parametrize("kind", MALFORMED_DISPLAY_KINDS)
 def test_malformed_display_settings_are_corrupt_image(kind: str) -> None:
-    from pydicom.dataset import Dataset
-
-    ds = pydicom.dcmread(io.BytesIO(xray_dicom()))
-    lut = Dataset()
-    lut.LUTDescriptor, lut.LUTData = [4, 0, 16], b"\x00\x01"
-    if kind == "window_width_zero":
-        ds.WindowCenter, ds.WindowWidth = 100, 0
-    elif kind == "short_modality_lut":
-        lut.ModalityLUTType = "US"
-        ds.ModalityLUTSequence = [lut]
-    else:
-        ds.VOILUTSequence = [lut]
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
     with pytest.raises(InvalidImage) as info:
-        decode_image(out.getvalue())
+        decode_image(malformed_display_dicom(kind))
     assert info.value.code == "corrupt_image"
 
 
