@@ -19,7 +19,7 @@ import argparse
 import json
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,18 +185,17 @@ def real_set_rates(
 ) -> dict[str, Any]:
     """Rejections of real negatives, each source scored by a contrast fitted without it; real chest
     X-rays from other sources scored by the shipped gate."""
-    rejected, total, missed = 0, 0, []
-    for source in sorted(set(real.source)):
+    sources = real.source
+    total, missed = 0, []
+    for source in sorted(set(sources)):
         trained = real.select(lambda c, s, source=source: is_negative_category(c) and s != source)
         contrast = fit_contrast(fit, np.vstack([dev_negatives, _vectors(trained)]), calibration)
-        held_gate = Gate(gate.deep, gate.layout, gate.stat_low, gate.stat_high, contrast)
-        for name, e, c, s in zip(real.names, real.evidence, real.categories, real.source, strict=True):
-            if s == source and is_negative_category(c):
-                total += 1
-                if held_gate.check(e).accepted:
-                    missed.append(name)
-                else:
-                    rejected += 1
+        held_gate = replace(gate, contrast=contrast)
+        held = [(n, e) for n, e, c, s in zip(real.names, real.evidence, real.categories, sources, strict=True)
+                if s == source and is_negative_category(c)]  # fmt: skip
+        total += len(held)
+        missed += [n for n, e in held if held_gate.check(e).accepted]
+    rejected = total - len(missed)
     positives = [(n, gate.check(e)) for n, e, c in zip(real.names, real.evidence, real.categories, strict=True)
                  if c == REAL_POSITIVE]  # fmt: skip
     return {
@@ -206,7 +205,7 @@ def real_set_rates(
             "rate": rejected / max(total, 1),
             "accepted": missed,
         },  # fmt: skip
-        "sources": len(set(real.source)),
+        "sources": len(set(sources)),
         "chest_xrays_from_other_sources": {n: round(v.score, 3) for n, v in positives},
         "chest_xrays_rejected": sum(not v.accepted for _, v in positives),
     }
