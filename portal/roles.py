@@ -32,8 +32,12 @@ def has_role(user: Any, *roles: str) -> bool:
 
 
 def roles_context(request: HttpRequest) -> dict[str, object]:
-    """Template context: the current user's roles as booleans."""
-    held = roles_of(request.user)
+    """Template context: the current user's roles as booleans.
+
+    Error pages render before authentication middleware has run (a forged Host header fails in
+    CommonMiddleware), so a request may have no `user` yet: it then holds no role.
+    """
+    held = roles_of(getattr(request, "user", None))
     return {
         "is_clinician": Role.CLINICIAN in held,
         "is_radiologist": Role.RADIOLOGIST in held,
