@@ -1,4 +1,4 @@
-"""DICOM (CR/DX) decoding to the model's grayscale, and PS3.15 basic-profile de-identification.
+"""DICOM (CR/DX) decoding to the model's grayscale (de-identification: mlcore.deidentify).
 
 No TensorFlow here: the web process validates and de-identifies DICOM uploads synchronously.
 """
@@ -13,7 +13,6 @@ import pydicom
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
-from pydicom.uid import generate_uid
 
 from mlcore.decoding import DecodedImage, check_dimensions, colorfulness, reduction_factor
 from mlcore.errors import InvalidImage
@@ -200,65 +199,3 @@ def intended_use_flags(meta: dict[str, Any]) -> tuple[str, ...]:
     if meta.get("view_position") in LATERAL_VIEWS:
         flags.append("lateral_view")
     return tuple(flags)
-
-
-# ---- De-identification (PS3.15 Annex E, Basic Application Level Confidentiality Profile) ----
-
-_REMOVE = (
-    "PatientBirthTime", "PatientAddress", "PatientTelephoneNumbers", "OtherPatientIDs",
-    "OtherPatientNames", "OtherPatientIDsSequence", "PatientMotherBirthName", "MilitaryRank",
-    "EthnicGroup", "PatientReligiousPreference", "AdditionalPatientHistory", "PatientComments",
-    "InstitutionAddress", "InstitutionalDepartmentName", "PhysiciansOfRecord", "PerformingPhysicianName",
-    "NameOfPhysiciansReadingStudy", "OperatorsName", "RequestingPhysician", "ReferringPhysicianAddress",
-    "ReferringPhysicianTelephoneNumbers", "StationName", "DeviceSerialNumber", "ImageComments",
-    "RequestAttributesSequence", "AdmittingDiagnosesDescription", "MedicalRecordLocator",
-    "InstitutionName", "CountryOfResidence", "RegionOfResidence", "CurrentPatientLocation",
-    "PatientInstitutionResidence", "Occupation", "PatientSize", "PatientWeight", "AccessionNumber",
-    "StudyID", "ReferencedPatientSequence", "ReferencedStudySequence", "ReferencedImageSequence",
-    "SourceImageSequence", "AcquisitionDateTime", "InstanceCreatorUID",
-)  # fmt: skip
-_BLANK = ("PatientName", "PatientID", "PatientBirthDate", "ReferringPhysicianName", "PatientSex")
-_DATES = ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate")
-_TIMES = ("StudyTime", "SeriesTime", "AcquisitionTime", "ContentTime", "InstanceCreationTime")
-_UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "FrameOfReferenceUID")
-_ORIGINAL_KEYS = ("PatientName", "PatientID", "PatientBirthDate", "AccessionNumber", "StudyInstanceUID")
-
-
-def deidentify(data: bytes) -> tuple[bytes, dict[str, str]]:
-    """Apply the PS3.15 basic profile; return the cleaned bytes and the original identifiers."""
-    ds = read_dataset(data)
-    original = {key: str(ds.get(key, "") or "") for key in _ORIGINAL_KEYS}
-    ds.remove_private_tags()
-    for keyword in _REMOVE:
-        if keyword in ds:
-            delattr(ds, keyword)
-    for keyword in (*_BLANK, *_DATES, *_TIMES):
-        if keyword in ds:
-            setattr(ds, keyword, "")
-    for keyword in _UIDS:
-        if keyword in ds:
-            setattr(ds, keyword, generate_uid())
-    if hasattr(ds, "file_meta") and "SOPInstanceUID" in ds:
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    _record_method(ds)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue(), original
-
-
-def _record_method(ds: Dataset) -> None:
-    """PatientIdentityRemoved=YES and (0012,0064): 113100 basic profile + 113108 retain characteristics.
-
-    PatientAge is kept (the retain-patient-characteristics option) because it drives the adult flag.
-    """
-    codes = []
-    for value, meaning in (
-        ("113100", "Basic Application Confidentiality Profile"),
-        ("113108", "Retain Patient Characteristics Option"),
-    ):
-        code = Dataset()
-        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, "DCM", meaning
-        codes.append(code)
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "PS3.15 basic profile, retaining patient age (Airspace)"
-    ds.DeidentificationMethodCodeSequence = codes

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import json
+import secrets
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import DomainError
 
 DEIDENTIFICATION = (
-    "What leaves: pixels (JPEG/PNG re-encoded as PNG with no metadata; DICOM through the PS3.15 basic "
-    "profile, patient age retained), the final read, the reviewed AI output and its model version, "
+    "What leaves: pixels (JPEG/PNG re-encoded as PNG with no metadata; DICOM through the whole PS3.15 basic "
+    "profile table with private tags and the preamble cleared, UIDs remapped with a per-export secret, "
+    "patient age retained), the final read, the reviewed AI output and its model version, "
     "priority and sex. What never leaves: names, MRNs, birth dates, accession numbers, free-text notes, "
     "user names, absolute dates, storage keys. Ids are random per export (two exports cannot be "
     "linked); a random patient group id keeps patient-level splits possible. Burned-in text in the "
@@ -72,13 +74,12 @@ def reviewed_studies(
     return reads.select_related("prediction", "study__patient").order_by("study__created_at")
 
 
-def deidentified_image(data: bytes, image_format: str) -> tuple[bytes, str]:
-    """The pixels without identifiers: DICOM de-identified, JPEG/PNG re-encoded as bare PNG."""
+def deidentified_image(data: bytes, image_format: str, *, uid_salt: bytes) -> tuple[bytes, str]:
+    """The pixels without identifiers: DICOM through the PS3.15 basic profile, JPEG/PNG as bare PNG."""
     if image_format == "DICOM":
-        from mlcore.dicom import deidentify
+        from mlcore.deidentify import deidentify
 
-        cleaned, _identifiers = deidentify(data)
-        return cleaned, ".dcm"
+        return deidentify(data, uid_salt=uid_salt).data, ".dcm"
     with PILImage.open(io.BytesIO(data)) as image:
         upright = ImageOps.exif_transpose(image)
         out = io.BytesIO()
@@ -113,11 +114,13 @@ def _write_images(reads: list[Review], images_dir: Path) -> list[dict[str, Any]]
     """Write each study's image under a random id; return the CSV rows."""
     groups: dict[Any, tuple[str, Any]] = {}
     rows = []
+    # A fresh secret per export: UIDs stay consistent inside one export, two exports cannot be joined.
+    uid_salt = secrets.token_bytes(32)
     for read in reads:
         study = read.study
         image = study.images.order_by("created_at").first()
         with image.file.open("rb") as handle:
-            data, suffix = deidentified_image(handle.read(), image.format)
+            data, suffix = deidentified_image(handle.read(), image.format, uid_salt=uid_salt)
         export_id = uuid.uuid4().hex
         group, first_seen = groups.setdefault(study.patient_id, (uuid.uuid4().hex[:12], study.created_at))
         (images_dir / f"{export_id}{suffix}").write_bytes(data)

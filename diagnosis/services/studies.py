@@ -88,6 +88,13 @@ def identifier_digest(value: str) -> str:
     return salted_hmac("airspace.dicom.identifier", value.strip(), algorithm="sha256").hexdigest()
 
 
+def dicom_uid_salt() -> bytes:
+    """The secret salt for UID remapping: AIRSPACE_DICOM_UID_SALT, or one derived from SECRET_KEY."""
+    if settings.AIRSPACE_DICOM_UID_SALT:
+        return settings.AIRSPACE_DICOM_UID_SALT.encode()
+    return salted_hmac("airspace.dicom.uid-remap", "v1", algorithm="sha256").digest()
+
+
 def _deidentify(data: bytes, decoded: DecodedImage, mrn: str) -> tuple[bytes, dict[str, Any]]:
     """Strip identifying DICOM tags before storage when the site has it on (the default).
 
@@ -96,12 +103,14 @@ def _deidentify(data: bytes, decoded: DecodedImage, mrn: str) -> tuple[bytes, di
     """
     if decoded.format != "DICOM" or not settings.AIRSPACE_DEIDENTIFY_DICOM:
         return data, {}
-    from mlcore.dicom import deidentify
+    from mlcore.deidentify import TABLE_EDITION, deidentify
 
-    cleaned, identifiers = deidentify(data)
+    cleaned = deidentify(data, uid_salt=dicom_uid_salt())
+    identifiers = cleaned.identifiers
     patient_id = identifiers.get("PatientID", "").strip()
-    return cleaned, {
+    return cleaned.data, {
         "profile": "PS3.15 Basic Application Level Confidentiality Profile (DCM 113100)",
+        "table": TABLE_EDITION,
         "original_hmac_sha256": {k: identifier_digest(v) for k, v in identifiers.items() if v.strip()},
         "patient_id_matches_mrn": (patient_id == mrn.strip()) if patient_id else None,
     }

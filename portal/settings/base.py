@@ -157,6 +157,9 @@ AIRSPACE_MIN_SIDE = env_int("AIRSPACE_MIN_SIDE", 64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 AIRSPACE_DEIDENTIFY_DICOM = env_bool("AIRSPACE_DEIDENTIFY_DICOM", True)
+# Secret salt for the consistent DICOM UID remapping (same source UID -> same new UID); empty derives one
+# from DJANGO_SECRET_KEY. Changing it splits future uploads of a study from earlier ones.
+AIRSPACE_DICOM_UID_SALT = os.environ.get("AIRSPACE_DICOM_UID_SALT", "")
 AIRSPACE_MODEL_BUNDLE = os.environ.get("AIRSPACE_MODEL_BUNDLE") or None
 
 # Worklist policy.

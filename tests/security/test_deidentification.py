@@ -9,8 +9,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from diagnosis.models import AuditEvent, Image
+from diagnosis.services.dataset_export import deidentified_image
 from diagnosis.services.studies import identifier_digest
-from tests.fixtures.dicoms import xray_dicom
+from tests.fixtures.dicoms import HOSTILE_SECRETS, hostile_dicom, xray_dicom
 
 pytestmark = pytest.mark.django_db
 IDENTIFYING = (
@@ -91,3 +92,56 @@ def test_site_can_turn_it_off(api, alice, settings):
     image = Image.objects.get(study_id=response.json()["id"])
     assert not image.deidentified and "deidentification" not in image.meta
     assert image.file.open("rb").read() == original
+
+
+def _same_study_second_image(data: bytes) -> bytes:
+    """Another instance (new SOP Instance UID, other pixels) of the same study and series."""
+    ds = pydicom.dcmread(io.BytesIO(data))
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.PixelData = bytes(reversed(ds.PixelData))
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def _assert_clean(data: bytes) -> pydicom.Dataset:
+    """Nothing the pen test found (issue #17 finding 3) is left anywhere in the file."""
+    leaked = [secret for secret in HOSTILE_SECRETS if secret in data]
+    assert not leaked, f"leaks {leaked}"
+    assert data[:128] == b"\x00" * 128, "preamble not zeroed"
+    ds = pydicom.dcmread(io.BytesIO(data))
+    assert not [str(e.tag) for e in ds.iterall() if e.tag.is_private], "private tags left"
+    for keyword in ("StudyDescription", "SeriesDescription", "PatientBirthName", "IssuerOfPatientID"):
+        assert keyword not in ds, keyword
+    for keyword in ("MedicalAlerts", "PerformedProcedureStepDescription", "ProtocolName"):
+        assert keyword not in ds, keyword
+    nested = ds.ViewCodeSequence[0].ViewModifierCodeSequence[0]
+    assert not str(nested.get("PatientName", "")) and not nested.get("PatientID", "")
+    return ds
+
+
+def test_hostile_upload_is_fully_deidentified_and_uids_stay_grouped(api, alice):
+    """Pen test finding 3: a download marked PatientIdentityRemoved still carried PHI."""
+    first = hostile_dicom()
+    second = _same_study_second_image(first)
+    stored = []
+    for data in (first, second):
+        response = upload_dicom(api, alice, data)
+        assert response.status_code == 201, response.content[:300]
+        stored.append(Image.objects.get(study_id=response.json()["id"]).file.open("rb").read())
+    a, b = (_assert_clean(data) for data in stored)
+    assert a.PatientIdentityRemoved == "YES"
+    source = pydicom.dcmread(io.BytesIO(first))
+    # Consistent remapping: the two images still share study and series, with UIDs that are not the source's.
+    assert a.StudyInstanceUID == b.StudyInstanceUID != source.StudyInstanceUID
+    assert a.SeriesInstanceUID == b.SeriesInstanceUID != source.SeriesInstanceUID
+    assert a.SOPInstanceUID != b.SOPInstanceUID
+    assert (a.pixel_array == source.pixel_array).all()
+
+
+def test_export_reviewed_ships_deidentified_files_even_from_original_storage():
+    """export_reviewed de-identifies again (a site may store originals): same profile, per-export UIDs."""
+    first, _suffix = deidentified_image(hostile_dicom(), "DICOM", uid_salt=b"export-1")
+    second, _suffix = deidentified_image(hostile_dicom(), "DICOM", uid_salt=b"export-2")
+    one, two = _assert_clean(first), _assert_clean(second)
+    assert one.StudyInstanceUID != two.StudyInstanceUID  # two exports cannot be joined by UID
