@@ -42,7 +42,9 @@ class Patient(models.Model):
         UNKNOWN = "U", "Unknown"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    mrn = models.CharField("MRN", max_length=64, unique=True)
+    # An MRN names one patient record per scope (department, or the uploader without one): a clinician
+    # typing another department's MRN gets a record of their own, so no answer reveals the other (#17).
+    mrn = models.CharField("MRN", max_length=64, db_index=True)
     name = models.CharField(max_length=200, blank=True)
     birth_date = models.DateField(null=True, blank=True)
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
@@ -52,6 +54,18 @@ class Patient(models.Model):
 
     class Meta:
         ordering = ["mrn"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["department", "mrn"],
+                condition=Q(department__isnull=False),
+                name="patient_mrn_unique_per_department",
+            ),
+            models.UniqueConstraint(
+                fields=["created_by", "mrn"],
+                condition=Q(department__isnull=True),
+                name="patient_mrn_unique_per_owner",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.mrn} {self.name}".strip()

@@ -14,10 +14,24 @@ from diagnosis.services.reviews import claim_holder
 
 
 class PatientSerializer(serializers.ModelSerializer):
+    # Records are per scope: readers who see every department tell two records of one MRN apart by this.
+    department = serializers.CharField(
+        source="department.name", read_only=True, allow_null=True, default=None
+    )
+
     class Meta:
         model = Patient
-        fields = ["id", "mrn", "name", "birth_date", "sex", "created_at"]
+        fields = ["id", "mrn", "name", "birth_date", "sex", "department", "created_at"]
         read_only_fields = ["id", "created_at"]
+
+
+class PatientInputSerializer(serializers.Serializer):
+    """A new patient record (created in the caller's scope)."""
+
+    mrn = serializers.CharField(max_length=64)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    birth_date = serializers.DateField(required=False, allow_null=True, default=None)
+    sex = serializers.ChoiceField(Patient.Sex.choices, required=False, allow_blank=True, default="")
 
 
 class PredictionSerializer(serializers.ModelSerializer):

@@ -26,6 +26,7 @@ from diagnosis.services import reviews, studies
 from diagnosis.services.audit import AuditContext, audit_record
 from diagnosis.services.errors import DomainError
 from diagnosis.services.media import media_response
+from diagnosis.services.patients import patient_get_or_create
 from diagnosis.services.study_images import study_create_with_images
 
 
@@ -278,14 +279,18 @@ class PatientListCreateView(generics.ListAPIView):
             user=self.request.user, mrn=params.get("mrn", ""), query=params.get("q", "")
         )
 
-    @extend_schema(request=s.PatientSerializer, responses={201: s.PatientSerializer})
+    @extend_schema(
+        request=s.PatientInputSerializer, responses={201: s.PatientSerializer, 200: s.PatientSerializer}
+    )
     def post(self, request: Request) -> Response:
-        form = s.PatientSerializer(data=request.data)
+        """201 with a new record in your scope; 200 with the one your scope already has for this MRN."""
+        form = s.PatientInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        from diagnosis.services.patients import patient_get_or_create
-
-        patient = patient_get_or_create(user=request.user, context=ctx(request), **form.validated_data)
-        return Response(s.PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+        patient, created = patient_get_or_create(
+            user=request.user, context=ctx(request), **form.validated_data
+        )
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(s.PatientSerializer(patient).data, status=code)
 
 
 class PatientDetailView(APIView):

@@ -21,6 +21,14 @@ def department_of(user: Any) -> Department | None:
     return profile.department if profile is not None else None
 
 
+def patient_scope(user: Any) -> Q:
+    """The scope a user's new patient records belong to: their department, else the user themselves."""
+    department = department_of(user)
+    if department is not None:
+        return Q(department=department)
+    return Q(department__isnull=True, created_by=user)
+
+
 def visible_studies(user: Any) -> QuerySet[Study]:
     """Every study this user may see."""
     held = roles_of(user)

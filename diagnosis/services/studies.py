@@ -181,7 +181,7 @@ def _store(
     """Write rows and file atomically; if anything fails, the stored file is removed again."""
     try:
         with transaction.atomic():
-            patient = patient_get_or_create(
+            patient, _ = patient_get_or_create(
                 user=user,
                 mrn=upload.patient_mrn,
                 name=upload.patient_name,

@@ -157,10 +157,10 @@ def test_rerun_is_refused_until_the_queued_run_finishes(alice: Any, admin_user: 
     assert study.status == Study.Status.QUEUED and study.rerun_requested_by == admin_user
 
 
-def test_creating_an_existing_mrn_is_400_and_changes_nothing(alice: Any, bob: Any) -> None:
-    # Documented limit (docs/API.md): the MRN is hospital-wide, so its existence is not hidden.
+def test_creating_an_existing_mrn_in_another_scope_makes_a_record_of_your_own(alice: Any, bob: Any) -> None:
+    # Patient records are per scope (#17 finding 1): Bob's answer says nothing about Alice's record.
     assert token_client(alice).post("/api/v1/patients/", {"mrn": "PAT-9", "name": "Ada"}).status_code == 201
     response = token_client(bob).post("/api/v1/patients/", {"mrn": "PAT-9", "name": "Someone Else"})
-    assert response.status_code == 400 and "mrn" in response.json()["error"]["fields"]
-    assert Patient.objects.get(mrn="PAT-9").name == "Ada"
-    assert token_client(bob).get("/api/v1/patients/?mrn=PAT-9").json()["count"] == 0
+    assert response.status_code == 201 and response.json()["name"] == "Someone Else"
+    assert Patient.objects.get(mrn="PAT-9", created_by=alice).name == "Ada"
+    assert token_client(bob).get("/api/v1/patients/?mrn=PAT-9").json()["count"] == 1
