@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "axes",
     "portal",
     "diagnosis",
+    "backups",
 ]
 
 MIDDLEWARE = [
