@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import itertools
 from typing import Any
 
@@ -24,6 +23,7 @@ from diagnosis.services.errors import DomainError
 from diagnosis.services.health import health_report
 from diagnosis.services.media import media_response
 from portal.roles import Role, has_role, roles_of
+from portal.spreadsheets import SafeWriter
 
 
 def role_required(*roles: str) -> Any:
@@ -274,7 +274,7 @@ def _audit_csv(events: Any) -> StreamingHttpResponse:
         "prev_hash",
         "hash",
     ]
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())  # usernames, user agents and notes are attacker text (#17 finding 4)
     rows = (writer.writerow([getattr(e, c) for c in columns]) for e in events.iterator())
     response = StreamingHttpResponse(
         itertools.chain([writer.writerow(columns)], rows), content_type="text/csv"

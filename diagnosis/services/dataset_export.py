@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import json
@@ -22,6 +21,7 @@ from PIL import ImageOps
 from diagnosis.models import Review, Study
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import DomainError
+from portal.spreadsheets import SafeDictWriter
 
 DEIDENTIFICATION = (
     "What leaves: pixels (JPEG/PNG re-encoded as PNG with no metadata; DICOM through the whole PS3.15 basic "
@@ -171,7 +171,7 @@ def dataset_export(
     reads = list(reviewed_studies(model_version=model_version, since=since, until=until))
     rows = _write_images(reads, images_dir)
     with (out_dir / "labels.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer = SafeDictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
     criteria = {"model_version": model_version, "since": since, "until": until}
