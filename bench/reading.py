@@ -44,6 +44,7 @@ def _seed(studies: int, events: int) -> object:
 
     from diagnosis.models import Image, Patient, Prediction, Review, Study
     from diagnosis.services.audit import audit_record
+    from mlcore.calibration import label_confidence
 
     rng = random.Random(7)
     user = User.objects.create_user("bench-reader", password="bench-password-1")
@@ -90,7 +91,7 @@ def _seed(studies: int, events: int) -> object:
                 model_version="bench",
                 probability=p,
                 label="PNEUMONIA" if p >= 0.5 else "NORMAL",
-                confidence=max(p, 1 - p),
+                confidence=label_confidence(p, "PNEUMONIA" if p >= 0.5 else "NORMAL"),
                 threshold=0.5,
                 indeterminate=0.45 < p < 0.55,
             )
@@ -98,7 +99,14 @@ def _seed(studies: int, events: int) -> object:
     Prediction.objects.bulk_create(predictions)
     Review.objects.bulk_create(
         [
-            Review(study=pr.study, prediction=pr, reviewer=user, decision="agree", final_label=pr.label)
+            Review(
+                study=pr.study,
+                prediction=pr,
+                reviewer=user,
+                decision="agree",
+                final_label=pr.label,
+                ai_label=pr.label,
+            )
             for pr in predictions[: studies // 10]
         ]
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from diagnosis.models import Label, Patient, Review, Study
+from diagnosis.models import Patient, ReadLabel, Review, Study
 
 MRN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$"
 
@@ -71,12 +71,15 @@ class StudyUploadForm(AccessibleForm):
 class ReviewForm(AccessibleForm):
     decision = forms.ChoiceField(choices=Review.Decision.choices, widget=forms.RadioSelect)
     final_label = forms.ChoiceField(
-        choices=[("", "—"), *Label.choices], required=False, label="Final label (override)"
+        choices=[("", "—"), *ReadLabel.choices], required=False, label="Final label (override)"
     )
     reason = forms.ChoiceField(
         choices=[("", "—"), *Review.Reason.choices], required=False, label="Reason (override)"
     )
     note = forms.CharField(max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    amendment_reason = forms.CharField(
+        max_length=1000, required=False, label="Reason for amending (required to amend a signed read)"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

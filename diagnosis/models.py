@@ -6,15 +6,31 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from mlcore.dicom import flag_notice
 
 
 class Label(models.TextChoices):
+    """What the AI can say."""
+
     NORMAL = "NORMAL", "Normal"
     PNEUMONIA = "PNEUMONIA", "Pneumonia"
+
+
+class ReadLabel(models.TextChoices):
+    """What a radiologist can sign: the AI's two labels, or that the study cannot be read for pneumonia."""
+
+    NORMAL = "NORMAL", "Normal"
+    PNEUMONIA = "PNEUMONIA", "Pneumonia"
+    NON_DIAGNOSTIC = "NON_DIAGNOSTIC", "Non-diagnostic"
+
+
+# The reasons a read may be non-diagnostic (a subset of Review.Reason; kept beside the constraint using it).
+NON_DIAGNOSTIC_REASONS = ("wrong_input", "image_quality", "other")
+# Signed-value tolerance for the confidence = 1 - probability constraint (float arithmetic in SQL).
+_CONFIDENCE_EPSILON = 1e-9
 
 
 class Department(models.Model):
@@ -216,8 +232,21 @@ class Prediction(models.Model):
             models.CheckConstraint(
                 condition=Q(probability__gte=0) & Q(probability__lte=1), name="prediction_probability_range"
             ),
+            # Confidence is the probability of the label shown (mlcore.calibration.label_confidence), so
+            # a NORMAL below an operating point above 0.5 has confidence < 0.5: no lower bound of 0.5.
             models.CheckConstraint(
-                condition=Q(confidence__gte=0.5) & Q(confidence__lte=1), name="prediction_confidence_range"
+                condition=(Q(label=Label.PNEUMONIA) & Q(confidence=F("probability")))
+                | (
+                    Q(label=Label.NORMAL)
+                    & Q(confidence__gte=1 - F("probability") - _CONFIDENCE_EPSILON)
+                    & Q(confidence__lte=1 - F("probability") + _CONFIDENCE_EPSILON)
+                ),
+                name="prediction_confidence_is_label_probability",
+            ),
+            models.CheckConstraint(
+                condition=Q(label=Label.PNEUMONIA, probability__gte=F("threshold"))
+                | Q(label=Label.NORMAL, probability__lt=F("threshold")),
+                name="prediction_label_at_threshold",
             ),
             models.CheckConstraint(
                 condition=Q(threshold__gte=0) & Q(threshold__lte=1), name="prediction_threshold_range"
@@ -261,9 +290,14 @@ class Review(models.Model):
     is_current = models.BooleanField(default=True)
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=10, choices=Decision.choices)
-    final_label = models.CharField(max_length=10, choices=Label.choices)
+    final_label = models.CharField(max_length=16, choices=ReadLabel.choices)
+    # The AI label the reader saw (copied from the prediction) so the database can refuse an "override"
+    # that keeps it. Blank only on reads signed before it was recorded.
+    ai_label = models.CharField(max_length=10, choices=Label.choices, blank=True)
     reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
     note = models.TextField(blank=True, max_length=4000)
+    # Why a signed read was amended (required on every version after the first).
+    amendment_reason = models.TextField(blank=True, max_length=1000)
     signed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -276,7 +310,21 @@ class Review(models.Model):
             models.CheckConstraint(
                 condition=Q(decision="agree") | ~Q(reason=""), name="review_override_needs_reason"
             ),
-            models.CheckConstraint(condition=Q(final_label__in=Label.values), name="review_label_valid"),
+            models.CheckConstraint(condition=Q(final_label__in=ReadLabel.values), name="review_label_valid"),
+            models.CheckConstraint(
+                condition=~Q(final_label=ReadLabel.NON_DIAGNOSTIC) | Q(reason__in=NON_DIAGNOSTIC_REASONS),
+                name="review_non_diagnostic_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(ai_label="")
+                | Q(decision="agree", final_label=F("ai_label"))
+                | (Q(decision="override") & ~Q(final_label=F("ai_label"))),
+                name="review_override_differs_from_ai",
+            ),
+            models.CheckConstraint(
+                condition=Q(previous__isnull=True) | ~Q(amendment_reason=""),
+                name="review_amendment_needs_reason",
+            ),
         ]
 
     def __str__(self) -> str:

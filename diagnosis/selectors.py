@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -26,7 +26,7 @@ from django.db.models.lookups import Exact
 from django.http import Http404
 from django.utils import timezone
 
-from diagnosis.models import AuditEvent, Patient, Prediction, Review, Study
+from diagnosis.models import AuditEvent, Patient, Prediction, ReadLabel, Review, Study
 from diagnosis.services.scope import visible_patients, visible_studies
 
 
@@ -107,6 +107,54 @@ def current_review(study: Study) -> Review | None:
     """The current (latest) review version."""
     history = review_history(study)
     return next((r for r in history if r.is_current), None)
+
+
+@dataclass(frozen=True)
+class FinalRead:
+    """The radiologist's signed read that a study's pages and API lead with once it exists."""
+
+    label: str
+    decision: str
+    reason: str
+    reader: str
+    signed_at: datetime
+    version: int
+
+    @property
+    def label_display(self) -> str:
+        """The label as a reader says it ("Non-diagnostic")."""
+        return ReadLabel(self.label).label
+
+    @property
+    def reason_display(self) -> str:
+        """The reason in words ("" when none)."""
+        return Review.Reason(self.reason).label if self.reason else ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API's `final_read` object."""
+        return {
+            "label": self.label,
+            "decision": self.decision,
+            "reason": self.reason,
+            "reader": self.reader,
+            "signed_at": self.signed_at,
+            "version": self.version,
+        }
+
+
+def final_read_for(study: Study) -> FinalRead | None:
+    """The study's current signed read, or None before any (no query when the reviews are prefetched)."""
+    review = current_review(study)
+    if review is None:
+        return None
+    return FinalRead(
+        label=review.final_label,
+        decision=review.decision,
+        reason=review.reason,
+        reader=review.reviewer.get_username(),
+        signed_at=review.signed_at,
+        version=review.version,
+    )
 
 
 WORKLIST_ORDERINGS = {

@@ -21,6 +21,21 @@ def calibrated_probability(logits: np.ndarray, temperature: float) -> np.ndarray
     return sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
 
 
+def label_confidence(probability: float, label: str) -> float:
+    """The calibrated probability of the label shown: p for PNEUMONIA, 1 - p for NORMAL.
+
+    The one definition of "confidence" (inference, factories, benchmarks). It is not max(p, 1 - p): with
+    an operating point above 0.5 a NORMAL result can carry p = 0.6, whose NORMAL confidence is 0.4. For an
+    indeterminate result the label is still the one at the operating point and the confidence is that
+    label's probability; pages head such a result "Indeterminate", never with this number.
+    """
+    if label == "PNEUMONIA":
+        return float(probability)
+    if label == "NORMAL":
+        return 1.0 - float(probability)
+    raise ValueError(f"no confidence for label {label!r}")
+
+
 def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
     """Mean binary negative log-likelihood of the labels under sigmoid(logit / T)."""
     z = np.asarray(logits, dtype=np.float64) / temperature

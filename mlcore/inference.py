@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from mlcore.bundle import file_sha256, resolve_bundle_dir, verify_bundle
+from mlcore.calibration import label_confidence
 from mlcore.decoding import DecodedImage, decode_image, display_size
 from mlcore.errors import BundleError, InvalidImage, RejectedImage
 from mlcore.gate import Gate, gather_evidence
@@ -210,7 +211,7 @@ class Predictor:
         return PredictionResult(
             probability=p,
             label=label,
-            confidence=max(p, 1.0 - p),
+            confidence=label_confidence(p, label),
             threshold=self.threshold,
             indeterminate=self.band[0] <= p <= self.band[1],
             model_version=self.version,

@@ -8,8 +8,8 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from diagnosis.models import AuditEvent, Image, Label, Patient, Prediction, Review, Study
-from diagnosis.selectors import current_prediction, current_review, review_history
+from diagnosis.models import AuditEvent, Image, Patient, Prediction, ReadLabel, Review, Study
+from diagnosis.selectors import current_prediction, current_review, final_read_for, review_history
 from diagnosis.services.reviews import claim_holder
 
 
@@ -80,11 +80,24 @@ class ReviewSerializer(serializers.ModelSerializer):
             "reviewer",
             "decision",
             "final_label",
+            "ai_label",
             "reason",
             "note",
+            "amendment_reason",
             "signed_at",
             "prediction",
         ]
+
+
+class FinalReadSerializer(serializers.Serializer):
+    """The signed read a study leads with: null until a radiologist signs one."""
+
+    label = serializers.ChoiceField(ReadLabel.choices)
+    decision = serializers.ChoiceField(Review.Decision.choices)
+    reason = serializers.CharField(help_text="Override or non-diagnostic reason code; empty for agreement.")
+    reader = serializers.CharField(help_text="The signing radiologist's username.")
+    signed_at = serializers.DateTimeField()
+    version = serializers.IntegerField(help_text="1 for the first read; amendments count up.")
 
 
 class StudyImageSerializer(serializers.ModelSerializer):
@@ -102,6 +115,7 @@ class StudyImageSerializer(serializers.ModelSerializer):
 class StudySerializer(serializers.ModelSerializer):
     patient = PatientSerializer(read_only=True)
     prediction = serializers.SerializerMethodField()
+    final_read = serializers.SerializerMethodField()
     review = serializers.SerializerMethodField()
     reviews = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
@@ -130,6 +144,7 @@ class StudySerializer(serializers.ModelSerializer):
             "duplicate_of",
             "image",
             "images",
+            "final_read",
             "prediction",
             "review",
             "reviews",
@@ -177,6 +192,12 @@ class StudySerializer(serializers.ModelSerializer):
     def get_prediction(self, obj: Study) -> dict[str, Any] | None:
         prediction = current_prediction(obj)
         return PredictionSerializer(prediction).data if prediction else None
+
+    @extend_schema_field(FinalReadSerializer(allow_null=True))
+    def get_final_read(self, obj: Study) -> dict[str, Any] | None:
+        """The current signed read (label, decision, reason, reader, signed_at, version) or null."""
+        read = final_read_for(obj)
+        return FinalReadSerializer(read.as_dict()).data if read else None
 
     @extend_schema_field(ReviewSerializer(allow_null=True))
     def get_review(self, obj: Study) -> dict[str, Any] | None:
@@ -227,9 +248,16 @@ class StudyUploadSerializer(serializers.Serializer):
 
 class ReviewInputSerializer(serializers.Serializer):
     decision = serializers.ChoiceField(Review.Decision.choices)
-    final_label = serializers.ChoiceField(Label.choices, required=False, allow_blank=True, default="")
+    final_label = serializers.ChoiceField(ReadLabel.choices, required=False, allow_blank=True, default="")
     reason = serializers.ChoiceField(Review.Reason.choices, required=False, allow_blank=True, default="")
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    amendment_reason = serializers.CharField(
+        max_length=1000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Why a signed read is amended; required when the study already has one.",
+    )
 
 
 class TokenInputSerializer(serializers.Serializer):

@@ -18,7 +18,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from diagnosis.models import Review, Study
+from diagnosis.models import ReadLabel, Review, Study
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import DomainError
 from portal.spreadsheets import SafeDictWriter
@@ -63,8 +63,11 @@ class ExportSummary:
 def reviewed_studies(
     *, model_version: str | None = None, since: date | None = None, until: date | None = None
 ) -> QuerySet[Review]:
-    """Current reads of completed studies (optionally for one model version and a signing period)."""
-    reads = Review.objects.filter(is_current=True, study__status=Study.Status.COMPLETED)
+    """Current NORMAL/PNEUMONIA reads of completed studies (optionally for one model version and a signing
+    period). A non-diagnostic read (wrong input, poor quality, other) is no training label: never exported."""
+    reads = Review.objects.filter(is_current=True, study__status=Study.Status.COMPLETED).exclude(
+        final_label=ReadLabel.NON_DIAGNOSTIC
+    )
     if model_version:
         reads = reads.filter(prediction__model_version=model_version)
     if since:

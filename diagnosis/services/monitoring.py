@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from diagnosis.models import Label, Prediction, Review, Study
+from diagnosis.models import NON_DIAGNOSTIC_REASONS, Label, Prediction, ReadLabel, Review, Study
 from diagnosis.services.monitoring_stats import (
     Confusion,
     agreement_figures,
@@ -79,9 +79,26 @@ def _current_reads(mine: QuerySet[Prediction]) -> dict[Any, str]:
 
 
 def _pairs(rows: list[Row], finals: dict[Any, str]) -> list[tuple[str, str]]:
-    """(AI label, final read) per reviewed study; a study re-run on the same version counts once (latest)."""
+    """(AI label, final read) per reviewed study; a study re-run on the same version counts once (latest).
+
+    Non-diagnostic reads (wrong input, poor quality, other) have no NORMAL/PNEUMONIA truth: they are left
+    out of agreement, sensitivity and specificity and counted apart (non_diagnostic_figures).
+    """
     latest = {row[0]: row[1] for row in rows}  # rows are oldest first
-    return [(label, finals[study]) for study, label in latest.items() if study in finals]
+    return [
+        (label, finals[study])
+        for study, label in latest.items()
+        if study in finals and finals[study] != ReadLabel.NON_DIAGNOSTIC
+    ]
+
+
+def non_diagnostic_figures(mine: QuerySet[Prediction]) -> dict[str, Any]:
+    """Studies whose current read is non-diagnostic, in total and by reason (excluded from accuracy)."""
+    reads = Review.objects.filter(
+        is_current=True, final_label=ReadLabel.NON_DIAGNOSTIC, study__in=mine.values("study")
+    )
+    reasons = Counter(reads.values_list("reason", flat=True))
+    return {"total": sum(reasons.values()), "by_reason": {c: reasons[c] for c in NON_DIAGNOSTIC_REASONS}}
 
 
 def weekly_figures(
@@ -124,6 +141,7 @@ def model_figures(predictions: QuerySet[Prediction], version: str, models_dir: P
     )
     metadata = bundle_metadata(version, models_dir)
     validation = validation_histogram(metadata or {})
+    non_diagnostic = non_diagnostic_figures(mine)
     return {
         "model_version": version,
         "bundle_found": metadata is not None,
@@ -132,8 +150,10 @@ def model_figures(predictions: QuerySet[Prediction], version: str, models_dir: P
             "studies": len({row[0] for row in rows}),
             "reviewed": len(pairs),
             "indeterminate": sum(1 for row in rows if row[4]),
+            "non_diagnostic": non_diagnostic["total"],
         },
         **agreement_figures(Confusion.from_pairs(pairs)),
+        "non_diagnostic": non_diagnostic,
         "overrides": _override_counts(decisions),
         "probability_distribution": distribution_figures([row[2] for row in rows], validation),
         "weekly": weekly_figures(rows, finals, validation),
@@ -175,7 +195,8 @@ def monitoring_report(
     return {
         "period": {"date_from": date_from, "date_to": date_to},
         "current_model_version": current_model_version(models_dir),
-        "reference": "each study's current radiologist read (amendments supersede earlier versions)",
+        "reference": "each study's current radiologist read (amendments supersede earlier versions); "
+        "non-diagnostic reads are excluded from agreement, sensitivity and specificity and counted apart",
         "positive_label": Label.PNEUMONIA,
         "models": [model_figures(predictions, version, models_dir) for version in versions],
         "rejected_inputs": rejected_inputs(date_from, date_to),

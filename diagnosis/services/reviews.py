@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
-from diagnosis.models import Label, Review, Study
+from diagnosis.models import NON_DIAGNOSTIC_REASONS, ReadLabel, Review, Study
 from diagnosis.selectors import current_prediction
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import Conflict, DomainError
@@ -125,15 +125,38 @@ def _validate(decision: str, final_label: str, reason: str, ai_label: str) -> st
             code="invalid_decision",
             fields={"decision": ["Must be 'agree' or 'override'."]},
         )
+    if final_label == ai_label:
+        message = f"An override must change the AI's label ({ai_label}); to keep it, agree."
+        raise DomainError(message, code="override_same_label", fields={"final_label": [message]})
     errors: dict[str, list[str]] = {}
-    if final_label not in Label.values:
-        errors["final_label"] = ["An override needs a final label: NORMAL or PNEUMONIA."]
-    offered = [code for code, _ in review_reasons()]
-    if reason not in offered:
-        errors["reason"] = [f"An override needs a reason, one of: {', '.join(offered)}."]
+    if final_label not in ReadLabel.values:
+        errors["final_label"] = ["An override needs a final label: NORMAL, PNEUMONIA or NON_DIAGNOSTIC."]
+    allowed = override_reasons(final_label)
+    if reason not in allowed:
+        errors["reason"] = [f"An override needs a reason, one of: {', '.join(allowed)}."]
     if errors:
         raise DomainError("The override is incomplete.", code="invalid_review", fields=errors)
     return final_label
+
+
+def override_reasons(final_label: str) -> list[str]:
+    """The reason codes an override to this final label accepts.
+
+    A non-diagnostic read takes one of NON_DIAGNOSTIC_REASONS whatever the site lists; "wrong input"
+    means the study cannot be read for pneumonia, so it never accompanies NORMAL or PNEUMONIA.
+    """
+    if final_label == ReadLabel.NON_DIAGNOSTIC:
+        return list(NON_DIAGNOSTIC_REASONS)
+    return [code for code, _ in review_reasons() if code != Review.Reason.WRONG_INPUT]
+
+
+def _amendment_reason_check(previous: Review | None, amendment_reason: str) -> str:
+    """An amendment (any version after the first) says why; a first read needs none."""
+    amendment_reason = amendment_reason.strip()
+    if previous is not None and not amendment_reason:
+        message = "Amending a signed read needs a reason."
+        raise DomainError(message, code="amendment_needs_reason", fields={"amendment_reason": [message]})
+    return amendment_reason if previous is not None else ""
 
 
 def _review_audit(review: Review, previous: Review | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -153,7 +176,8 @@ def _review_audit(review: Review, previous: Review | None) -> tuple[dict[str, An
         "decision": review.decision,
         "final_label": review.final_label,
         "reason": review.reason,
-        "ai_label": review.prediction.label,
+        "amendment_reason": review.amendment_reason,
+        "ai_label": review.ai_label,
         "ai_probability": review.prediction.probability,
         "prediction": str(review.prediction_id),
         "model_version": review.prediction.model_version,
@@ -170,6 +194,7 @@ def review_submit(
     final_label: str = "",
     reason: str = "",
     note: str = "",
+    amendment_reason: str = "",
     context: AuditContext = SYSTEM,
 ) -> Review:
     """Sign a read (or amend the current one as a new version) and release the reading claim."""
@@ -182,6 +207,7 @@ def review_submit(
     prediction = current_prediction(study)
     label = _validate(decision, final_label, reason, prediction.label)
     previous = study.reviews.select_related("reviewer").filter(is_current=True).first()
+    amendment_reason = _amendment_reason_check(previous, amendment_reason)
     if previous is not None:
         # The only change ever made to a signed review: it stops being the current version.
         Review.objects.filter(id=previous.id).update(is_current=False)
@@ -193,8 +219,10 @@ def review_submit(
         reviewer=user,
         decision=decision,
         final_label=label,
+        ai_label=prediction.label,
         reason="" if decision == Review.Decision.AGREE else reason,
         note=note.strip(),
+        amendment_reason=amendment_reason,
     )
     review.full_clean()
     review.save()
@@ -207,7 +235,7 @@ def review_submit(
         object_id=study.id,
         before=before,
         after=after,
-        reason=review.note,
+        reason=review.amendment_reason or review.note,
         context=context,
     )
     return review

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from PIL import Image as PILImage
 
 from diagnosis.models import Image, Label, Patient, Prediction, Study
+from mlcore.calibration import label_confidence
 
 
 def png_bytes(size: int = 96, shade: int = 90) -> bytes:
@@ -59,9 +60,9 @@ class PredictionFactory(factory.django.DjangoModelFactory):
     image = factory.LazyAttribute(lambda o: o.study.images.first() or ImageFactory(study=o.study))
     model_version = "test-model"
     probability = 0.9
-    label = Label.PNEUMONIA
-    confidence = factory.LazyAttribute(lambda o: max(o.probability, 1 - o.probability))
     threshold = 0.5
+    label = factory.LazyAttribute(lambda o: Label.PNEUMONIA if o.probability >= o.threshold else Label.NORMAL)
+    confidence = factory.LazyAttribute(lambda o: label_confidence(o.probability, o.label))
     indeterminate = False
 
 

@@ -144,7 +144,13 @@ def test_review_agree_and_override_and_amendment(api, alice, carol):
     assert missing.status_code == 400 and "reason" in missing.json()["error"]["fields"]
     amend = api.post(
         f"/api/v1/studies/{study.id}/review/",
-        {"decision": "override", "final_label": "NORMAL", "reason": "false_alarm", "note": "clear"},
+        {
+            "decision": "override",
+            "final_label": "NORMAL",
+            "reason": "false_alarm",
+            "note": "clear",
+            "amendment_reason": "looked again",
+        },
     )
     assert amend.status_code == 201 and amend.json()["version"] == 2
     reviews = list(Review.objects.filter(study=study).order_by("version"))

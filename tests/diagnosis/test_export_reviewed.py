@@ -186,7 +186,14 @@ def test_export_is_audited_and_refuses_a_used_folder(reviewed, tmp_path, admin_u
 
 def test_filters_and_amendments(reviewed, tmp_path, dave):
     jpeg, _ = reviewed
-    review_submit(user=dave, study=jpeg, decision="override", final_label="NORMAL", reason="false_alarm")
+    review_submit(
+        user=dave,
+        study=jpeg,
+        decision="override",
+        final_label="NORMAL",
+        reason="false_alarm",
+        amendment_reason="second read",
+    )
     _, rows = export(tmp_path)
     png = next(r for r in rows if r["format"] == "PNG")
     assert (png["final_label"], png["review_version"], png["review_reason"]) == ("NORMAL", "2", "false_alarm")

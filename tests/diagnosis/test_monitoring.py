@@ -122,7 +122,13 @@ def test_report_reproduces_the_hand_example(hand_example, models_dir, alice):
     assert report["current_model_version"] == "v1"
     (m,) = report["models"]
     assert m["model_version"] == "v1" and m["bundle_found"] is True
-    assert m["volume"] == {"predictions": 10, "studies": 10, "reviewed": 10, "indeterminate": 0}
+    assert m["volume"] == {
+        "predictions": 10,
+        "studies": 10,
+        "reviewed": 10,
+        "indeterminate": 0,
+        "non_diagnostic": 0,
+    }
     assert m["confusion"] == {"tp": 4, "fp": 1, "fn": 2, "tn": 3}
     assert m["agreement"]["value"] == pytest.approx(0.7) and m["agreement"]["kappa"] == pytest.approx(0.4)
     assert m["sensitivity"]["value"] == pytest.approx(4 / 6)
@@ -153,7 +159,7 @@ def test_amendment_changes_the_reference_and_versions_are_separate(
     hand_example, models_dir, alice, carol, dave
 ):
     # Amend a false alarm back to PNEUMONIA: the current read now agrees with the AI.
-    review_submit(user=dave, study=hand_example[4], decision="agree")
+    review_submit(user=dave, study=hand_example[4], decision="agree", amendment_reason="second read")
     make_read(alice, carol, ai="PNEUMONIA", final="PNEUMONIA", version="v2")
     report = monitoring_report(models_dir=models_dir)
     v1, v2 = report["models"]

@@ -10,6 +10,7 @@ from django.utils import timezone
 from diagnosis.models import AuditEvent, Prediction, Study
 from diagnosis.services.predictions import prediction_run
 from diagnosis.services.studies import StudyUpload, study_create
+from mlcore.calibration import label_confidence
 from tests.fixtures.hostile import document, encode
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,7 @@ def test_run_records_prediction_and_completes(alice, xray_bytes, predictor):
     study.refresh_from_db()
     assert study.status == Study.Status.COMPLETED and study.completed_at is not None
     assert 0 <= prediction.probability <= 1 and prediction.label in {"NORMAL", "PNEUMONIA"}
-    assert prediction.confidence == pytest.approx(max(prediction.probability, 1 - prediction.probability))
+    assert prediction.confidence == pytest.approx(label_confidence(prediction.probability, prediction.label))
     assert prediction.label == ("PNEUMONIA" if prediction.probability >= prediction.threshold else "NORMAL")
     assert prediction.model_version == predictor.version and prediction.heatmap.name.endswith(".png")
     assert prediction.heatmap.read()[:8] == b"\x89PNG\r\n\x1a\n"

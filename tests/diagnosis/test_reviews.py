@@ -138,7 +138,13 @@ def test_review_never_edits_the_prediction_and_amendments_are_versions(api, alic
         api,
         dave,
         f"/api/v1/studies/{study.id}/review/",
-        {"decision": "override", "final_label": "NORMAL", "reason": "false_alarm", "note": "artefact"},
+        {
+            "decision": "override",
+            "final_label": "NORMAL",
+            "reason": "false_alarm",
+            "note": "artefact",
+            "amendment_reason": "second opinion",
+        },
     )
     assert amended.status_code == 201
     body = amended.json()
@@ -171,6 +177,7 @@ def test_review_never_edits_the_prediction_and_amendments_are_versions(api, alic
     }
     assert amend.after["final_label"] == "NORMAL" and amend.after["ai_label"] == "PNEUMONIA"
     assert amend.after["model_version"] == "test-model"
+    assert amend.reason == "second opinion" and amend.after["amendment_reason"] == "second opinion"
 
 
 def test_clinician_page_labels_ai_and_final_read(client, alice, carol):

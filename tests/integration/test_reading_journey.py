@@ -58,7 +58,12 @@ def test_reading_journey_on_the_real_worker(
     assert signed.status_code == 201
     api.force_authenticate(dave)
     assert (
-        api.post(f"/api/v1/studies/{urgent}/review/", {"decision": "agree"}, format="json").status_code == 201
+        api.post(
+            f"/api/v1/studies/{urgent}/review/",
+            {"decision": "agree", "amendment_reason": "second read agrees with the AI"},
+            format="json",
+        ).status_code
+        == 201
     )
     assert (
         Prediction.objects.get(id=ai.id).label == ai.label

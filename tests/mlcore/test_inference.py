@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mlcore.calibration import label_confidence
 from mlcore.errors import BundleError, InvalidImage, RejectedImage
 from mlcore.inference import PredictionResult, load_predictor
 from tests.fixtures.dicoms import fixture_xray_paths, xray_dicom
@@ -20,7 +21,7 @@ def test_prediction_contract(predictor) -> None:
     assert isinstance(result, PredictionResult)
     assert 0.0 <= result.probability <= 1.0
     assert result.label == ("PNEUMONIA" if result.probability >= result.threshold else "NORMAL")
-    assert result.confidence == pytest.approx(max(result.probability, 1 - result.probability))
+    assert result.confidence == pytest.approx(label_confidence(result.probability, result.label))
     assert result.threshold == predictor.threshold
     low, high = predictor.band
     assert result.indeterminate == (low <= result.probability <= high)
