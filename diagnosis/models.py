@@ -124,6 +124,8 @@ class Study(models.Model):
     enqueued_at = models.DateTimeField(default=timezone.now)
     # Worker claim: set by the conditional UPDATE that moves queued -> processing.
     processing_started_at = models.DateTimeField(null=True, blank=True)
+    # Which worker holds the claim (WorkerHeartbeat.worker): released at once when it stops heartbeating.
+    processing_worker = models.CharField(max_length=200, blank=True, default="")
     completed_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     rerun_requested_by = models.ForeignKey(
@@ -160,6 +162,19 @@ class Study(models.Model):
     @property
     def is_final(self) -> bool:
         return self.status in self.FINAL_STATUSES
+
+
+class WorkerHeartbeat(models.Model):
+    """A Celery worker (one boot of one main process): alive while last_seen_at keeps moving."""
+
+    worker = models.CharField(max_length=200, primary_key=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"Worker {self.worker} (last seen {self.last_seen_at:%X})"
 
 
 def image_upload_path(instance: Image, filename: str) -> str:

@@ -8,6 +8,7 @@ from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
+from diagnosis.heartbeat import worker_identity
 from diagnosis.runtime import get_predictor
 from diagnosis.services.audit import audit_anchor
 from diagnosis.services.predictions import prediction_run, study_fail_timed_out
@@ -34,7 +35,9 @@ def prediction_run_task(self: Task, study_id: str) -> str | None:
         # in processing; the conditional UPDATE in prediction_record still admits one prediction only.
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         retake = bool(self.request.retries) or redelivered
-        prediction = prediction_run(study_id=study_id, predictor=get_predictor(), retake=retake)
+        prediction = prediction_run(
+            study_id=study_id, predictor=get_predictor(), retake=retake, worker=worker_identity()
+        )
     except SoftTimeLimitExceeded:
         study_fail_timed_out(study_id=study_id, hard=False)
         return None

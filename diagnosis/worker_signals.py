@@ -6,7 +6,15 @@ import logging
 from typing import Any
 
 from celery.exceptions import TimeLimitExceeded
-from celery.signals import task_failure, task_postrun, task_prerun, worker_init, worker_process_init
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 from django.conf import settings
 from django.db import close_old_connections
 
@@ -29,6 +37,31 @@ def verify_model_bundle(**_: Any) -> None:
         logger.critical("Worker refuses to start: %s", exc)
         raise SystemExit(f"Airspace worker refuses to start: {exc}") from exc
     logger.info("Model bundle %s verified", metadata.get("version"))
+
+
+@worker_init.connect
+def begin_heartbeat(sender: Any = None, **_: Any) -> None:
+    """Give this worker boot its identity and first beat, before the pool children fork."""
+    from diagnosis.heartbeat import heartbeat_begin
+
+    identity = heartbeat_begin(getattr(sender, "hostname", "") or "worker")
+    logger.info("Worker heartbeat identity %s", identity)
+
+
+@worker_ready.connect
+def start_heartbeat(**_: Any) -> None:
+    """Keep beating (and releasing dead workers' claims) while the worker consumes."""
+    from diagnosis.heartbeat import heartbeat_start
+
+    heartbeat_start()
+
+
+@worker_shutdown.connect
+def end_heartbeat(**_: Any) -> None:
+    """Warm shutdown: running tasks are done, so this worker's row can go."""
+    from diagnosis.heartbeat import heartbeat_end
+
+    heartbeat_end()
 
 
 @worker_process_init.connect

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from diagnosis.models import Image, Prediction, Study
 from diagnosis.services.audit import audit_record
+from diagnosis.services.workers import live_workers
 from mlcore import InvalidImage, RejectedImage
 
 logger = logging.getLogger(__name__)
@@ -29,21 +30,30 @@ def _stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
 
 
-def study_claim_for_processing(*, study_id: Any, retake: bool = False) -> tuple[Study, list[Image]] | None:
-    """Claim the study with a conditional UPDATE: (study, its images in upload order), or None when
-    another worker has it or it is done.
+def study_claim_for_processing(
+    *, study_id: Any, retake: bool = False, worker: str = ""
+) -> tuple[Study, list[Image]] | None:
+    """Claim the study for `worker` with a conditional UPDATE: (study, its images in upload order), or
+    None when another worker has it or it is done.
 
     `retake` is for a retry of a task that may itself hold the claim (e.g. the database dropped mid-run)
-    and for a message redelivered after its worker died; each claim counts an attempt, so an image that
-    kills its worker process is failed after MAX_ATTEMPTS instead of looping.
+    and for a message redelivered after its worker process died: it takes over a claim of this same
+    worker, of no recorded worker, or of a worker that stopped heartbeating, never a live worker's. Each
+    claim counts an attempt, so an image that kills its worker process is failed after MAX_ATTEMPTS.
     """
     now = timezone.now()
     held = Q(status=Study.Status.PROCESSING)
+    orphaned = (
+        Q(processing_worker=worker) | Q(processing_worker="") | ~Q(processing_worker__in=live_workers())
+    )
     claimable = Q(status=Study.Status.QUEUED) | (
-        held if retake else held & Q(processing_started_at__lt=_stale_before())
+        held & orphaned if retake else held & Q(processing_started_at__lt=_stale_before())
     )
     claimed = Study.objects.filter(claimable, id=study_id).update(
-        status=Study.Status.PROCESSING, processing_started_at=now, attempts=F("attempts") + 1
+        status=Study.Status.PROCESSING,
+        processing_started_at=now,
+        processing_worker=worker,
+        attempts=F("attempts") + 1,
     )
     if not claimed:
         return None
@@ -61,7 +71,12 @@ def study_release(*, study: Study) -> None:
     """Give an unprocessed claim back (e.g. the model is not loadable yet) so the study waits."""
     Study.objects.filter(
         id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
-    ).update(status=Study.Status.QUEUED, processing_started_at=None, attempts=F("attempts") - 1)
+    ).update(
+        status=Study.Status.QUEUED,
+        processing_started_at=None,
+        processing_worker="",
+        attempts=F("attempts") - 1,
+    )
 
 
 @transaction.atomic
@@ -214,9 +229,12 @@ def _finish_failed(study: Study, exc: Exception) -> None:
         study_finish_unprocessed(study=study, status=failed, code="analysis_error", reason=reason)
 
 
-def prediction_run(*, study_id: Any, predictor: Any, retake: bool = False) -> Prediction | None:
-    """Claim the study, run the model on its image (see _predict), and record the outcome. Idempotent."""
-    claim = study_claim_for_processing(study_id=study_id, retake=retake)
+def prediction_run(
+    *, study_id: Any, predictor: Any, retake: bool = False, worker: str = ""
+) -> Prediction | None:
+    """Claim the study for `worker`, run the model on its image (see _predict), and record the outcome.
+    Idempotent."""
+    claim = study_claim_for_processing(study_id=study_id, retake=retake, worker=worker)
     if claim is None:
         return None
     study, images = claim

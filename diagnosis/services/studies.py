@@ -231,12 +231,14 @@ def _store(
     return study
 
 
-def study_enqueue(*, study_id: Any) -> bool:
-    """Hand the study to the broker. If the broker is down the study stays queued for the sweeper."""
+def study_enqueue(*, study_id: Any, priority: int | None = None) -> bool:
+    """Hand the study to the broker (`priority` 0 jumps the queue: a recovered study); if the broker is
+    down the study stays queued for the sweeper."""
     from diagnosis.tasks import prediction_run_task
 
+    options = {} if priority is None else {"priority": priority}
     try:
-        prediction_run_task.apply_async(args=[str(study_id)], retry=False)
+        prediction_run_task.apply_async(args=[str(study_id)], retry=False, **options)
     except Exception as exc:  # noqa: BLE001 - any broker fault leaves the study safely queued
         logger.warning("Broker unavailable, study %s stays queued for the sweeper: %s", study_id, exc)
         return False

@@ -212,6 +212,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Redis serves priority 0 first (it BRPOPs the lists of priority steps 0, 3, 6, 9 in that order): new
+# studies go to step 6, so a study re-enqueued after its worker died (priority 0) overtakes the backlog.
+CELERY_TASK_DEFAULT_PRIORITY = 6
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 45)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 60)
 CELERY_TASK_DEFAULT_QUEUE = "inference"
@@ -221,9 +224,13 @@ CELERY_TASK_PUBLISH_RETRY = False
 # so each study paid a new PostgreSQL backend (~14 ms of a ~30 ms task, measured). Connections are reused
 # for this many tasks instead; diagnosis.worker_signals still drops unusable or CONN_MAX_AGE-old ones.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 500)
-# Recovery budget for a study whose worker died holding it (issue #7: done within 2 minutes of a worker
-# being back): stale claim at hard limit + 5 s = 65 s, then the next sweep (every 15 s) re-enqueues it,
-# or Redis redelivers the unacked message after the visibility timeout (75 s): at most ~80 s.
+# A worker whose process died holding a claim (issue #17: done within 15 s of a live worker): every
+# worker refreshes its heartbeat row every AIRSPACE_HEARTBEAT_SECONDS; a claim whose worker was not seen
+# for AIRSPACE_WORKER_DEAD_AFTER_SECONDS is released by the next beat of any live worker (or the sweep)
+# and re-enqueued at broker priority 0, ahead of the backlog. Fallbacks for claims naming no worker:
+# stale claim at hard limit + 5 s, then the next sweep; or Redis redelivery after the visibility timeout.
+AIRSPACE_HEARTBEAT_SECONDS = env_int("AIRSPACE_HEARTBEAT_SECONDS", 2)
+AIRSPACE_WORKER_DEAD_AFTER_SECONDS = env_int("AIRSPACE_WORKER_DEAD_AFTER_SECONDS", 6)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-studies": {
         "task": "diagnosis.tasks.sweep_stuck_studies_task",

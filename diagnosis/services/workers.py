@@ -1,0 +1,108 @@
+"""Worker liveness: each Celery worker heartbeats; a processing claim whose worker stopped is released at once.
+
+A claim records the worker that took it (Study.processing_worker). A worker SIGKILLed (or its machine lost)
+stops refreshing its WorkerHeartbeat row; within AIRSPACE_WORKER_DEAD_AFTER_SECONDS its claims are put back
+to queued by a conditional UPDATE, audited, and re-enqueued ahead of the backlog. Exactly one prediction
+per study still holds: the dead worker's late result (if it ever comes) fails its own conditional UPDATE.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from diagnosis.models import Study, WorkerHeartbeat
+from diagnosis.services.audit import audit_record
+from diagnosis.services.studies import study_enqueue
+
+logger = logging.getLogger(__name__)
+# Broker priority of a re-enqueued study: 0 is served first (Redis BRPOPs the priority lists in order),
+# so a recovered study does not wait behind the queued backlog (CELERY_TASK_DEFAULT_PRIORITY is lower).
+RECOVERY_PRIORITY = 0
+
+
+def worker_heartbeat(*, worker: str, hostname: str, pid: int) -> None:
+    """Record that `worker` is alive now (one UPDATE; the row is created on the first beat)."""
+    now = timezone.now()
+    if not WorkerHeartbeat.objects.filter(worker=worker).update(last_seen_at=now):
+        WorkerHeartbeat.objects.update_or_create(
+            worker=worker, defaults={"hostname": hostname[:255], "pid": pid, "last_seen_at": now}
+        )
+
+
+def worker_forget(*, worker: str) -> None:
+    """A worker shutting down cleanly removes its row (its claims, if any, count as dead from now)."""
+    WorkerHeartbeat.objects.filter(worker=worker).delete()
+
+
+def dead_before() -> datetime:
+    """A worker not seen since this moment has stopped heartbeating."""
+    return timezone.now() - timedelta(seconds=settings.AIRSPACE_WORKER_DEAD_AFTER_SECONDS)
+
+
+def live_workers() -> QuerySet[WorkerHeartbeat, Any]:
+    """Identities of the workers that heartbeated recently (a subquery, evaluated by the database)."""
+    return WorkerHeartbeat.objects.filter(last_seen_at__gte=dead_before()).values("worker")
+
+
+def dead_claims() -> QuerySet[Study]:
+    """Processing claims held by a worker that stopped heartbeating (claims without a worker excluded)."""
+    cutoff = dead_before()
+    return (
+        Study.objects.filter(status=Study.Status.PROCESSING, processing_started_at__lt=cutoff)
+        .exclude(processing_worker="")
+        .exclude(processing_worker__in=live_workers())
+    )
+
+
+def dead_claims_release() -> int:
+    """Put every claim of a dead worker back to queued and re-enqueue it first in line; return how many."""
+    released = 0
+    claims = dead_claims().values_list("id", "processing_worker", "processing_started_at")[:500]
+    for study_id, worker, started in list(claims):
+        if _release(study_id=study_id, worker=worker, started=started):
+            released += 1
+            study_enqueue(study_id=study_id, priority=RECOVERY_PRIORITY)
+    if released:
+        logger.warning("Released %d processing claim(s) of worker(s) that stopped heartbeating", released)
+    return released
+
+
+@transaction.atomic
+def _release(*, study_id: Any, worker: str, started: datetime) -> bool:
+    """Conditional UPDATE: only this exact claim (same worker, same start) goes back to queued; audited."""
+    last_seen = WorkerHeartbeat.objects.filter(worker=worker).values_list("last_seen_at", flat=True).first()
+    updated = Study.objects.filter(
+        id=study_id, status=Study.Status.PROCESSING, processing_worker=worker, processing_started_at=started
+    ).update(
+        status=Study.Status.QUEUED,
+        processing_worker="",
+        processing_started_at=None,
+        enqueued_at=timezone.now(),
+    )
+    if updated:
+        seen = (
+            f"last seen {last_seen.isoformat(timespec='seconds')}" if last_seen else "no heartbeat on record"
+        )
+        audit_record(
+            actor=None,
+            action="study.requeued",
+            object_type="study",
+            object_id=study_id,
+            before={"status": Study.Status.PROCESSING, "worker": worker},
+            after={"status": Study.Status.QUEUED},
+            reason=f"Worker {worker} stopped heartbeating ({seen}); its claim was released.",
+        )
+    return bool(updated)
+
+
+def stale_workers_prune(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Forget heartbeat rows of workers gone for a day (their claims were released long ago)."""
+    deleted, _ = WorkerHeartbeat.objects.filter(last_seen_at__lt=timezone.now() - older_than).delete()
+    return deleted
