@@ -83,6 +83,25 @@ def _metrics(metadata: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
+# Captions for the report's plot files; any other file is captioned from its name.
+PLOT_TITLES = {
+    "pr": "Precision–recall",
+    "roc": "ROC",
+    "reliability": "Reliability (calibration)",
+    "confusion": "Confusion matrix",
+    "distribution": "Probability distribution",
+    "score_histograms": "Score histograms",
+    "training_curves": "Training curves",
+    "training_data": "Training data",
+}
+
+
+def plot_title(name: str) -> str:
+    """A plot's caption: the known title for its file stem, else the stem in words."""
+    stem = Path(name).stem
+    return PLOT_TITLES.get(stem.lower()) or stem.replace("_", " ").replace("-", " ").capitalize()
+
+
 def _plots(bundle: Path) -> list[dict[str, str]]:
     report = bundle / "report"
     if not report.is_dir():
@@ -90,9 +109,7 @@ def _plots(bundle: Path) -> list[dict[str, str]]:
     names = sorted(
         p.name for p in report.iterdir() if p.suffix in PLOT_SUFFIXES and REPORT_FILE.match(p.name)
     )
-    return [
-        {"name": n, "title": Path(n).stem.replace("_", " ").replace("-", " ").capitalize()} for n in names
-    ]
+    return [{"name": n, "title": plot_title(n)} for n in names]
 
 
 @role_required(*ANY_ROLE)

@@ -21,9 +21,9 @@ NEXT_SCAN_LIMIT = 50
 
 @role_required(*ANY_ROLE)
 def study_panels(request: HttpRequest, pk: Any) -> HttpResponse:
-    """The viewer and result panels, swapped in when the study finishes (part of polling: not audited)."""
+    """Controls, viewer and result panels, swapped in when the status changes (polling: not audited)."""
     study = selectors.study_get(user=request.user, study_id=pk)
-    return render(request, "diagnosis/_study_live.html", _study_context(request, study))
+    return render(request, "diagnosis/_study_panels.html", _study_context(request, study))
 
 
 @role_required(Role.RADIOLOGIST)

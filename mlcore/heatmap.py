@@ -7,6 +7,7 @@ beyond the forward pass that produced the probability.
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 
@@ -35,26 +36,36 @@ def class_activation_map(last_conv: np.ndarray, weights: np.ndarray, sign: float
     return (cam - low) / (high - low) if high - low > 1e-6 else np.zeros_like(cam)
 
 
-def _turbo_lut() -> np.ndarray:
-    """A 256-entry approximation of the Turbo colour map (blue → green → yellow → red), uint8 RGB."""
-    t = np.linspace(0.0, 1.0, 256)
-    r = 0.1357 + t * (4.5974 - t * (42.3277 - t * (130.5887 - t * (150.5666 - t * 58.1375))))
-    g = 0.0914 + t * (2.1856 + t * (4.8052 - t * (14.0195 - t * (4.2109 + t * 2.7747))))
-    b = 0.1067 + t * (12.5925 - t * (60.1097 - t * (109.0745 - t * (88.5066 - t * 26.8183))))
-    return np.clip(np.stack([r, g, b], axis=1) * 255.0, 0, 255).astype(np.uint8)
+# Perceptually uniform: equal steps in the map are equal steps in lightness, so the colours invent no
+# edges (a rainbow's bright yellow band reads as a boundary that is not there), and the order survives
+# greyscale printing and colour-vision deficiency. The page's legend (portal/static/css/app.css,
+# `.legend-bar`) shows the same colours; tests/mlcore/test_heatmap_colours.py keeps the two in step.
+HEATMAP_COLOUR_MAP = "viridis"
 
 
-_LUT = _turbo_lut()
-_ALPHA = np.clip((np.linspace(0, 1, 256) - ALPHA_FLOOR) / (1 - ALPHA_FLOOR), 0, 1) * ALPHA_MAX * 255
+@functools.cache
+def colour_table() -> np.ndarray:
+    """256 RGBA rows (uint8): the colour map, transparent below ALPHA_FLOOR and ramping up to ALPHA_MAX."""
+    from matplotlib import colormaps  # lazily: only a process that draws heatmaps pays for matplotlib
+
+    steps = np.linspace(0.0, 1.0, 256)
+    rgb = colormaps[HEATMAP_COLOUR_MAP](steps)[:, :3] * 255.0
+    alpha = np.clip((steps - ALPHA_FLOOR) / (1 - ALPHA_FLOOR), 0, 1) * ALPHA_MAX * 255.0
+    return np.round(np.column_stack([rgb, alpha])).astype(np.uint8)
+
+
+def colourise(level: np.ndarray) -> np.ndarray:
+    """A map of 0..1 floats (or 0..255 uint8) → an RGBA uint8 image of the same height and width."""
+    if level.dtype != np.uint8:
+        level = np.round(np.clip(level, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return colour_table()[level]
 
 
 def heatmap_overlay(cam: np.ndarray, size: tuple[int, int]) -> Image.Image:
     """Upsample a 0..1 CAM to `size` (width, height) and colour it; transparent where activation is low."""
     small = Image.fromarray(np.round(cam * 255.0).astype(np.uint8), mode="L")
     level = small.resize(size, Image.Resampling.BICUBIC)
-    bands = [level.point(_LUT[:, channel].tolist()) for channel in range(3)]
-    bands.append(level.point(np.round(_ALPHA).astype(np.uint8).tolist()))
-    return Image.merge("RGBA", bands)
+    return Image.fromarray(colourise(np.asarray(level)))
 
 
 def heatmap_png(cam: np.ndarray, size: tuple[int, int]) -> bytes:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.renderers import OpenApiJsonRenderer2
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema_serializer
+from drf_spectacular.views import SpectacularAPIView
 
 from diagnosis.models import Label, Study
 
@@ -143,3 +145,19 @@ def _worklist_page() -> Any:
 
 
 WORKLIST_PAGE = _worklist_page()
+
+
+class BrowsableSchemaView(SpectacularAPIView):
+    """The schema, shown in a browser tab instead of downloaded.
+
+    API clients keep the default (YAML as application/vnd.oai.openapi, or whatever they Accept). A browser
+    navigating here asks for text/html, which has no renderer, so DRF fell back to the YAML type that
+    browsers save as a file; such a request gets the JSON schema as application/json, which they display.
+    """
+
+    def perform_content_negotiation(self, request: Any, force: bool = False) -> Any:
+        """JSON for a browser's page navigation, the usual negotiation otherwise."""
+        accept = request.META.get("HTTP_ACCEPT", "")
+        if "text/html" in accept and "format" not in request.query_params:
+            return OpenApiJsonRenderer2(), OpenApiJsonRenderer2.media_type
+        return super().perform_content_negotiation(request, force)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from diagnosis.api import views
 from diagnosis.api.model_info import ModelInfoView
 from diagnosis.api.monitoring import MonitoringView
+from diagnosis.api.schema import BrowsableSchemaView
 from diagnosis.api.study_images import StudyImageItemView
 
 urlpatterns = [
@@ -31,7 +32,7 @@ urlpatterns = [
     path("audit/", views.AuditListView.as_view(), name="api-audit"),
     path("monitoring/", MonitoringView.as_view(), name="api-monitoring"),
     path("model/", ModelInfoView.as_view(), name="api-model"),
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("schema/", BrowsableSchemaView.as_view(), name="api-schema"),
     path(
         "docs/",
         SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),

@@ -66,3 +66,19 @@ def test_worklist_page_documents_its_counts(carol: Any) -> None:
     page = schema["components"]["schemas"][ok["schema"]["$ref"].rsplit("/", 1)[-1]]
     body = token_client(carol).get("/api/v1/worklist/").json()
     assert set(body) == set(page["properties"]) == {"count", "next", "previous", "results", "counts"}
+
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+
+
+def test_schema_opens_in_a_browser_tab_and_api_clients_keep_yaml() -> None:
+    """A browser's navigation gets JSON it displays (YAML as vnd.oai.openapi is saved as a file)."""
+    browser = token_client(None).get("/api/v1/schema/", HTTP_ACCEPT=BROWSER_ACCEPT)
+    assert browser.status_code == 200 and browser["Content-Type"].startswith("application/json")
+    assert not browser.get("Content-Disposition", "").startswith("attachment")
+    assert "/api/v1/studies/" in browser.json()["paths"]
+    client = token_client(None).get("/api/v1/schema/")
+    assert client["Content-Type"].startswith("application/vnd.oai.openapi")
+    assert "/api/v1/studies/" in yaml.safe_load(client.content)["paths"]
+    explicit = token_client(None).get("/api/v1/schema/?format=yaml", HTTP_ACCEPT=BROWSER_ACCEPT)
+    assert explicit["Content-Type"].startswith("application/vnd.oai.openapi")

@@ -173,16 +173,18 @@ def test_result_card_shows_every_fact_and_the_notice(alice: Any) -> None:
     body = html(response)
     for text in (
         "AI decision support — not a diagnosis",
+        "Preliminary — not yet read by a radiologist",
         "Probability of pneumonia (calibrated)",
         "0.620",
-        "Calibrated confidence",
-        "Operating point (threshold)",
+        "confidence in Pneumonia 0.620",
+        "Site operating point",
         "0.550",
         "test-model",
-        "Indeterminate",
-        "regions that most influenced the model — not a lesion outline",
+        "Indeterminate — needs a closer look",
+        "evidence for pneumonia — not a lesion outline",
     ):
         assert text in body, text
+    assert "Calibrated confidence" not in body
     assert (
         reverse("study-heatmap", args=[study.id]) in body and reverse("study-image", args=[study.id]) in body
     )
@@ -216,7 +218,7 @@ def test_panels_fragment_swaps_in_the_result_without_an_audited_view(alice: Any)
     response = client_for(alice).get(reverse("study-panels", args=[study.id]))
     body = html(response)
     assert response.status_code == 200 and 'id="viewer-panel"' in body and 'id="side-panel"' in body
-    assert 'data-announce="Analysis complete: PNEUMONIA' in body
+    assert 'data-announce="Analysis complete: Pneumonia' in body and 'id="study-controls"' in body
     assert not AuditEvent.objects.filter(action="study.view").exists()
 
 

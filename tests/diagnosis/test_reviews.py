@@ -185,8 +185,9 @@ def test_clinician_page_labels_ai_and_final_read(client, alice, carol):
     review_submit(user=carol, study=study, decision="override", final_label="NORMAL", reason="false_alarm")
     client.force_login(alice)
     html = client.get(f"/studies/{study.id}/").content.decode()
-    assert "AI result" in html and "Radiologist read" in html and "not a diagnosis" in html
-    assert "PNEUMONIA" in html and "NORMAL" in html
+    assert "AI result" in html and "Final read" in html and "not a diagnosis" in html
+    assert html.index("Final read") < html.index("AI result") and "superseded" in html
+    assert "Pneumonia" in html and "Normal" in html
 
 
 def test_configurable_reason_list(api, alice, carol, settings):

@@ -38,7 +38,8 @@ function refreshStatus(node) {
       if (!now || (before && before.dataset.status === now.dataset.status)) return;
       const who = node.dataset.label ? `${node.dataset.label}: ` : "";
       announce(`${who}${now.textContent.trim()}`);
-      if (now.dataset.final === "1" && node.dataset.panels) return swapPanels(node.dataset.panels);
+      // Every change swaps the study page's controls and panels: a Cancel button must not outlive "queued".
+      if (node.dataset.panels) return swapPanels(node.dataset.panels, now.dataset.final === "1");
       const row = node.closest("tr[data-study]");
       if (now.dataset.final === "1" && row) return refreshRow(row);
       return null;
@@ -46,8 +47,8 @@ function refreshStatus(node) {
     .catch(() => {});
 }
 
-// Replace the viewer and result panels in place (no page reload), then wire them up again.
-function swapPanels(url) {
+// Replace the controls, viewer and result panels in place (no page reload), then wire them up again.
+function swapPanels(url, final) {
   return fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
     .then((r) => (r.ok ? r.text() : null))
     .then((html) => {
@@ -58,7 +59,7 @@ function swapPanels(url) {
         if (old) old.replaceWith(document.importNode(fresh, true));
       });
       const summary = doc.querySelector("[data-announce]");
-      if (summary) announce(summary.dataset.announce);
+      if (final && summary) announce(summary.dataset.announce);
       setupPage();
     });
 }

@@ -1,5 +1,6 @@
 // X-ray viewer: zoom (slider, buttons, wheel, + / -), pan (drag or arrow keys), window/level as
-// brightness/contrast, heatmap overlay toggle and opacity. Re-run after the panels are swapped in.
+// brightness/contrast, heatmap overlay toggle (off by default) with its legend, and opacity.
+// Re-run after the panels are swapped in.
 "use strict";
 
 window.airspace = window.airspace || {};
@@ -37,11 +38,16 @@ window.airspace.setupViewer = function setupViewer() {
       if (source) out.textContent = out.dataset.output === "zoom" ? `${parseFloat(source.value).toFixed(1)}×` : `${source.value}%`;
     });
     if (heat) {
+      // Off by default: the overlay is not even fetched until the reader turns it on.
       const toggle = control("heatmap-toggle");
       const opacity = control("heatmap-opacity");
-      heat.hidden = toggle ? !toggle.checked : false;
+      const legend = document.getElementById("heatmap-legend");
+      const on = Boolean(toggle && toggle.checked);
+      if (on && !heat.getAttribute("src")) heat.src = heat.dataset.src;
+      heat.hidden = !on;
+      if (legend) legend.hidden = !on;
       heat.style.opacity = opacity ? opacity.value / 100 : 0.5;
-      if (opacity) opacity.disabled = heat.hidden;
+      if (opacity) opacity.disabled = !on;
     }
   }
 
