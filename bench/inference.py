@@ -150,9 +150,7 @@ def print_table(
 ) -> None:
     """Plain-text results."""
     sizes = [Image.open(p).size for p in paths]
-    print(
-        f"bundle {predictor.version} ({predictor.serving.get('backend')}), {len(paths)} full-resolution JPEGs"
-    )
+    print(f"bundle {predictor.version} ({predictor.serving.backend}), {len(paths)} full-resolution JPEGs")
     print(f"  sizes {min(min(s) for s in sizes)}..{max(max(s) for s in sizes)} px, threads=2")
     print(f"  gate rejected {len(stages['rejected'])} of {len(paths)} (not timed)")
     print(f"{'measure':<44}{'p50 ms':>10}{'p95 ms':>10}")

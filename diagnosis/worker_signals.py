@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from mlcore import BundleError
-from mlcore.bundle import resolve_bundle_dir, verify_bundle
+from mlcore.bundle import load_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +27,13 @@ logger = logging.getLogger(__name__)
 @worker_init.connect
 def verify_model_bundle(**_: Any) -> None:
     """Refuse to start a worker on a missing or corrupt bundle, saying why (no TensorFlow here)."""
-    from mlcore.inference import read_serving
-
     try:
-        metadata = verify_bundle(settings.AIRSPACE_MODEL_BUNDLE)
-        # The serving artifacts (LiteRT model, head, gate) are checked too: no TensorFlow needed.
-        read_serving(resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE), str(metadata.get("sha256")))
+        # Weights and the serving artifacts (LiteRT model, head, gate) are all checked against their sha256.
+        bundle = load_bundle(settings.AIRSPACE_MODEL_BUNDLE)
     except BundleError as exc:
         logger.critical("Worker refuses to start: %s", exc)
         raise SystemExit(f"Airspace worker refuses to start: {exc}") from exc
-    logger.info("Model bundle %s verified", metadata.get("version"))
+    logger.info("Model bundle %s verified", bundle.version)
 
 
 @worker_init.connect

@@ -1,4 +1,4 @@
-"""Command line: `python -m mlcore {train,evaluate,package} ...`."""
+"""Command line: `python -m mlcore {train,evaluate,package,compare,gate} ...`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="markdown table comparing run folders (short ablations)")
     compare.add_argument("runs", nargs="+")
     compare.add_argument("--out")
+    # Its own arguments are parsed by mlcore.gate_fit.cli (`python -m mlcore gate --help`).
+    sub.add_parser(
+        "gate", help="measure (--evaluate) or collect (--collect DIR) a bundle's input gate", add_help=False
+    )
     return parser
 
 
@@ -39,9 +43,10 @@ def _compare(runs: list[str], out: str | None) -> None:
     """Print (and optionally write) the comparison table of run folders."""
     from pathlib import Path
 
+    from mlcore.bundle import read_bundle_metadata
     from mlcore.model_card import comparison_table
 
-    metas = {Path(r).name: json.loads((Path(r) / "metadata.json").read_text()) for r in runs}
+    metas = {Path(r).name: read_bundle_metadata(Path(r)) for r in runs}
     table = comparison_table(metas)
     if out:
         Path(out).write_text(table)
@@ -51,7 +56,15 @@ def _compare(runs: list[str], out: str | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run one sub-command."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "gate":
+        from mlcore.gate_fit import cli
+
+        cli(rest)
+        return 0
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.command == "train":
         from mlcore.train import train
 

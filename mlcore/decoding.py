@@ -10,25 +10,21 @@ from __future__ import annotations
 import io
 import re
 import warnings
-from dataclasses import dataclass, field
-from typing import Any
 
-import numpy as np
 from PIL import Image, ImageOps
 
-from mlcore.config import INPUT_SIZE
+from mlcore.dicom import decode_dicom
 from mlcore.errors import InvalidImage
+from mlcore.image import DRAFT_MIN_SIDE, DecodedImage, check_dimensions, colorfulness, reduction_factor
 from mlcore.preprocessing import to_grayscale
 
 MAX_BYTES = 50 * 1024 * 1024
 MAX_PIXELS = 60_000_000
 MIN_SIDE = 64
-# JPEGs are decoded at a DCT scale of 1/2, 1/4 or 1/8 while both sides stay >= this (2x the model input).
+# JPEGs are decoded at a DCT scale of 1/2, 1/4 or 1/8 while both sides stay >= DRAFT_MIN_SIDE (mlcore.image).
 # On the 116 originals vs full decode: pixel correlation >= 0.9996 (training's own 224 JPEG copies are only
 # >= 0.996 to the originals), |dp| median 1e-5, p95 0.003, max 0.013 with airspace-cnn-1.0.0; it halves the
 # decode p50 and cuts p95 ~3x. 4x (896) gives |dp| < 1e-4 but saves little (see tests/mlcore/test_decoding.py).
-DRAFT_MIN_SIDE = 2 * INPUT_SIZE
-DISPLAY_MAX_SIDE = 1024
 
 _MAGIC = (
     (b"\xff\xd8\xff", "JPEG"),
@@ -45,39 +41,6 @@ _MAGIC = (
 # Markers of active content: an image carrying them is a polyglot (e.g. a JPEG whose comment is HTML).
 _ACTIVE_CONTENT = re.compile(rb"<script|<html|<\?php|<svg|<iframe|<body|<!doctype|javascript:", re.IGNORECASE)
 _ZIP_END = b"PK\x05\x06"
-
-
-@dataclass(frozen=True)
-class DecodedImage:
-    """A decoded upload: the grayscale image for the model plus what we learned about the original."""
-
-    image: Image.Image
-    width: int
-    height: int
-    format: str
-    mode: str
-    meta: dict[str, Any] = field(default_factory=dict)
-    flags: tuple[str, ...] = ()
-    colorfulness: float = 0.0
-
-    @property
-    def display_size(self) -> tuple[int, int]:
-        """The original's size scaled so the longest side is at most DISPLAY_MAX_SIDE (for overlays)."""
-        return display_size(self.width, self.height)
-
-    def display_png(self, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
-        """An 8-bit grayscale PNG for a viewer (useful for DICOM, which browsers cannot show)."""
-        image = self.image.copy()
-        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        image.save(out, format="PNG", optimize=False)
-        return out.getvalue()
-
-
-def display_size(width: int, height: int, max_side: int = DISPLAY_MAX_SIDE) -> tuple[int, int]:
-    """(width, height) scaled down so the longest side is at most max_side, aspect kept."""
-    scale = min(1.0, max_side / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -132,8 +95,6 @@ def decode_image(
             # Hostile files make Pillow/pydicom warn about every broken tag; the answer is the error code.
             warnings.simplefilter("ignore", UserWarning)
             if kind == "DICOM":
-                from mlcore.dicom import decode_dicom
-
                 return decode_dicom(data, max_pixels=max_pixels, min_side=min_side)
             _refuse_polyglot(data, kind)
             return _decode_raster(data, kind, max_pixels=max_pixels, min_side=min_side)
@@ -194,20 +155,6 @@ def _non_pixel_regions(data: bytes, kind: str) -> list[bytes]:
     return regions
 
 
-def check_dimensions(width: int, height: int, *, max_pixels: int, min_side: int) -> None:
-    """Refuse too many pixels (decompression bombs) or too small sides, from header values."""
-    if width * height > max_pixels:
-        raise InvalidImage(
-            f"The image is {width}×{height} pixels, more than the {max_pixels / 1e6:.0f} megapixel limit.",
-            code="too_many_pixels",
-        )
-    if min(width, height) < min_side:
-        raise InvalidImage(
-            f"The image is only {width}×{height} pixels; at least {min_side} pixels a side are needed.",
-            code="image_too_small",
-        )
-
-
 def _open_raster(data: bytes, kind: str, max_pixels: int) -> Image.Image:
     """Open (not decode) a JPEG/PNG, mapping Pillow's bomb and parse errors to InvalidImage."""
     try:
@@ -262,11 +209,6 @@ def _decode_raster(data: bytes, kind: str, *, max_pixels: int, min_side: int) ->
     )
 
 
-def reduction_factor(width: int, height: int) -> int:
-    """The largest of 8, 4, 2 (else 1) that keeps both sides >= DRAFT_MIN_SIDE."""
-    return next((f for f in (8, 4, 2) if min(width, height) // f >= DRAFT_MIN_SIDE), 1)
-
-
 def reduce_for_model(image: Image.Image) -> Image.Image:
     """Box-average a large PNG by an integer factor: the lossless-format analogue of JPEG draft().
 
@@ -278,15 +220,3 @@ def reduce_for_model(image: Image.Image) -> Image.Image:
     if image.mode.startswith("I;16"):
         image = image.convert("I")  # reduce() does not take 16-bit modes
     return image.reduce(factor)
-
-
-def colorfulness(image: Image.Image) -> float:
-    """Hasler–Süsstrunk colourfulness of the original (0 for gray; X-rays score near 0, photos > 15)."""
-    if image.mode in ("L", "I", "I;16", "I;16B", "I;16L", "F", "1", "LA"):
-        return 0.0
-    small = image.convert("RGB")
-    small.thumbnail((128, 128))
-    rgb = np.asarray(small, dtype=np.float32)
-    rg = rgb[..., 0] - rgb[..., 1]
-    yb = 0.5 * (rgb[..., 0] + rgb[..., 1]) - rgb[..., 2]
-    return float(np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean()))

@@ -14,8 +14,8 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from mlcore.decoding import DecodedImage, check_dimensions, colorfulness, reduction_factor
 from mlcore.errors import InvalidImage
+from mlcore.image import DecodedImage, check_dimensions, colorfulness, reduction_factor
 
 ADULT_AGE_YEARS = 16
 LATERAL_VIEWS = frozenset({"LL", "RL", "LATERAL", "LAT", "LLAT", "RLAT"})

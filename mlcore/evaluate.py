@@ -10,15 +10,15 @@ from typing import Any
 import numpy as np
 
 from mlcore import calibration, data, metrics, plots
-from mlcore.bundle import verify_bundle
+from mlcore.bundle import WEIGHTS_FILE, BundleMetadata, load_bundle
 
 
-def load_bundle(bundle_dir: str | Path) -> tuple[Any, dict[str, Any]]:
-    """The Keras model and metadata of a bundle, after checking model.keras against its sha256."""
+def load_keras_bundle(bundle_dir: str | Path) -> tuple[Any, BundleMetadata]:
+    """The Keras model and metadata of a bundle or run folder, after checking model.keras's sha256."""
     import keras
 
-    meta = verify_bundle(bundle_dir)
-    return keras.models.load_model(Path(bundle_dir) / "model.keras", compile=False), meta
+    bundle = load_bundle(bundle_dir, serving=False)
+    return keras.models.load_model(bundle.file(WEIGHTS_FILE), compile=False), bundle.metadata
 
 
 def predict_logits(model: Any, records: Sequence[data.ImageRecord], batch_size: int = 32) -> np.ndarray:
@@ -35,12 +35,12 @@ def _fmt(m: dict[str, float]) -> str:
     return f"{m['value']:.3f} ({m['ci_low']:.3f}–{m['ci_high']:.3f})"
 
 
-def _band_summary(y: np.ndarray, p: np.ndarray, meta: dict[str, Any]) -> dict[str, float]:
+def _band_summary(y: np.ndarray, p: np.ndarray, meta: BundleMetadata) -> dict[str, float]:
     """Share of cases flagged indeterminate and the accuracy on the rest."""
-    low, high = meta["indeterminate_band"]
+    low, high = meta.indeterminate_band
     inside = (p >= low) & (p <= high)
     decided = ~inside
-    correct = (p >= meta["threshold"]).astype(int) == y
+    correct = (p >= meta.threshold).astype(int) == y
     return {
         "indeterminate_fraction": float(inside.mean()),
         "accuracy_outside_band": float(correct[decided].mean()) if decided.any() else float("nan"),
@@ -50,38 +50,43 @@ def _band_summary(y: np.ndarray, p: np.ndarray, meta: dict[str, Any]) -> dict[st
 
 
 def score(
-    y: np.ndarray, logits: np.ndarray, groups: Sequence[str], meta: dict[str, Any], seed: int = 1337
+    y: np.ndarray, logits: np.ndarray, groups: Sequence[str], meta: BundleMetadata, seed: int = 1337
 ) -> dict[str, Any]:
     """metrics.json content for labels and logits under the bundle's calibration and operating point."""
-    p = calibration.calibrated_probability(logits, meta["temperature"])
+    p = calibration.calibrated_probability(logits, meta.temperature)
     by_patient = len(set(groups)) < len(groups)
     return {
         "n_images": int(y.size),
         "n_patients": len(set(groups)),
         "class_counts": {"NORMAL": int((y == 0).sum()), "PNEUMONIA": int((y == 1).sum())},
-        "threshold": meta["threshold"],
-        "temperature": meta["temperature"],
-        "indeterminate_band": meta["indeterminate_band"],
+        "threshold": meta.threshold,
+        "temperature": meta.temperature,
+        "indeterminate_band": list(meta.indeterminate_band),
         "bootstrap": {"resamples": 1000, "unit": "patient" if by_patient else "image", "seed": seed},
-        "metrics": metrics.metrics_with_ci(y, p, meta["threshold"], groups, seed=seed),
+        "metrics": metrics.metrics_with_ci(y, p, meta.threshold, groups, seed=seed),
         "ece_uncalibrated": metrics.expected_calibration_error(y, calibration.sigmoid(logits)),
-        "confusion": metrics.confusion(y, (p >= meta["threshold"]).astype(int)),
+        "confusion": metrics.confusion(y, (p >= meta.threshold).astype(int)),
         "band": _band_summary(y, p, meta),
         "probability_histogram": metrics.probability_histogram(p),
     }
 
 
 def write_plots(
-    y: np.ndarray, p: np.ndarray, groups: Sequence[str], meta: dict[str, Any], out: Path, history: Path | None
+    y: np.ndarray,
+    p: np.ndarray,
+    groups: Sequence[str],
+    meta: BundleMetadata,
+    out: Path,
+    history: Path | None,
 ) -> list[str]:
     """Every evaluation PNG into `out`; returns their file names."""
-    t = meta["threshold"]
+    t = meta.threshold
     made = [
         plots.roc_plot(y, p, t, out / "roc.png"),
         plots.pr_plot(y, p, out / "pr.png"),
         plots.confusion_plot(y, p, t, out / "confusion.png"),
         plots.reliability_plot(y, p, out / "reliability.png"),
-        plots.score_histogram_plot(y, p, meta["indeterminate_band"], t, out / "score_histograms.png"),
+        plots.score_histogram_plot(y, p, meta.indeterminate_band, t, out / "score_histograms.png"),
         plots.distribution_plot(list(y), list(groups), out / "distribution.png"),
     ]
     if history is not None:
@@ -89,13 +94,13 @@ def write_plots(
     return [m.name for m in made if m is not None]
 
 
-def report_markdown(result: dict[str, Any], meta: dict[str, Any], title: str, images: Sequence[str]) -> str:
+def report_markdown(result: dict[str, Any], meta: BundleMetadata, title: str, images: Sequence[str]) -> str:
     """A human-readable report.md for one evaluation."""
     c, band = result["confusion"], result["band"]
     lines = [
         f"# {title}",
         "",
-        f"Model `{meta.get('version', '?')}` (preprocessing `{meta.get('preprocessing', '?')}`).",
+        f"Model `{meta.version}` (preprocessing `{meta.preprocessing}`).",
         f"{result['n_images']} images from {result['n_patients']} patients "
         f"({result['class_counts']['NORMAL']} NORMAL, {result['class_counts']['PNEUMONIA']} PNEUMONIA).",
         f"Operating point: calibrated P(pneumonia) >= {result['threshold']:.4f} (temperature "
@@ -127,7 +132,7 @@ def write_report(
     y: np.ndarray,
     logits: np.ndarray,
     groups: Sequence[str],
-    meta: dict[str, Any],
+    meta: BundleMetadata,
     title: str,
     history: Path | None = None,
 ) -> dict[str, Any]:
@@ -135,7 +140,7 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = score(y, logits, groups, meta)
-    p = calibration.calibrated_probability(logits, meta["temperature"])
+    p = calibration.calibrated_probability(logits, meta.temperature)
     images = write_plots(y, p, groups, meta, out, history)
     (out / "metrics.json").write_text(json.dumps({"title": title, **result}, indent=2))
     (out / "report.md").write_text(report_markdown(result, meta, title, images))
@@ -146,7 +151,7 @@ def evaluate_folder(
     model_dir: str | Path, data_dir: str | Path, out_dir: str | Path, title: str = ""
 ) -> dict:
     """Evaluate a bundle on every labelled image under data_dir and write the report."""
-    model, meta = load_bundle(model_dir)
+    model, meta = load_keras_bundle(model_dir)
     records = data.scan_folder(data_dir)
     logits = predict_logits(model, records)
     y = data.labels_of(records)

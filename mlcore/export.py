@@ -18,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.bundle import file_sha256, resolve_bundle_dir, verify_bundle
+from mlcore.bundle import ServingManifest, file_sha256, load_bundle, resolve_bundle_dir, write_serving
 from mlcore.config import PROJECT_ROOT
 from mlcore.decoding import decode_image
+from mlcore.gate_fit import evaluate_gate_rates, fit_gate_for_bundle
+from mlcore.litert import LiteRTRunner
 from mlcore.preprocessing import to_model_input
 
 PARITY_TOLERANCE = 1e-4
@@ -75,8 +77,6 @@ def keras_logits(model: Any, inputs: np.ndarray) -> np.ndarray:
 
 def measure_parity(model: Any, tflite_path: Path, temperature: float) -> dict[str, float]:
     """Max |Δp| and |Δlogit| between Keras and the LiteRT export on real images."""
-    from mlcore.inference import LiteRTRunner
-
     inputs = np.stack(parity_inputs())
     reference = keras_logits(model, inputs)
     runner = LiteRTRunner(tflite_path)
@@ -92,8 +92,6 @@ def measure_parity(model: Any, tflite_path: Path, temperature: float) -> dict[st
 def time_backends(model: Any, tflite_path: Path, repeats: int = 30) -> dict[str, float]:
     """p50 ms per image of LiteRT vs a fixed-signature tf.function (the choice is recorded)."""
     import tensorflow as tf
-
-    from mlcore.inference import LiteRTRunner
 
     x = np.stack(parity_inputs(1))
     two_outputs = serving_model(model)
@@ -125,32 +123,30 @@ def export_bundle(bundle_dir: Path, *, evaluate_gate: bool = True, use_shared: b
 
     use_shared=False fits the gate on the committed fixtures only (fast; for tests).
     """
-    from mlcore.gate_fit import evaluate_gate_rates, fit_gate_for_bundle
-
-    metadata = verify_bundle(bundle_dir)
+    metadata = load_bundle(bundle_dir, serving=False).metadata
     model = load_keras(bundle_dir)
     (bundle_dir / "model.tflite").write_bytes(convert_to_litert(model))
     save_head(model, bundle_dir / "head.npz")
-    parity = measure_parity(model, bundle_dir / "model.tflite", float(metadata.get("temperature", 1.0)))
+    parity = measure_parity(model, bundle_dir / "model.tflite", metadata.temperature)
     if parity["max_abs_dp"] > PARITY_TOLERANCE:
         raise SystemExit(f"LiteRT export fails parity: {parity}")
     gate, gate_info = fit_gate_for_bundle(bundle_dir, metadata, use_shared=use_shared)
     gate.save(bundle_dir / "gate.npz")
     if evaluate_gate:
         gate_info["rates"] = evaluate_gate_rates(bundle_dir)
-    serving = {
-        "bundle_version": metadata["version"],
-        "model_sha256": metadata["sha256"],
-        "backend": "litert",
-        "artifacts": {name: file_sha256(bundle_dir / name) for name in ARTIFACTS},
-        "parity": parity,
-        "backend_timing": time_backends(model, bundle_dir / "model.tflite"),
-        "gate": gate_info,
-        "code_revision": code_revision(),
-        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    (bundle_dir / "serving.json").write_text(json.dumps(serving, indent=2) + "\n")
-    return serving
+    serving = ServingManifest(
+        bundle_version=metadata.version,
+        model_sha256=metadata.sha256,
+        backend="litert",
+        artifacts={name: file_sha256(bundle_dir / name) for name in ARTIFACTS},
+        parity=parity,
+        backend_timing=time_backends(model, bundle_dir / "model.tflite"),
+        gate=gate_info,
+        code_revision=code_revision(),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    write_serving(bundle_dir, serving)
+    return serving.to_dict()
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ Every threshold is set on chest X-rays only (held-out patients' images); no nega
 5. DICOM modality: only projection radiography (CR/DX/DR) is read.
 The gate score is the largest of these, normalised so that 1.0 is the boundary: > 1 is rejected.
 
-`python -m mlcore.gate --evaluate [BUNDLE]` measures the rates (see mlcore/gate_fit.py).
+`python -m mlcore gate --evaluate [BUNDLE]` measures the rates (see mlcore/gate_fit.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.decoding import DecodedImage
+from mlcore.image import DecodedImage
 
 STAT_NAMES = ("log_aspect", "mean", "std", "white_fraction", "black_fraction", "edges", "symmetry", "entropy")
 # Colour is domain knowledge rather than a fitted range: radiographs are gray; an RGB-saved X-ray only
@@ -235,14 +235,3 @@ class Gate:
             else component
         )
         return GateVerdict(False, score, REASONS[key], component, scores)
-
-
-def main() -> None:
-    """`python -m mlcore.gate --evaluate [BUNDLE]`: print the gate's measured rates."""
-    from mlcore.gate_fit import cli
-
-    cli()
-
-
-if __name__ == "__main__":
-    main()

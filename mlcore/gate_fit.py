@@ -1,4 +1,4 @@
-"""Fitting and measuring the input gate (offline; used by mlcore.export and `python -m mlcore.gate`).
+"""Fitting and measuring the input gate (offline; used by mlcore.export and `python -m mlcore gate`).
 
 Positives are split by patient with the training code's own split (mlcore.data.split_by_patient), so the
 threshold is set on images whose patients the model never trained on:
@@ -9,7 +9,7 @@ threshold is set on images whose patients the model never trained on:
 
 The contrast component is oriented by negatives: the synthetic dev kinds (a different seed from the one
 measured) and real non-chest images gathered from package registries, stored as evidence vectors in the
-bundle (gate_negatives.npz; built by `python -m mlcore.gate --collect DIR`). Its rate on real negatives
+bundle (gate_negatives.npz; built by `python -m mlcore gate --collect DIR`). Its rate on real negatives
 is measured leave-one-source-out: each source package's images are scored by a contrast fitted without them.
 """
 
@@ -25,7 +25,9 @@ from typing import Any
 
 import numpy as np
 
+from mlcore.bundle import BundleMetadata, read_bundle_metadata, resolve_bundle_dir
 from mlcore.config import PROJECT_ROOT, SEED, SHARED_DATA_DIR
+from mlcore.data import scan_folder, split_by_patient
 from mlcore.decoding import decode_image
 from mlcore.errors import InvalidImage
 from mlcore.gate import (
@@ -39,6 +41,8 @@ from mlcore.gate import (
     contrast_vector,
     gather_evidence,
 )
+from mlcore.gate_corpus import DEV_KINDS, HELDOUT_KINDS, negative_corpus
+from mlcore.litert import LiteRTRunner
 from mlcore.preprocessing import to_model_input
 
 FIT_LIMIT = 2500
@@ -119,8 +123,6 @@ def fit_contrast(fit: np.ndarray, negatives: np.ndarray, calibration: np.ndarray
 
 def training_negatives(runner: Any) -> list[Evidence]:
     """The synthetic dev kinds, drawn with a seed the measured corpus does not use."""
-    from mlcore.gate_corpus import DEV_KINDS, negative_corpus
-
     corpus = negative_corpus(60, seed=TRAINING_NEGATIVES_SEED)
     return extract(runner, (blob for kind in DEV_KINDS for blob in corpus[kind]))
 
@@ -237,16 +239,12 @@ def _stack(evidence: list[Evidence], name: str) -> np.ndarray:
     return np.stack([getattr(e, name) for e in evidence])
 
 
-def positive_splits(metadata: dict[str, Any]) -> dict[str, list[Path]] | None:
+def positive_splits(metadata: BundleMetadata) -> dict[str, list[Path]] | None:
     """fit / calibration / test image paths from the shared 224 training copies, split by patient."""
     root = SHARED_DATA_DIR / "chest_xray_224" / "train"
     if not root.is_dir():
         return None
-    from mlcore.data import scan_folder, split_by_patient
-
-    params = (
-        metadata.get("training", {}).get("params", {}) if isinstance(metadata.get("training"), dict) else {}
-    )
+    params = (metadata.training or {}).get("params", {})
     # The training run's own patient split: its validation patients are unseen by the weights.
     fraction = float(params.get("val_fraction", 0.18))
     train, val = split_by_patient(
@@ -266,11 +264,9 @@ def fixture_paths() -> list[Path]:
 
 
 def fit_gate_for_bundle(
-    bundle_dir: Path, metadata: dict[str, Any], *, use_shared: bool = True
+    bundle_dir: Path, metadata: BundleMetadata, *, use_shared: bool = True
 ) -> tuple[Gate, dict[str, Any]]:
     """Fit the gate for a bundle's model on the shared data (or the fixtures when it is absent)."""
-    from mlcore.inference import LiteRTRunner
-
     runner = LiteRTRunner(bundle_dir / "model.tflite")
     splits = positive_splits(metadata) if use_shared else None
     if splits is None:
@@ -327,13 +323,9 @@ def rejection_rate(items: list[GateVerdict]) -> dict[str, Any]:
 
 def evaluate_gate_rates(bundle_dir: Path, per_kind: int = 40) -> dict[str, Any]:
     """False-rejection rates on held-out chest X-rays and rejection rates on negatives, per kind."""
-    from mlcore.bundle import read_metadata
-    from mlcore.gate_corpus import DEV_KINDS, HELDOUT_KINDS, negative_corpus
-    from mlcore.inference import LiteRTRunner
-
     runner, gate = LiteRTRunner(bundle_dir / "model.tflite"), Gate.load(bundle_dir / "gate.npz")
     rates: dict[str, Any] = {"positives": {}, "negatives": {}}
-    splits = positive_splits(read_metadata(bundle_dir)) or {}
+    splits = positive_splits(read_bundle_metadata(bundle_dir)) or {}
     originals = sorted((SHARED_DATA_DIR / "originals").glob("*/*/*.jpeg"))
     for name, paths in (("heldout_patients_224", splits.get("test", [])), ("originals_fullres", originals)):
         if paths:
@@ -347,11 +339,11 @@ def evaluate_gate_rates(bundle_dir: Path, per_kind: int = 40) -> dict[str, Any]:
     return rates
 
 
-def cli() -> None:
-    """`python -m mlcore.gate --evaluate [BUNDLE]`: measure the bundle's fitted gate and print the rates."""
-    from mlcore.bundle import resolve_bundle_dir
-
-    parser = argparse.ArgumentParser(description="Measure the input gate of a bundle.")
+def cli(argv: list[str] | None = None) -> None:
+    """`python -m mlcore gate --evaluate [BUNDLE]`: measure the bundle's fitted gate and print the rates."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mlcore gate", description="Measure the input gate of a bundle."
+    )
     parser.add_argument("--evaluate", action="store_true", help="measure rejection rates (the default)")
     parser.add_argument("bundle", nargs="?", help="bundle folder (default: models/CURRENT)")
     parser.add_argument("--per-kind", type=int, default=40, help="negatives per kind")
@@ -361,13 +353,15 @@ def cli() -> None:
         metavar="DIR",
         help=f"store DIR/<category>/ images' evidence as {NEGATIVES_FILE}",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.collect:
-        from mlcore.inference import LiteRTRunner
-
         bundle = resolve_bundle_dir(args.bundle)
         real = collect_real_set(LiteRTRunner(bundle / "model.tflite"), args.collect)
         real.save(bundle / NEGATIVES_FILE)
         print(f"{len(real.names)} images from {len(set(real.source))} sources -> {bundle / NEGATIVES_FILE}")
         return
     print(json.dumps(evaluate_gate_rates(resolve_bundle_dir(args.bundle), args.per_kind), indent=2))
+
+
+if __name__ == "__main__":
+    cli()

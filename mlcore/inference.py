@@ -6,9 +6,7 @@ than `tf.function` and ~50x faster than `keras.Model.predict` on this CPU); Tens
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,16 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.bundle import file_sha256, resolve_bundle_dir, verify_bundle
+from mlcore.bundle import Bundle, load_bundle
 from mlcore.calibration import label_confidence
-from mlcore.decoding import DecodedImage, decode_image, display_size
+from mlcore.decoding import decode_image
 from mlcore.errors import BundleError, InvalidImage, RejectedImage
 from mlcore.gate import Gate, gather_evidence
 from mlcore.heatmap import HEATMAP_MAX_SIDE, class_activation_map, heatmap_png
+from mlcore.image import DecodedImage, display_size
+from mlcore.litert import THREADS, LiteRTRunner
 from mlcore.preprocessing import to_model_input
-
-SERVING_FILE = "serving.json"
-THREADS = int(os.environ.get("AIRSPACE_THREADS", "2"))
 
 
 @dataclass(frozen=True)
@@ -53,85 +50,28 @@ class PredictionResult:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-class LiteRTRunner:
-    """A LiteRT interpreter returning (logits, last_conv) for a batch of model inputs."""
-
-    def __init__(self, model_path: Path, threads: int = THREADS) -> None:
-        from ai_edge_litert.interpreter import Interpreter
-
-        self._interpreter = Interpreter(model_path=str(model_path), num_threads=threads)
-        self._batch = 0
-        self._resize(1)
-
-    def _resize(self, batch: int) -> None:
-        """(Re)allocate tensors for a batch size."""
-        interpreter = self._interpreter
-        self._input = interpreter.get_input_details()[0]["index"]
-        interpreter.resize_tensor_input(self._input, [batch, *self.input_shape], strict=False)
-        interpreter.allocate_tensors()
-        outputs = interpreter.get_output_details()
-        self._logit = next(o["index"] for o in outputs if len(o["shape"]) == 2)
-        self._conv = next(o["index"] for o in outputs if len(o["shape"]) == 4)
-        self._batch = batch
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        """(height, width, channels) of one input."""
-        return tuple(int(d) for d in self._interpreter.get_input_details()[0]["shape_signature"][1:])
-
-    def run(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Logits (n,) and last_conv maps (n, h, w, k) for float32 inputs (n, 224, 224, 1)."""
-        if batch.shape[0] != self._batch:
-            self._resize(batch.shape[0])
-        self._interpreter.set_tensor(self._input, np.ascontiguousarray(batch, dtype=np.float32))
-        self._interpreter.invoke()
-        logits = self._interpreter.get_tensor(self._logit).reshape(-1)
-        return logits.copy(), self._interpreter.get_tensor(self._conv).copy()
-
-
-def read_serving(bundle_dir: Path, model_sha256: str) -> dict[str, Any]:
-    """serving.json, with every listed artifact present and matching its sha256, built for this model."""
-    path = bundle_dir / SERVING_FILE
-    fix = f"run `python -m mlcore.export {bundle_dir}`"
-    if not path.is_file():
-        raise BundleError(f"Model bundle {bundle_dir.name}: {SERVING_FILE} is missing; {fix}")
-    serving = json.loads(path.read_text())
-    if serving.get("model_sha256") != model_sha256:
-        raise BundleError(
-            f"Model bundle {bundle_dir.name}: serving artifacts were built for another model; {fix}"
-        )
-    for name, expected in serving.get("artifacts", {}).items():
-        artifact = bundle_dir / name
-        if not artifact.is_file():
-            raise BundleError(f"Model bundle {bundle_dir.name}: {name} is missing; {fix}")
-        actual = file_sha256(artifact)
-        if actual != expected:
-            raise BundleError(
-                f"Model bundle {bundle_dir.name}: sha256 mismatch for {name} (expected {expected}, found {actual})"
-            )
-    return serving
-
-
 class Predictor:
     """A loaded bundle: call predict(bytes) many times; load once per process with load_predictor()."""
 
-    def __init__(self, bundle_dir: Path, metadata: dict[str, Any], serving: dict[str, Any]) -> None:
-        self.bundle_dir = bundle_dir
-        self.metadata = metadata
-        self.serving = serving
-        self.runner = LiteRTRunner(bundle_dir / "model.tflite")
-        head = np.load(bundle_dir / "head.npz")
+    def __init__(self, bundle: Bundle) -> None:
+        if bundle.serving is None:
+            raise BundleError(f"Model bundle {bundle.path.name}: loaded without its serving artifacts")
+        self.bundle = bundle
+        self.bundle_dir = bundle.path
+        self.metadata = bundle.metadata
+        self.serving = bundle.serving
+        self.runner = LiteRTRunner(bundle.file("model.tflite"))
+        head = np.load(bundle.file("head.npz"))
         self.logit_weights = head["kernel"].reshape(-1).astype(np.float32)
-        self.gate = Gate.load(bundle_dir / "gate.npz")
-        self.temperature = float(metadata.get("temperature", 1.0) or 1.0)
-        self.threshold = float(metadata["threshold"])
-        low, high = metadata.get("indeterminate_band") or (self.threshold, self.threshold)
-        self.band = (float(low), float(high))
+        self.gate = Gate.load(bundle.file("gate.npz"))
+        self.temperature = self.metadata.temperature
+        self.threshold = self.metadata.threshold
+        self.band = self.metadata.indeterminate_band
 
     @property
     def version(self) -> str:
         """The model version every result carries."""
-        return str(self.metadata["version"])
+        return self.metadata.version
 
     def warm_up(self) -> None:
         """Run the whole path once so the first real request pays no allocation cost."""
@@ -236,11 +176,9 @@ def _prepare(data: bytes) -> tuple[DecodedImage, np.ndarray] | InvalidImage:
 
 
 def load_predictor(path: str | Path | None = None) -> Predictor:
-    """Load and verify a bundle (None = models/CURRENT); BundleError says what is missing or altered."""
-    bundle_dir = resolve_bundle_dir(path)
-    metadata = verify_bundle(bundle_dir)
-    serving = read_serving(bundle_dir, str(metadata["sha256"]))
+    """Load and verify a bundle (None: $AIRSPACE_MODEL_BUNDLE, else models/CURRENT); BundleError says why not."""
+    bundle = load_bundle(path)
     try:
-        return Predictor(bundle_dir, metadata, serving)
+        return Predictor(bundle)
     except (OSError, ValueError, KeyError) as exc:
-        raise BundleError(f"Model bundle {bundle_dir.name}: cannot load serving artifacts ({exc})") from exc
+        raise BundleError(f"Model bundle {bundle.path.name}: cannot load serving artifacts ({exc})") from exc

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import csv
-import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlcore import data
-from mlcore.bundle import file_sha256
+from mlcore.bundle import WEIGHTS_FILE, BundleMetadata, file_sha256, read_bundle_metadata, write_metadata
 from mlcore.config import CURRENT_POINTER, MODELS_DIR
+from mlcore.evaluate import evaluate_folder, write_report
 from mlcore.model_card import model_card
+from mlcore.plots import distribution_plot
 
 
 def _val_predictions(run_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -35,21 +37,21 @@ def save_for_serving(source: Path, target: Path) -> None:
     clean.save(target)
 
 
-def _copy_model(run_dir: Path, bundle: Path, version: str) -> dict[str, Any]:
-    """model.keras and metadata.json into the bundle, version and sha256 set."""
+def _copy_model(run_dir: Path, bundle: Path, version: str, command: str) -> BundleMetadata:
+    """model.keras and metadata.json into the bundle: the run's metadata with version, sha256, size set."""
     bundle.mkdir(parents=True, exist_ok=True)
-    save_for_serving(run_dir / "model.keras", bundle / "model.keras")
-    meta = json.loads((run_dir / "metadata.json").read_text())
-    meta["version"] = version
-    meta["sha256"] = file_sha256(bundle / "model.keras")
-    meta["training"]["file_bytes"] = (bundle / "model.keras").stat().st_size
+    save_for_serving(run_dir / WEIGHTS_FILE, bundle / WEIGHTS_FILE)
+    run_meta = read_bundle_metadata(run_dir)
+    training = dict(run_meta.training or {})
+    training["file_bytes"] = (bundle / WEIGHTS_FILE).stat().st_size
+    training["command"] = command or training.get("command", "")
+    meta = replace(run_meta, version=version, sha256=file_sha256(bundle / WEIGHTS_FILE), training=training)
+    write_metadata(bundle, meta)
     return meta
 
 
-def _extra_reports(bundle: Path, extra: dict[str, str], meta: dict[str, Any]) -> dict[str, Any]:
+def _extra_reports(bundle: Path, extra: dict[str, str]) -> dict[str, Any]:
     """Evaluate the bundle on additional labelled folders (e.g. full-resolution originals)."""
-    from mlcore.evaluate import evaluate_folder
-
     results = {}
     for name, folder in extra.items():
         result = evaluate_folder(bundle, folder, bundle / "report" / name, title=f"{name}: {folder}")
@@ -70,13 +72,8 @@ def package_run(
     command: str = "",
 ) -> Path:
     """Write models/<version>/ (model, metadata, report/, MODEL_CARD.md); optionally point CURRENT at it."""
-    from mlcore.evaluate import write_report
-    from mlcore.plots import distribution_plot
-
     run_dir, bundle = Path(run_dir), Path(models_dir) / version
-    meta = _copy_model(run_dir, bundle, version)
-    meta["training"]["command"] = command or meta["training"].get("command", "")
-    (bundle / "metadata.json").write_text(json.dumps(meta, indent=2))
+    meta = _copy_model(run_dir, bundle, version, command)
     report = bundle / "report"
     y, logits, groups = _val_predictions(run_dir)
     title = f"{version}: patient-level validation split (held out from training)"
@@ -88,8 +85,8 @@ def package_run(
         distribution_plot(
             list(data.labels_of(records)), [r.patient_id for r in records], report / "training_data.png"
         )
-    meta["extra_evaluations"] = _extra_reports(bundle, extra or {}, meta)
-    (bundle / "metadata.json").write_text(json.dumps(meta, indent=2))
+    meta = replace(meta, extra_evaluations=_extra_reports(bundle, extra or {}))
+    write_metadata(bundle, meta)
     (bundle / "MODEL_CARD.md").write_text(model_card(meta, _ablations(run_dir)))
     if set_current:
         (Path(models_dir) / CURRENT_POINTER.name).write_text(version + "\n")
@@ -99,7 +96,7 @@ def package_run(
 def write_card(run_dir: str | Path, version: str, models_dir: Path = MODELS_DIR) -> Path:
     """Regenerate only MODEL_CARD.md of an existing bundle (e.g. once the ablation table exists)."""
     bundle = Path(models_dir) / version
-    meta = json.loads((bundle / "metadata.json").read_text())
+    meta = read_bundle_metadata(bundle)
     ablations = _ablations(Path(run_dir))
     if ablations:
         (bundle / "report" / "ablations.md").write_text(ablations)

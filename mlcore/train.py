@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlcore import calibration, data, metrics
-from mlcore.bundle import file_sha256
+from mlcore.bundle import BundleMetadata, file_sha256, write_metadata
 from mlcore.config import INPUT_SIZE, PROJECT_ROOT
 from mlcore.preprocessing import PREPROCESSING_VERSION
 
@@ -244,7 +244,7 @@ def train(
     )
     meta.update(calibrate_and_score(logits, val_records, params))
     meta["validation"] = _validation_summary(val_records, params)
-    (run_dir / "metadata.json").write_text(json.dumps(meta, indent=2))
+    write_metadata(run_dir, BundleMetadata.from_dict(meta))
     log.info("validation metrics %s", {k: round(v["value"], 4) for k, v in meta["metrics"].items()})
     return meta
 

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 
 from mlcore import BundleError
-from mlcore.bundle import resolve_bundle_dir, verify_bundle
+from mlcore.bundle import load_bundle, resolve_bundle_dir
 
 
 def _check_database() -> str | None:
@@ -34,13 +34,9 @@ def _check_broker() -> str | None:
 
 
 @lru_cache(maxsize=4)
-def _verified(bundle: str, files_state: tuple[tuple[str, int, int], ...]) -> dict[str, Any]:
+def _verified(bundle: str, files_state: tuple[tuple[str, int, int], ...]) -> str:
     """Hash the weights and serving artifacts once per version of the folder, not on every probe."""
-    from mlcore.inference import read_serving
-
-    metadata = verify_bundle(bundle)
-    read_serving(Path(bundle), str(metadata.get("sha256")))
-    return metadata
+    return load_bundle(bundle).version
 
 
 def _files_state(bundle: Path) -> tuple[tuple[str, int, int], ...]:
@@ -53,7 +49,7 @@ def _files_state(bundle: Path) -> tuple[tuple[str, int, int], ...]:
 def _check_model() -> tuple[str | None, str | None]:
     try:
         bundle = resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE)
-        return None, _verified(str(bundle), _files_state(Path(bundle))).get("version")
+        return None, _verified(str(bundle), _files_state(Path(bundle)))
     except BundleError as exc:
         return f"model bundle unusable: {exc}", None
 

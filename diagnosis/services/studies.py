@@ -21,7 +21,8 @@ from diagnosis.services.errors import Conflict, DomainError, PayloadTooLarge
 from diagnosis.services.patients import patient_get_or_create
 from diagnosis.services.scope import department_of, visible_studies
 from mlcore import InvalidImage
-from mlcore.decoding import DecodedImage, decode_image
+from mlcore.decoding import decode_image
+from mlcore.image import DecodedImage
 
 logger = logging.getLogger(__name__)
 

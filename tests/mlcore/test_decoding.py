@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mlcore.decoding import DRAFT_MIN_SIDE, DecodedImage, decode_image, sniff_format
+from mlcore.decoding import DRAFT_MIN_SIDE, decode_image, sniff_format
 from mlcore.errors import InvalidImage
+from mlcore.image import DecodedImage
 from mlcore.preprocessing import to_model_input
 from tests.fixtures.dicoms import fixture_xray_paths
 from tests.fixtures.hostile import EXPECTED, encode, hostile_corpus, xray_image
@@ -150,7 +151,7 @@ def test_pillow_bomb_guard_maps_to_too_many_pixels() -> None:
 
 
 def test_large_png_is_box_reduced_with_parity(monkeypatch: pytest.MonkeyPatch) -> None:
-    import mlcore.decoding
+    import mlcore.image
 
     big = xray_image().resize((2000, 1500), Image.Resampling.BICUBIC)
     for image in (big, Image.fromarray(np.asarray(big, dtype=np.uint16) * 257)):  # 8- and 16-bit
@@ -158,7 +159,7 @@ def test_large_png_is_box_reduced_with_parity(monkeypatch: pytest.MonkeyPatch) -
         decoded = decode_image(data)
         assert decoded.image.size == (1000, 750) and (decoded.width, decoded.height) == (2000, 1500)
         with monkeypatch.context() as patch:
-            patch.setattr(mlcore.decoding, "DRAFT_MIN_SIDE", 10**6)  # no reduction: full-size decode
+            patch.setattr(mlcore.image, "DRAFT_MIN_SIDE", 10**6)  # no reduction: full-size decode
             full = to_model_input(decode_image(data).image)[..., 0].astype(np.float64)
         ours = to_model_input(decoded.image)[..., 0].astype(np.float64)
         assert np.corrcoef(ours.ravel(), full.ravel())[0, 1] >= 0.999

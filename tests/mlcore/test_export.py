@@ -10,7 +10,7 @@ import pytest
 
 from mlcore.bundle import file_sha256
 from mlcore.export import PARITY_TOLERANCE, keras_logits, load_keras, parity_inputs
-from mlcore.inference import LiteRTRunner
+from mlcore.litert import LiteRTRunner
 from tests.fixtures.bundles import shipped_bundle
 
 

@@ -93,7 +93,7 @@ def test_undecodable_bytes_raise_invalid_image(predictor, corpus) -> None:
 def test_loads_and_verifies_a_bundle(tiny_bundle: Path) -> None:
     loaded = load_predictor(tiny_bundle)
     assert loaded.version == "0.0.1-tiny"
-    assert loaded.metadata["threshold"] == 0.5
+    assert loaded.metadata.threshold == 0.5
 
 
 @pytest.mark.parametrize("name", ["model.keras", "model.tflite", "gate.npz", "head.npz"])
