@@ -9,5 +9,5 @@ class PortalConfig(AppConfig):
     name = "portal"
 
     def ready(self) -> None:
-        """Connect login/logout/failed-login audit receivers."""
-        from portal import auth  # noqa: F401
+        """Connect login/logout/failed-login audit receivers and the token revocation receivers."""
+        from portal import auth, tokens  # noqa: F401

@@ -36,6 +36,7 @@ def _row(*allowed: str) -> Row:
 
 
 PUBLIC: Row = dict.fromkeys(ROLES, ALLOWED)
+AUTHENTICATED: Row = {role: 401 if role == ANONYMOUS else ALLOWED for role in ROLES}
 ANY_ROLE = _row(CLINICIAN, RADIOLOGIST, ADMIN)
 UPLOADER = _row(CLINICIAN, ADMIN)
 READER = _row(RADIOLOGIST, ADMIN)
@@ -44,6 +45,7 @@ ADMIN_ONLY = _row(ADMIN)
 
 MATRIX: dict[str, dict[str, Row]] = {
     "api-token": {"POST": PUBLIC},
+    "api-logout": {"POST": AUTHENTICATED},  # any token holder may revoke their own token
     "api-patients": {"GET": ANY_ROLE, "POST": UPLOADER},
     "api-patient": {"GET": ANY_ROLE},
     "api-studies": {"GET": ANY_ROLE, "POST": UPLOADER},

@@ -266,7 +266,8 @@ class TokenInputSerializer(serializers.Serializer):
 
 
 class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField()
+    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`; shown only once.")
+    expiry = serializers.DateTimeField(allow_null=True, help_text="When the token stops working.")
 
 
 class AuditEventSerializer(serializers.ModelSerializer):

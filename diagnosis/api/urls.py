@@ -13,6 +13,7 @@ from diagnosis.api.study_images import StudyImageItemView
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="api-token"),
+    path("auth/logout/", views.LogoutView.as_view(), name="api-logout"),
     path("patients/", views.PatientListCreateView.as_view(), name="api-patients"),
     path("patients/<uuid:pk>/", views.PatientDetailView.as_view(), name="api-patient"),
     path("studies/", views.StudyListCreateView.as_view(), name="api-studies"),

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import knox.auth
 from django.contrib.auth import authenticate
 from django.http import FileResponse, HttpRequest
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.authtoken.models import Token
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -28,6 +28,7 @@ from diagnosis.services.errors import DomainError
 from diagnosis.services.media import media_response
 from diagnosis.services.patients import patient_get_or_create
 from diagnosis.services.study_images import study_create_with_images
+from portal.tokens import token_issue, token_revoke
 
 
 def ctx(request: Request | HttpRequest) -> AuditContext:
@@ -50,11 +51,20 @@ class TokenView(APIView):
         user = authenticate(request._request, **data.validated_data)
         if user is None or not user.is_active:
             raise DomainError("Unable to log in with those credentials.", code="invalid_credentials")
-        token, _ = Token.objects.get_or_create(user=user)
-        audit_record(
-            actor=user, action="auth.token", object_type="user", object_id=user.pk, context=ctx(request)
-        )
-        return Response({"token": token.key})
+        token, expiry = token_issue(user=user, context=ctx(request))
+        return Response({"token": token, "expiry": expiry})
+
+
+class LogoutView(APIView):
+    """Revoke the token that calls this (204); the token is refused (401) from then on."""
+
+    authentication_classes = [knox.auth.TokenAuthentication]  # a session has its own /logout/
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        token_revoke(token=request.auth, actor=request.user, context=ctx(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @extend_schema_view(get=extend_schema(parameters=api_schema.STUDY_FILTERS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -37,7 +38,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
@@ -239,9 +240,18 @@ CELERY_BEAT_SCHEDULE = {
     "anchor-audit-chain": {"task": "diagnosis.tasks.audit_anchor_task", "schedule": 300.0},
 }
 
+# API tokens (django-rest-knox): only a SHA-512 digest is stored, each expires, logout revokes it, and a
+# password change or deactivation revokes all of a user's tokens (portal/tokens.py). #17 finding 5.
+AIRSPACE_TOKEN_TTL_HOURS = env_int("AIRSPACE_TOKEN_TTL_HOURS", 10)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=AIRSPACE_TOKEN_TTL_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",  # integrations keep sending "Authorization: Token <token>"
+    "AUTO_REFRESH": False,  # a fixed lifetime: a stolen token is not kept alive by use
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

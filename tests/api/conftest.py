@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from diagnosis.api.matrix import ADMIN, ANONYMOUS, CLINICIAN, NO_ROLE, RADIOLOGIST
@@ -19,8 +19,8 @@ def token_client(user: Any | None) -> APIClient:
     """A client that authenticates the way integrators do: with a real token header."""
     client = APIClient()
     if user is not None:
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+        _, token = AuthToken.objects.create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
 

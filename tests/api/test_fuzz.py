@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 from tests.diagnosis.factories import StudyFactory, completed_study, png_bytes
 
@@ -93,8 +93,8 @@ def test_fuzz_live_api_has_no_5xx_and_conforms(
     tmp_path: Path,
 ) -> None:
     config = write_config(tmp_path / "schemathesis.toml", seed_records(alice))
-    admin_token = Token.objects.create(user=admin_user).key
-    radiologist_token = Token.objects.create(user=carol).key
+    admin_token = AuthToken.objects.create(user=admin_user)[1]
+    radiologist_token = AuthToken.objects.create(user=carol)[1]
     runs = {
         "admin": run_schemathesis(live_server.url, admin_token, config, tmp_path / "admin.json"),
         "radiologist": run_schemathesis(
