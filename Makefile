@@ -25,14 +25,14 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
-# Web server and Celery worker (with its embedded beat for the sweeper) together; Ctrl-C stops both.
+# Web server and Celery worker (with its embedded beat for the sweeper) together; Ctrl-C stops both once,
+# cleanly (portal/dev_supervisor.py: no `kill 0`, which re-signalled make and the shell's own trap).
 run: migrate
 	$(BIN)/python manage.py seed_demo --password "$(DEMO_PASSWORD)"
 	@echo "Portal: http://$(HOST):$(PORT)/  users clinician / radiologist / admin, password $(DEMO_PASSWORD)"
-	@trap 'kill 0' EXIT INT TERM; \
-	$(BIN)/celery -A portal worker -B -Q inference -c 1 --loglevel=INFO -s var/celerybeat-schedule & \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload & \
-	wait
+	@exec $(BIN)/python -m portal.dev_supervisor \
+		"$(BIN)/celery -A portal worker -B -Q inference -c 1 --loglevel=INFO -s var/celerybeat-schedule" \
+		"$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload"
 
 # Tests always run on portal.settings.test (the exported dev default above would otherwise win over pyproject).
 test: install

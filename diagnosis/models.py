@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-from mlcore.dicom import flag_notice
+from mlcore.intended_use import flag_notice
 
 
 class Label(models.TextChoices):

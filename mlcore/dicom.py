@@ -17,7 +17,9 @@ from pydicom.pixels import apply_modality_lut, apply_voi_lut
 from mlcore.errors import InvalidImage
 from mlcore.image import DecodedImage, check_dimensions, colorfulness, reduction_factor
 
-ADULT_AGE_YEARS = 16
+# ADULT_AGE_YEARS, FLAG_NOTICES and flag_notice moved to mlcore.intended_use; kept importable from here.
+from mlcore.intended_use import ADULT_AGE_YEARS, FLAG_NOTICES, age_flags_from_years, flag_notice  # noqa: F401
+
 LATERAL_VIEWS = frozenset({"LL", "RL", "LATERAL", "LAT", "LLAT", "RLAT"})
 # SOP class UID prefixes of objects that are documents, reports or overlays rather than images.
 _NON_IMAGE_SOP_PREFIXES = (
@@ -177,25 +179,12 @@ def parse_age(age: str) -> float | None:
     return round(int(age[:-1]) * _AGE_UNITS[age[-1]], 3)
 
 
-# What each flag tells the reader (shown on the study page; the API returns the codes).
-FLAG_NOTICES = {
-    "adult_patient": f"Patient older than {ADULT_AGE_YEARS} years (DICOM PatientAge): the model was trained on "
-    "children aged 1-5 and is not validated for adults.",
-    "lateral_view": "Lateral view (DICOM ViewPosition): the model was trained on frontal (AP/PA) views only.",
-}
-
-
-def flag_notice(code: str) -> str:
-    """The reader-facing sentence for a flag code (the code itself if unknown)."""
-    return FLAG_NOTICES.get(code, code)
-
-
 def intended_use_flags(meta: dict[str, Any]) -> tuple[str, ...]:
-    """Non-blocking notices: adult patient, lateral view."""
-    flags = []
-    age = meta.get("patient_age_years")
-    if age is not None and age > ADULT_AGE_YEARS:
-        flags.append("adult_patient")
+    """Non-blocking notices from the header: adult or infant patient (PatientAge), lateral view.
+
+    The portal replaces the age flags with ones from the entered birth date when it has one.
+    """
+    flags = list(age_flags_from_years(meta.get("patient_age_years")))
     if meta.get("view_position") in LATERAL_VIEWS:
         flags.append("lateral_view")
     return tuple(flags)

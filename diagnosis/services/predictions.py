@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from diagnosis.models import Image, Prediction, Study
 from diagnosis.services.audit import audit_record
+from diagnosis.services.intended_use import prediction_flags
 from diagnosis.services.workers import live_workers
 from mlcore import InvalidImage, RejectedImage
 
@@ -58,7 +59,7 @@ def study_claim_for_processing(
     if not claimed:
         return None
     # One query reads the claimed study with its images.
-    images = list(Image.objects.select_related("study").filter(study_id=study_id).order_by("created_at"))
+    images = list(Image.objects.select_related("study__patient").filter(study_id=study_id).order_by("created_at"))
     return (images[0].study, images) if images else (Study.objects.get(id=study_id), [])
 
 
@@ -117,7 +118,7 @@ def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction 
         threshold=result.threshold,
         indeterminate=result.indeterminate,
         gate_score=result.gate_score,
-        flags=list(result.flags),
+        flags=prediction_flags(study=study, image=image, result_flags=result.flags),
         requested_by=study.rerun_requested_by,
         decode_ms=result.timings.get("decode_ms", 0),
         model_ms=result.timings.get("model_ms", 0),

@@ -184,6 +184,19 @@ AIRSPACE_AUDIT_ANCHOR_FILE = Path(
     os.environ.get("AIRSPACE_AUDIT_ANCHOR_FILE", VAR_DIR / "audit-anchors.jsonl")
 )
 
+
+def filesystem_broker_options(folder: Path) -> dict[str, object]:
+    """kombu's filesystem transport rooted at `folder` (messages, processed and control tables inside it)."""
+    return {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "processed_folder": str(folder / "processed"),
+        # Fanout (control/pidbox) exchange tables; kombu's default is ./control in the working directory.
+        "control_folder": str(folder / "control"),
+        "store_processed": False,
+    }
+
+
 # Celery: REDIS_URL selects the real broker; without it an embedded filesystem broker needs no server.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_DIR = VAR_DIR / "broker"
@@ -201,14 +214,7 @@ if REDIS_URL:
     }
 else:
     CELERY_BROKER_URL = "filesystem://"
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(CELERY_BROKER_DIR),
-        "data_folder_out": str(CELERY_BROKER_DIR),
-        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
-        # Fanout (control/pidbox) exchange tables; kombu's default is ./control in the working directory.
-        "control_folder": str(CELERY_BROKER_DIR / "control"),
-        "store_processed": False,
-    }
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(CELERY_BROKER_DIR)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -13,6 +13,11 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min
 # Tests keep their media apart from a developer's var/media (the worker subprocess gets the same path).
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 AIRSPACE_AUDIT_ANCHOR_FILE = VAR_DIR / "test-audit-anchors.jsonl"  # noqa: F405
+# The embedded broker too: tasks a test run leaves behind must never reach a later `make run` worker.
+CELERY_BROKER_DIR = VAR_DIR / "test-broker"  # noqa: F405
+if CELERY_BROKER_URL == "filesystem://":  # noqa: F405
+    CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(CELERY_BROKER_DIR)  # noqa: F405
+    (CELERY_BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 # Fault tests only: a worker holds its claim while this file exists, so it can be killed mid-prediction
 # or run into its time limit. Defined here alone (never in base/prod), and honoured only with DEBUG off.
