@@ -59,7 +59,9 @@ def study_claim_for_processing(
     if not claimed:
         return None
     # One query reads the claimed study with its images.
-    images = list(Image.objects.select_related("study__patient").filter(study_id=study_id).order_by("created_at"))
+    images = list(
+        Image.objects.select_related("study__patient").filter(study_id=study_id).order_by("created_at")
+    )
     return (images[0].study, images) if images else (Study.objects.get(id=study_id), [])
 
 
