@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -11,12 +12,9 @@ from django.views.decorators.http import require_POST
 
 from diagnosis import selectors
 from diagnosis.services import reviews, studies
-from diagnosis.services.errors import Conflict, DomainError
+from diagnosis.services.errors import DomainError
 from diagnosis.views import ANY_ROLE, _study_context, ctx, role_required
 from portal.roles import Role
-
-# How far down the worklist "next" looks for a study nobody else is reading.
-NEXT_SCAN_LIMIT = 50
 
 
 @role_required(*ANY_ROLE)
@@ -29,18 +27,16 @@ def study_panels(request: HttpRequest, pk: Any) -> HttpResponse:
 @role_required(Role.RADIOLOGIST)
 @require_POST
 def worklist_next(request: HttpRequest) -> HttpResponse:
-    """Claim the next study in reading order that nobody else holds, and open it."""
-    after = request.POST.get("after", "")
-    for study in selectors.worklist_for(user=request.user)[:NEXT_SCAN_LIMIT]:
-        if str(study.id) == after:
-            continue
-        try:
-            reviews.study_claim(user=request.user, study=study, context=ctx(request))
-        except Conflict:
-            continue
-        return redirect("study-detail", pk=study.id)
-    messages.info(request, "Nothing else is waiting for review.")
-    return redirect("worklist")
+    """Give back the study being skipped, claim the next one in reading order that nobody holds, open it."""
+    try:
+        skip = uuid.UUID(request.POST.get("after", ""))
+    except ValueError:
+        skip = None
+    study = reviews.study_claim_next(user=request.user, skip=skip, context=ctx(request))
+    if study is None:
+        messages.info(request, "Nothing else is waiting for review.")
+        return redirect("worklist")
+    return redirect("study-detail", pk=study.id)
 
 
 @role_required(Role.CLINICIAN, Role.ADMIN)

@@ -11,12 +11,14 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import selectors
 from diagnosis.api.filters import audit_filters, study_filters, worklist_filters
 from diagnosis.forms import ReviewForm, StudyUploadForm
-from diagnosis.models import Study
+from diagnosis.models import ReadLabel, Review, Study
 from diagnosis.services import reviews, studies
 from diagnosis.services.audit import AuditContext, audit_record
 from diagnosis.services.errors import DomainError
@@ -119,13 +121,17 @@ def study_detail(request: HttpRequest, pk: Any) -> HttpResponse:
 
 
 def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
+    prediction = selectors.current_prediction(study)
+    review = selectors.current_review(study)
     return {
         "study": study,
-        "prediction": selectors.current_prediction(study),
-        "review": selectors.current_review(study),
+        "prediction": prediction,
+        "review": review,
         "history": selectors.review_history(study),
         "image": next(iter(study.images.all()), None),
-        "review_form": ReviewForm(),
+        "review_form": ReviewForm(
+            ai_label=prediction.label if prediction else "", amending=review is not None
+        ),
         "claim_holder": reviews.claim_holder(study),  # an expired claim shows as none
         "can_review": has_role(request.user, Role.RADIOLOGIST) and study.status == Study.Status.COMPLETED,
     }
@@ -180,21 +186,44 @@ def study_release(request: HttpRequest, pk: Any) -> HttpResponse:
 @role_required(Role.RADIOLOGIST)
 @require_POST
 def study_review(request: HttpRequest, pk: Any) -> HttpResponse:
-    """Sign (or amend) the read."""
+    """Sign (or amend) the read, then open the next study; an indeterminate one first shows a summary."""
     study = selectors.study_get(user=request.user, study_id=pk)
-    form = ReviewForm(request.POST)
-    if form.is_valid():
-        try:
-            reviews.review_submit(user=request.user, study=study, context=ctx(request), **form.cleaned_data)
-        except DomainError as exc:
-            messages.error(request, " ".join([exc.message, *sum(exc.fields.values(), [])]))
-        else:
-            messages.success(request, "Review signed.")
-            return redirect("worklist")
-    else:
+    prediction = selectors.current_prediction(study)
+    review = selectors.current_review(study)
+    ai_label = prediction.label if prediction else ""
+    form = ReviewForm(request.POST, ai_label=ai_label, amending=review is not None)
+    if not form.is_valid():
         problems = [f"{form.fields[n].label or n.title()}: {' '.join(e)}" for n, e in form.errors.items()]
         messages.error(request, "The review form is incomplete. " + " ".join(problems))
-    return redirect("study-detail", pk=study.id)
+        return redirect("study-detail", pk=study.id)
+    data = dict(form.cleaned_data)
+    if prediction is not None and prediction.indeterminate and not data.pop("confirmed"):
+        # Two keystrokes must not sign an uncertain study: show what would be signed, ask again.
+        context = {"study": study, "prediction": prediction, "review": review, "data": data}
+        context["final_label"] = ReadLabel(ai_label if data["decision"] == "agree" else data["final_label"])
+        context["reason_label"] = Review.Reason(data["reason"]).label if data.get("reason") else ""
+        return render(request, "diagnosis/review_confirm.html", context)
+    data.pop("confirmed", None)
+    try:
+        signed = reviews.review_submit(user=request.user, study=study, context=ctx(request), **data)
+    except DomainError as exc:
+        messages.error(request, " ".join([exc.message, *sum(exc.fields.values(), [])]))
+        return redirect("study-detail", pk=study.id)
+    messages.success(
+        request,
+        format_html(
+            'Signed {} for {}. <a href="{}">Open that study again</a> · <a href="{}">Back to the worklist</a>',
+            signed.get_final_label_display(),
+            study.patient.mrn,
+            reverse("study-detail", args=[study.id]),
+            reverse("worklist"),
+        ),
+    )
+    following = reviews.study_claim_next(user=request.user, skip=study.id, context=ctx(request))
+    if following is None:
+        messages.info(request, "Nothing else is waiting for review.")
+        return redirect("worklist")
+    return redirect("study-detail", pk=following.id)
 
 
 @role_required(Role.RADIOLOGIST, Role.ADMIN)

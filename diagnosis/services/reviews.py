@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from diagnosis.models import NON_DIAGNOSTIC_REASONS, ReadLabel, Review, Study
-from diagnosis.selectors import current_prediction
+from diagnosis.selectors import current_prediction, worklist_for
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import Conflict, DomainError
 from portal.roles import Role, has_role
@@ -113,6 +113,30 @@ def study_release(*, user: Any, study: Study, context: AuditContext = SYSTEM) ->
     )
     study.refresh_from_db()
     return study
+
+
+# How far down the worklist "next" looks for a study nobody else is reading.
+NEXT_SCAN_LIMIT = 50
+
+
+def study_claim_next(*, user: Any, skip: Any = None, context: AuditContext = SYSTEM) -> Study | None:
+    """Give back the claim on a skipped study, then claim the next free study in reading order.
+
+    Skipping must not leave the study claimed (hidden from everyone else) until the claim expires.
+    None when nothing else is waiting.
+    """
+    if skip is not None:
+        skipped = Study.objects.filter(id=skip, reading_claimed_by=user).first()
+        if skipped is not None:
+            study_release(user=user, study=skipped, context=context)
+    for study in worklist_for(user=user)[:NEXT_SCAN_LIMIT]:
+        if skip is not None and str(study.id) == str(skip):
+            continue
+        try:
+            return study_claim(user=user, study=study, context=context)
+        except Conflict:
+            continue
+    return None
 
 
 def _validate(decision: str, final_label: str, reason: str, ai_label: str) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 
 from django import template
 
-from diagnosis.selectors import current_prediction, current_review
+from diagnosis.selectors import current_prediction, final_read_for
 
 register = template.Library()
 
@@ -56,7 +56,7 @@ def result_cell(study: Any) -> dict[str, Any]:
     """A list row's result: the final read when signed, else the preliminary AI result, else the status."""
     return {
         "study": study,
-        "review": current_review(study),
+        "read": final_read_for(study),
         "prediction": current_prediction(study),
         "preliminary": PRELIMINARY,
     }

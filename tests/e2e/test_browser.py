@@ -130,8 +130,8 @@ def test_2_radiologist_claims_from_worklist_and_overrides_with_a_reason(
     page.get_by_label("Note").fill("Rotated film; re-read on a repeat view.")
     shot(page, "02-radiologist-override")
     page.get_by_role("button", name="Sign", exact=True).click()
-    page.wait_for_url("**/worklist/")
-    assert "Review signed." in page.locator(".messages").inner_text()
+    page.wait_for_url("**/worklist/")  # nothing else waits: signing would otherwise open the next study
+    assert "Signed" in page.locator(".messages").inner_text()
     review = Review.objects.get(study=study)
     assert (review.decision, review.final_label, review.reason, review.reviewer) == (
         "override",
@@ -246,7 +246,13 @@ def test_upload_page_validates_then_uploads_several_files_with_progress_and_dupl
     page.wait_for_function("() => document.querySelectorAll('.queue-item.ok').length === 2")
     assert "not" in page.locator(".queue-item.failed").inner_text().lower()
     assert page.locator(".queue-item.ok progress").first.get_attribute("value") == "100"
+    # The batch is done: the form forgets the patient, so the next files cannot go to them by default.
+    assert page.get_by_label("Patient MRN").input_value() == ""
+    assert "Patient and study details cleared" in page.locator("#patient-lookup").inner_text()
     # The same image again: accepted, with a warning that links the earlier study.
+    page.get_by_label("Patient MRN").fill("E2E-MULTI")
+    page.get_by_label("Patient MRN").blur()
+    page.get_by_text("Existing patient").wait_for()  # the lookup line settles before the button is clicked
     page.locator('input[type="file"][name="image"]').set_input_files(str(first))
     page.get_by_role("button", name="Upload and analyse").click()
     page.locator(".dup").wait_for()
@@ -310,26 +316,34 @@ def test_dashboard_row_updates_itself_when_its_study_completes(services: None, p
 def test_radiologist_reads_with_the_keyboard_agree_and_next(
     services: None, page: Any, alice: Any, carol: Any
 ) -> None:
-    """Read next study (button), 'a' then Enter signs an agreement, 'n' claims and opens the next one."""
+    """'a' then Enter signs and opens the next study; 'n' skips one and gives its claim back."""
     from tests.diagnosis.factories import completed_study
 
     first = completed_study(created_by=alice, probability=0.97)
     second = completed_study(created_by=alice, probability=0.81)
+    third = completed_study(created_by=alice, probability=0.71)
     login(page, "carol")
     page.get_by_role("button", name="Read next study").click()
     page.wait_for_url(f"**/studies/{first.id}/")
     page.locator("body").press("a")
     assert page.evaluate("document.activeElement.textContent.trim()") == "Sign"
     page.keyboard.press("Enter")
-    page.wait_for_url("**/worklist/")
+    page.wait_for_url(f"**/studies/{second.id}/")  # the next study, not the worklist
     review = Review.objects.get(study=first)
     assert (review.decision, review.final_label, review.reviewer) == ("agree", "PNEUMONIA", carol)
-    page.goto(f"/studies/{first.id}/")
-    page.locator("body").press("n")
-    page.wait_for_url(f"**/studies/{second.id}/")
+    assert (
+        page.get_by_role("link", name="Open that study again").get_attribute("href")
+        == f"/studies/{first.id}/"
+    )
     second.refresh_from_db()
     assert second.reading_claimed_by == carol
-    assert AuditEvent.objects.filter(action="study.claim", actor=carol).count() == 2
+    page.locator("body").press("n")
+    page.wait_for_url(f"**/studies/{third.id}/")
+    second.refresh_from_db()
+    assert second.reading_claimed_by is None  # skipped: given back, not held for 15 minutes
+    assert (
+        AuditEvent.objects.filter(action="study.release", object_id=str(second.id), actor=carol).count() == 1
+    )
     assert not page.js_errors
 
 

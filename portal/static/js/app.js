@@ -86,10 +86,23 @@ function drawBars() {
   });
 }
 
-// Review form: final label and reason matter only for an override.
+// Review form: final label and reason matter only for an override, and each final label offers only its
+// own reasons (a non-diagnostic read: not a chest X-ray, poor quality, other).
 function setupReviewForm() {
   const form = document.getElementById("review-form");
   if (!form) return;
+  const label = form.querySelector('select[name="final_label"]');
+  const reason = form.querySelector('select[name="reason"]');
+  const syncReasons = () => {
+    if (!label || !reason) return;
+    reason.querySelectorAll("option[data-labels]").forEach((option) => {
+      const fits = !label.value || option.dataset.labels.split(" ").includes(label.value);
+      option.hidden = !fits;
+      option.disabled = !fits;
+    });
+    const picked = reason.options[reason.selectedIndex];
+    if (picked && picked.disabled) reason.value = "";
+  };
   const sync = () => {
     const decision = form.querySelector('input[name="decision"]:checked');
     const override = decision && decision.value === "override";
@@ -99,7 +112,9 @@ function setupReviewForm() {
     });
   };
   form.querySelectorAll('input[name="decision"]').forEach((r) => r.addEventListener("change", sync));
+  if (label) label.addEventListener("change", syncReasons);
   sync();
+  syncReasons();
 }
 
 function setupPage() {

@@ -1,4 +1,4 @@
-// Radiologist shortcuts on the study page: a = agree, o = override, n = next study, ? = help.
+// Radiologist shortcuts on the study page: a = agree, o = override, n = skip to the next study, ? = help.
 // Agree and override only prepare the form and move focus to it; signing stays a deliberate Enter/click.
 "use strict";
 
@@ -17,8 +17,10 @@
     radio.checked = true;
     radio.dispatchEvent(new Event("change", { bubbles: true }));
     if (decision === "agree") {
-      form.querySelector('button[type="submit"]').focus();
-      say("Agree with AI selected. Press Enter to sign.");
+      const sign = form.querySelector('button[type="submit"]');
+      sign.focus();
+      // An indeterminate study's button opens a summary page first (the server insists on it too).
+      say(sign.getAttribute("aria-describedby") ? "Agree with AI selected. Press Enter to review what will be signed." : "Agree with AI selected. Press Enter to sign.");
     } else {
       form.querySelector('select[name="final_label"]').focus();
       say("Override selected. Choose the final label and a reason, then sign.");

@@ -234,7 +234,22 @@
     if (window.airspace) window.airspace.pollStatuses();
     // A single clean upload goes straight to its study page, where the result appears by itself.
     if (results.length === 1 && ok.length === 1 && !warned.length) window.location.assign(studyUrl(ok[0].study.id));
+    else if (ok.length) clearPatient(ok[0].study.patient ? ok[0].study.patient.mrn : "");
   });
+
+  // 5. After a batch the form forgets the patient: the next files must never go to the previous one by default.
+  function clearPatient(mrn) {
+    ["patient_mrn", "patient_name", "patient_birth_date", "patient_sex", "accession_number", "study_date", "clinical_notes"]
+      .forEach((name) => { if (form.elements[name]) form.elements[name].value = ""; });
+    const priority = form.elements.priority;
+    if (priority) {
+      const preset = Array.from(priority.options).find((o) => o.defaultSelected);
+      priority.value = preset ? preset.value : priority.options[0].value;
+    }
+    const done = `Uploaded${mrn ? ` under MRN ${mrn}` : ""}. Patient and study details cleared: enter the next patient.`;
+    document.getElementById("patient-lookup").textContent = done;
+    announce(done);
+  }
 
   // 4. Existing patient: say so (an existing record is never overwritten by the fields below it).
   const lookup = document.getElementById("patient-lookup");
