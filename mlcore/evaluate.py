@@ -81,7 +81,7 @@ def write_plots(
 ) -> list[str]:
     """Every evaluation PNG into `out`; returns their file names."""
     t = meta.threshold
-    made = [
+    made: list[Path | None] = [
         plots.roc_plot(y, p, t, out / "roc.png"),
         plots.pr_plot(y, p, out / "pr.png"),
         plots.confusion_plot(y, p, t, out / "confusion.png"),
