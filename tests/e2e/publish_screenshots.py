@@ -12,17 +12,30 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 JOURNEYS = ("01-clinician-result", "02-radiologist-override", "03-admin-audit", "04-rejected")
+# Issue #16 (tests/e2e/test_safety_browser.py): viewport shots, published narrower to stay small.
+SAFETY = (
+    "safety-01-before-read",
+    "safety-02-after-override",
+    "safety-03-indeterminate",
+    "safety-04-indeterminate-confirm",
+    "safety-05-wrist-non-diagnostic",
+    "safety-06-heatmap-legend",
+)
 WIDTH = 1000
+SAFETY_WIDTH = 800
 
 
 def publish(source: Path, target: Path) -> list[Path]:
-    """Write each journey screenshot WIDTH pixels wide with a 256-colour palette (small enough to commit)."""
+    """Write each screenshot that exists, downscaled with a 256-colour palette (small enough to commit)."""
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in JOURNEYS:
+    for name, width in [*((n, WIDTH) for n in JOURNEYS), *((n, SAFETY_WIDTH) for n in SAFETY)]:
+        if not (source / f"{name}.png").is_file():
+            print(f"skipped {name}: no screenshot (run the browser tests first)")
+            continue
         with Image.open(source / f"{name}.png") as shot:
             image = shot.convert("RGB")
-        image = image.resize((WIDTH, round(image.height * WIDTH / image.width)), Image.Resampling.LANCZOS)
+        image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
         palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
         palette.save(target / f"{name}.png", optimize=True)
         written.append(target / f"{name}.png")
