@@ -276,8 +276,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    # One schema name per shared choice set (AI label, final label and filters all use Label).
-    "ENUM_NAME_OVERRIDES": {"LabelEnum": "diagnosis.models.Label", "SexEnum": "diagnosis.models.Patient.Sex"},
+    # One schema name per shared choice set: the AI's Label (prediction, filters) and the ReadLabel a
+    # radiologist signs (review final_label, final_read.label), which adds NON_DIAGNOSTIC.
+    "ENUM_NAME_OVERRIDES": {
+        "LabelEnum": "diagnosis.models.Label",
+        "ReadLabelEnum": "diagnosis.models.ReadLabel",
+        "SexEnum": "diagnosis.models.Patient.Sex",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "diagnosis.api.schema.add_error_responses",
