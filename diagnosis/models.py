@@ -140,6 +140,9 @@ class Study(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reading_claim_expires_at = models.DateTimeField(null=True, blank=True)
+    # Wrong-patient warnings recorded at upload (codes in diagnosis.services.patient_checks), e.g. a DICOM
+    # header naming another patient; the study is still analysed, and readers are told.
+    warnings = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

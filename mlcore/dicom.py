@@ -76,6 +76,17 @@ def read_dataset(data: bytes, *, stop_before_pixels: bool = False) -> Dataset:
         raise InvalidImage("The DICOM file is damaged and cannot be read.", code="corrupt_image") from exc
 
 
+def header_patient(data: bytes) -> dict[str, str]:
+    """The patient the header names: PatientID, PatientName (PN, "Family^Given") and PatientBirthDate (DA,
+    YYYYMMDD), each "" when absent; read before de-identification, for a cross-check only, never stored."""
+    ds = read_dataset(data, stop_before_pixels=True)
+    return {
+        "patient_id": str(ds.get("PatientID", "") or "").strip(),
+        "name": str(ds.get("PatientName", "") or "").strip(),
+        "birth_date": str(ds.get("PatientBirthDate", "") or "").strip(),
+    }
+
+
 def _refuse_non_image(ds: Dataset) -> None:
     """Refuse reports, PDFs and other non-image objects, and images without pixel data."""
     if "SOPClassUID" not in ds and "PixelData" not in ds and "Rows" not in ds:

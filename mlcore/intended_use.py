@@ -19,8 +19,6 @@ FLAG_NOTICES = {
     "infant_patient": f"Patient younger than {INFANT_AGE_YEARS} year at the study date: the model was trained "
     "on children aged 1-5 and is not validated for infants.",
     "lateral_view": "Lateral view (DICOM ViewPosition): the model was trained on frontal (AP/PA) views only.",
-    "dicom_patient_mismatch": "The DICOM header names a different patient (ID, name or birth date) than the "
-    "one entered: check this is the right patient.",
 }
 
 

@@ -32,6 +32,12 @@ class PatientInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     birth_date = serializers.DateField(required=False, allow_null=True, default=None)
     sex = serializers.ChoiceField(Patient.Sex.choices, required=False, allow_blank=True, default="")
+    confirm_patient = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="After a 409 patient_conflict: file under the existing record although the entered name or "
+        "birth date differs (audited; the record on file is not changed).",
+    )
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -103,10 +109,26 @@ class FinalReadSerializer(serializers.Serializer):
 class StudyImageSerializer(serializers.ModelSerializer):
     filename = serializers.CharField(source="original_filename")
     url = serializers.SerializerMethodField()
+    patient_check = serializers.SerializerMethodField()
 
     class Meta:
         model = Image
-        fields = ["id", "filename", "sha256", "width", "height", "format", "size_bytes", "url"]
+        fields = [
+            "id",
+            "filename",
+            "sha256",
+            "width",
+            "height",
+            "format",
+            "size_bytes",
+            "url",
+            "patient_check",
+        ]
+
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_patient_check(self, obj: Image) -> dict[str, Any] | None:
+        """DICOM only: whether the header's patient_id, name and birth_date match the study's patient."""
+        return (obj.meta or {}).get("patient_check")
 
     def get_url(self, obj: Image) -> str:
         return reverse("api-study-image-item", kwargs={"pk": obj.study_id, "image_id": obj.id})
@@ -123,6 +145,11 @@ class StudySerializer(serializers.ModelSerializer):
     image = serializers.SerializerMethodField()
     images = serializers.SerializerMethodField()
     duplicate_of = serializers.UUIDField(source="duplicate_of_id", read_only=True, allow_null=True)
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Wrong-patient warnings: dicom_patient_mismatch, patient_details_differ_confirmed.",
+    )
     claimed_by = serializers.SerializerMethodField()
 
     class Meta:
@@ -142,6 +169,7 @@ class StudySerializer(serializers.ModelSerializer):
             "error",
             "reason",
             "duplicate_of",
+            "warnings",
             "image",
             "images",
             "final_read",
@@ -244,6 +272,12 @@ class StudyUploadSerializer(serializers.Serializer):
     study_date = serializers.DateField(required=False, allow_null=True, default=None)
     clinical_notes = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
     priority = serializers.ChoiceField(Study.Priority.choices, required=False, default=Study.Priority.ROUTINE)
+    confirm_patient = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="After a 409 patient_conflict: file under the existing record although the entered name or "
+        "birth date differs (audited; the record on file is not changed).",
+    )
 
 
 class ReviewInputSerializer(serializers.Serializer):

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,12 @@ from django.utils.crypto import salted_hmac
 from diagnosis.models import Image, Study
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import Conflict, DomainError, PayloadTooLarge
-from diagnosis.services.patients import patient_get_or_create
+from diagnosis.services.patient_checks import (
+    DICOM_PATIENT_MISMATCH,
+    PATIENT_DETAILS_CONFIRMED,
+    dicom_patient_check,
+)
+from diagnosis.services.patients import patient_resolve
 from diagnosis.services.scope import department_of, visible_studies
 from mlcore import InvalidImage
 from mlcore.decoding import decode_image
@@ -41,6 +47,8 @@ class StudyUpload:
     study_date: dt.date | None = None
     clinical_notes: str = ""
     priority: str = Study.Priority.ROUTINE
+    # Set after a 409 patient_conflict: file under the existing record although the details differ.
+    confirm_patient: bool = False
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,21 @@ def study_create(
     return StudyCreated(study=study, created=True, duplicate_of=duplicate)
 
 
+def image_patient_check(*, image: Image, data: bytes, patient: Any) -> None:
+    """Record on the image whether its DICOM header names the patient it is filed under (per file)."""
+    check = dicom_patient_check(data=data, image_format=image.format, patient=patient)
+    if check is not None:
+        image.meta = {**image.meta, "patient_check": check}
+
+
+def upload_warnings(differences: Sequence[str], images: Sequence[Image]) -> list[str]:
+    """The study's wrong-patient warnings: confirmed differing details, a header naming someone else."""
+    warnings = [PATIENT_DETAILS_CONFIRMED] if differences else []
+    if any((image.meta.get("patient_check") or {}).get("mismatch") for image in images):
+        warnings.append(DICOM_PATIENT_MISMATCH)
+    return warnings
+
+
 def _store(
     *,
     user: Any,
@@ -182,14 +205,17 @@ def _store(
     """Write rows and file atomically; if anything fails, the stored file is removed again."""
     try:
         with transaction.atomic():
-            patient, _ = patient_get_or_create(
+            resolution = patient_resolve(
                 user=user,
                 mrn=upload.patient_mrn,
                 name=upload.patient_name,
                 birth_date=upload.patient_birth_date,
                 sex=upload.patient_sex,
+                confirm_patient=upload.confirm_patient,
                 context=context,
             )
+            patient = resolution.patient
+            image_patient_check(image=image, data=upload.image_data, patient=patient)
             study = Study(
                 patient=patient,
                 accession_number=upload.accession_number.strip(),
@@ -200,6 +226,7 @@ def _store(
                 created_by=user,
                 idempotency_key=idempotency_key,
                 duplicate_of=duplicate,
+                warnings=upload_warnings(resolution.differences, [image]),
             )
             # Fields are validated here; the check/unique constraints by the database on insert (Django
             # re-checks each with a SELECT: ~30% of an upload's time, measured in-process on PostgreSQL).
@@ -221,6 +248,7 @@ def _store(
                     "filename": image.original_filename,
                     "priority": study.priority,
                     "duplicate_of": str(duplicate.id) if duplicate else None,
+                    "warnings": study.warnings,
                 },
                 context=context,
             )

@@ -17,6 +17,7 @@ from diagnosis.models import Image, Study
 from diagnosis.services import studies
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import DomainError
+from diagnosis.services.patient_checks import DICOM_PATIENT_MISMATCH
 
 # A study is a handful of views, not a series: the frontal plus up to three more.
 MAX_EXTRA_IMAGES = 3
@@ -44,6 +45,8 @@ def _image_add(
     image, stored = studies.image_record(
         name=name, data=data, decoded=decoded, mrn=study.patient.mrn, role="additional"
     )
+    # Each file of a multi-image upload is checked against the patient on its own.
+    studies.image_patient_check(image=image, data=data, patient=study.patient)
     image.study = study
     image.file.save(image.original_filename, ContentFile(stored), save=False)
     try:
@@ -57,9 +60,18 @@ def _image_add(
         action="study.image_add",
         object_type="image",
         object_id=image.id,
-        after={"study": str(study.id), "image_sha256": image.sha256, "format": image.format},
+        after={
+            "study": str(study.id),
+            "image_sha256": image.sha256,
+            "format": image.format,
+            "patient_check": image.meta.get("patient_check"),
+        },
         context=context,
     )
+    mismatch = (image.meta.get("patient_check") or {}).get("mismatch")
+    if mismatch and DICOM_PATIENT_MISMATCH not in study.warnings:
+        study.warnings = [*study.warnings, DICOM_PATIENT_MISMATCH]
+        Study.objects.filter(id=study.id).update(warnings=study.warnings)
     return image
 
 
