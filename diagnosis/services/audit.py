@@ -39,9 +39,9 @@ class AuditContext:
         """Take the client address and user agent from a request (None gives an empty context)."""
         if request is None:
             return cls()
-        return cls(
-            ip=request.META.get("REMOTE_ADDR") or None, user_agent=request.headers.get("user-agent", "")[:512]
-        )
+        from portal.addresses import client_ip
+
+        return cls(ip=client_ip(request) or None, user_agent=request.headers.get("user-agent", "")[:512])
 
 
 SYSTEM = AuditContext()

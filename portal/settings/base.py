@@ -115,11 +115,20 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks, comma-separated). Empty:
+# REMOTE_ADDR is the client. portal/addresses.py resolves the client for throttles, lockouts and audit.
+AIRSPACE_TRUSTED_PROXIES = [
+    p.strip() for p in os.environ.get("AIRSPACE_TRUSTED_PROXIES", "").split(",") if p.strip()
+]
+
 # Failed-login lockout (django-axes), per username+IP. Issue #7: throttled, but never below 10 attempts
 # a minute per username (integrations keep working): the 11th failure locks for a minute.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 11)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# Issue #17: also per address alone, so one password cannot be sprayed across usernames from one address
+# (at most 10 failures a minute per address; a NAT shared by many users shares that budget).
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "portal.addresses.client_ip"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "portal.auth.lockout_response"
@@ -265,6 +274,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "diagnosis.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("AIRSPACE_AUTH_THROTTLE", "10/min")},
+    # Our throttles resolve the client with portal.addresses.client_ip; any stock DRF throttle ignores
+    # X-Forwarded-For (NUM_PROXIES=None would key on the whole client-written header).
+    "NUM_PROXIES": 0,
     "DATETIME_FORMAT": "iso-8601",
 }
 SPECTACULAR_SETTINGS = {
