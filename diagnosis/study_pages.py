@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from diagnosis import selectors
 from diagnosis.services import reviews, studies
+from diagnosis.services.audit import audit_record
 from diagnosis.services.errors import DomainError
 from diagnosis.views import ANY_ROLE, _study_context, ctx, role_required
 from portal.roles import Role
@@ -19,8 +20,11 @@ from portal.roles import Role
 
 @role_required(*ANY_ROLE)
 def study_panels(request: HttpRequest, pk: Any) -> HttpResponse:
-    """Controls, viewer and result panels, swapped in when the status changes (polling: not audited)."""
+    """Controls, viewer and result panels, swapped in when the status changes (PHI: audited as a poll)."""
     study = selectors.study_get(user=request.user, study_id=pk)
+    audit_record(
+        actor=request.user, action="study.poll", object_type="study", object_id=study.id, context=ctx(request)
+    )
     return render(request, "diagnosis/_study_panels.html", _study_context(request, study))
 
 

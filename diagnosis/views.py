@@ -20,7 +20,7 @@ from diagnosis.api.filters import audit_filters, study_filters, worklist_filters
 from diagnosis.forms import ReviewForm, StudyUploadForm
 from diagnosis.models import ReadLabel, Review, Study
 from diagnosis.services import reviews, studies
-from diagnosis.services.audit import AuditContext, audit_record
+from diagnosis.services.audit import AuditContext, audit_read, audit_record
 from diagnosis.services.errors import DomainError
 from diagnosis.services.health import health_report
 from diagnosis.services.media import media_response
@@ -82,6 +82,14 @@ def study_list(request: HttpRequest) -> HttpResponse:
         filters = study_filters({})
     page = Paginator(selectors.study_list(user=request.user, filters=filters), 25).get_page(
         request.GET.get("page")
+    )
+    audit_read(
+        actor=request.user,
+        action="study.list",
+        object_type="study",
+        ids=[study.id for study in page.object_list],
+        context=ctx(request),
+        query=request.GET.dict(),
     )
     context = {"page": page, "mrn": filters.patient_mrn, "statuses": Study.Status.choices}
     return render(request, "diagnosis/study_list.html", context)
@@ -236,6 +244,14 @@ def worklist(request: HttpRequest) -> HttpResponse:
         filters = worklist_filters({})
     queryset = selectors.worklist_for(user=request.user, filters=filters)
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
+    audit_read(
+        actor=request.user,
+        action="worklist.view",
+        object_type="study",
+        ids=[study.id for study in page.object_list],
+        context=ctx(request),
+        query=request.GET.dict(),
+    )
     context = {
         "page": page,
         "total": queryset.count(),
@@ -265,6 +281,14 @@ def audit(request: HttpRequest) -> HttpResponse:
         )
         return _audit_csv(events)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
+    audit_read(
+        actor=request.user,
+        action="audit.view",
+        object_type="audit",
+        ids=[event.id for event in page.object_list],
+        context=ctx(request),
+        query=request.GET.dict(),
+    )
     context = {"page": page, "params": request.GET, **AUDIT_FILTER_CHOICES}
     return render(request, "diagnosis/audit.html", context)
 
@@ -277,6 +301,8 @@ AUDIT_FILTER_CHOICES = {
         *("image.view", "image.download", "heatmap.download", "prediction.create"),
         *("review.sign", "review.amend", "audit.export", "audit.verify", "dataset.export"),
         *("user.create", "user.roles_changed", "role.create", "settings.changed"),
+        *("study.poll", "study.list", "patient.list", "patient.view", "worklist.view", "audit.view"),
+        *("auth.token_revoked", "auth.tokens_revoked"),
     ],
     "object_types": ["user", "group", "patient", "study", "image", "prediction", "audit"],
 }

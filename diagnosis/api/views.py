@@ -23,7 +23,7 @@ from diagnosis.api.filters import audit_filters, prediction_filter, study_filter
 from diagnosis.api.study_images import uploaded_images
 from diagnosis.api.throttling import SettingsScopedRateThrottle
 from diagnosis.services import reviews, studies
-from diagnosis.services.audit import AuditContext, audit_record
+from diagnosis.services.audit import AuditContext, audit_read, audit_record
 from diagnosis.services.errors import DomainError
 from diagnosis.services.media import media_response
 from diagnosis.services.patients import patient_get_or_create
@@ -67,12 +67,32 @@ class LogoutView(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class AuditedListMixin:
+    """A list endpoint of PHI records: each page returned is one audit event naming its records."""
+
+    audit_action = ""
+    audit_object_type = ""
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().list(request, *args, **kwargs)  # type: ignore[misc]
+        audit_read(
+            actor=request.user,
+            action=self.audit_action,
+            object_type=self.audit_object_type,
+            ids=[row["id"] for row in response.data["results"]],
+            context=ctx(request),
+            query=request.query_params.dict(),
+        )
+        return response
+
+
 @extend_schema_view(get=extend_schema(parameters=api_schema.STUDY_FILTERS))
-class StudyListCreateView(generics.ListAPIView):
+class StudyListCreateView(AuditedListMixin, generics.ListAPIView):
     """List the studies you may see (filtered), or upload a new study (clinician or admin)."""
 
     serializer_class = s.StudySerializer
     parser_classes = [MultiPartParser, FormParser]
+    audit_action, audit_object_type = "study.list", "study"
 
     def get_permissions(self) -> list[Any]:
         return [permissions.Uploader()] if self.request.method == "POST" else [permissions.AnyRole()]
@@ -108,27 +128,28 @@ class StudyListCreateView(generics.ListAPIView):
 
 
 class StudyDetailView(APIView):
-    """One study with its current prediction and review. Opening it is audited; polling with ?poll=1 is not."""
+    """One study with its current prediction and review. Audited: `study.view`, or `study.poll` with ?poll=1."""
 
     permission_classes = [permissions.AnyRole]
 
     @extend_schema(
         responses=s.StudySerializer,
-        parameters=[OpenApiParameter("poll", bool, description="status polling, not an audited view")],
+        parameters=[OpenApiParameter("poll", bool, description="status polling (audited as study.poll)")],
     )
     def get(self, request: Request, pk: Any) -> Response:
         study = selectors.study_get(user=request.user, study_id=pk)
         etag = f'"{study.updated_at.timestamp()}-{len(selectors.review_history(study))}"'
         if request.headers.get("If-None-Match") == etag:
             return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": etag})
-        if request.query_params.get("poll") not in ("1", "true"):
-            audit_record(
-                actor=request.user,
-                action="study.view",
-                object_type="study",
-                object_id=study.id,
-                context=ctx(request),
-            )
+        # Every answer with a body carries PHI, polls included (one insert each; a 304 has no body).
+        polling = request.query_params.get("poll") in ("1", "true")
+        audit_record(
+            actor=request.user,
+            action="study.poll" if polling else "study.view",
+            object_type="study",
+            object_id=study.id,
+            context=ctx(request),
+        )
         return Response(s.StudySerializer(study).data, headers={"ETag": etag})
 
 
@@ -239,11 +260,12 @@ class StudyHeatmapView(APIView):
 @extend_schema_view(
     get=extend_schema(parameters=api_schema.WORKLIST_FILTERS, responses=api_schema.WORKLIST_PAGE)
 )
-class WorklistView(generics.ListAPIView):
+class WorklistView(AuditedListMixin, generics.ListAPIView):
     """Completed, unreviewed studies in reading order (escalated, urgent, AI priority, waiting time)."""
 
     permission_classes = [permissions.Reader]
     serializer_class = s.WorklistStudySerializer
+    audit_action, audit_object_type = "worklist.view", "study"
 
     def get_queryset(self) -> Any:
         return selectors.worklist_for(
@@ -275,10 +297,11 @@ class WorklistSummaryView(APIView):
 
 
 @extend_schema_view(get=extend_schema(parameters=api_schema.PATIENT_FILTERS))
-class PatientListCreateView(generics.ListAPIView):
+class PatientListCreateView(AuditedListMixin, generics.ListAPIView):
     """Search patients by MRN (?mrn= exact, ?q= contains), or create one (clinician or admin)."""
 
     serializer_class = s.PatientSerializer
+    audit_action, audit_object_type = "patient.list", "patient"
 
     def get_permissions(self) -> list[Any]:
         return [permissions.Uploader()] if self.request.method == "POST" else [permissions.AnyRole()]
@@ -299,6 +322,14 @@ class PatientListCreateView(generics.ListAPIView):
         patient, created = patient_get_or_create(
             user=request.user, context=ctx(request), **form.validated_data
         )
+        if not created:  # the existing record is shown: a read (a new one is audited as patient.create)
+            audit_record(
+                actor=request.user,
+                action="patient.view",
+                object_type="patient",
+                object_id=patient.id,
+                context=ctx(request),
+            )
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(s.PatientSerializer(patient).data, status=code)
 
@@ -322,11 +353,13 @@ class PatientDetailView(APIView):
 
 
 @extend_schema_view(get=extend_schema(parameters=api_schema.AUDIT_FILTERS))
-class AuditListView(generics.ListAPIView):
+class AuditListView(AuditedListMixin, generics.ListAPIView):
     """Admin: audit events, newest first, filterable by actor, action, object and date."""
 
     permission_classes = [permissions.Admin]
     serializer_class = s.AuditEventSerializer
+    # Events carry MRNs and names (patient.create, study.upload): reading them is a read of PHI too.
+    audit_action, audit_object_type = "audit.view", "audit"
 
     def get_queryset(self) -> Any:
         return selectors.audit_list(filters=audit_filters(self.request.query_params))

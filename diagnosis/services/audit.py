@@ -114,6 +114,24 @@ def audit_record(
     return event
 
 
+def audit_read(
+    *, actor: Any, action: str, object_type: str, ids: Sequence[object], context: AuditContext, **after: Any
+) -> AuditEvent | None:
+    """One event for a read that returned PHI: a list read names every record it returned (#17 finding 2).
+
+    A read that returned no record writes nothing (it disclosed nothing).
+    """
+    if not ids:
+        return None
+    return audit_record(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        after={"ids": [str(i) for i in ids], "count": len(ids), **after},
+        context=context,
+    )
+
+
 def _anchor_signature(event_id: int, head_hash: str) -> str:
     key = settings.AIRSPACE_AUDIT_HMAC_KEY
     if not key:

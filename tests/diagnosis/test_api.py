@@ -111,10 +111,11 @@ def test_clinician_does_not_see_another_clinicians_study(api, alice, bob):
     assert api.get(f"/api/v1/studies/{study.id}/image/").status_code == 404
 
 
-def test_opening_a_study_is_audited_but_polling_is_not(api, alice):
+def test_opening_a_study_is_audited_and_polling_is_audited_apart(api, alice):
     study = completed_study(created_by=alice)
     as_user(api, alice).get(f"/api/v1/studies/{study.id}/?poll=1")
     assert not AuditEvent.objects.filter(action="study.view").exists()
+    assert AuditEvent.objects.filter(action="study.poll", object_id=str(study.id), actor=alice).count() == 1
     api.get(f"/api/v1/studies/{study.id}/")
     assert AuditEvent.objects.filter(action="study.view", object_id=str(study.id), actor=alice).count() == 1
 

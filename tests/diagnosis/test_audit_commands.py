@@ -215,7 +215,7 @@ def test_access_events_carry_actor_ip_and_user_agent(api, client, alice, carol, 
     api.force_authenticate(carol)
     headers = {"HTTP_USER_AGENT": "reader/1.0"}
     assert api.get(f"/api/v1/studies/{study.id}/", **headers).status_code == 200
-    polled = api.get(f"/api/v1/studies/{study.id}/?poll=1", **headers)  # status polling: not audited
+    polled = api.get(f"/api/v1/studies/{study.id}/?poll=1", **headers)  # audited as study.poll
     assert polled.status_code == 200
     assert api.get(f"/api/v1/studies/{study.id}/image/", **headers).status_code == 200
     assert api.get(f"/api/v1/studies/{study.id}/heatmap/", **headers).status_code == 200
@@ -224,6 +224,7 @@ def test_access_events_carry_actor_ip_and_user_agent(api, client, alice, carol, 
     assert client.get("/audit/?format=csv", **headers).status_code == 200
     expected = {
         ("study.view", "carol"),
+        ("study.poll", "carol"),
         ("image.download", "carol"),
         ("heatmap.download", "carol"),
         ("patient.view", "carol"),

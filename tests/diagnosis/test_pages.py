@@ -213,13 +213,14 @@ def test_rejected_study_shows_its_reason(alice: Any) -> None:
     )
 
 
-def test_panels_fragment_swaps_in_the_result_without_an_audited_view(alice: Any) -> None:
+def test_panels_fragment_swaps_in_the_result_audited_as_a_poll(alice: Any) -> None:
     study = completed_study(created_by=alice)
     response = client_for(alice).get(reverse("study-panels", args=[study.id]))
     body = html(response)
     assert response.status_code == 200 and 'id="viewer-panel"' in body and 'id="side-panel"' in body
     assert 'data-announce="Analysis complete: Pneumonia' in body and 'id="study-controls"' in body
     assert not AuditEvent.objects.filter(action="study.view").exists()
+    assert AuditEvent.objects.filter(action="study.poll", object_id=str(study.id)).count() == 1
 
 
 def test_other_clinicians_cannot_open_the_study_or_its_fragments(alice: Any, bob: Any) -> None:
