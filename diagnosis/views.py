@@ -52,6 +52,19 @@ def ctx(request: HttpRequest) -> AuditContext:
     return AuditContext.from_request(request)
 
 
+def _audit_page(request: HttpRequest, page: Any, *, action: str, object_type: str) -> None:
+    """A page of a list shows PHI: one audit event naming its records (#17 finding 2)."""
+    ids = [row.id for row in page.object_list]
+    audit_read(
+        actor=request.user,
+        action=action,
+        object_type=object_type,
+        ids=ids,
+        context=ctx(request),
+        query=request.GET.dict(),
+    )
+
+
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     """200 when database, broker and model bundle are usable; 503 naming what is not."""
@@ -83,14 +96,7 @@ def study_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.study_list(user=request.user, filters=filters), 25).get_page(
         request.GET.get("page")
     )
-    audit_read(
-        actor=request.user,
-        action="study.list",
-        object_type="study",
-        ids=[study.id for study in page.object_list],
-        context=ctx(request),
-        query=request.GET.dict(),
-    )
+    _audit_page(request, page, action="study.list", object_type="study")
     context = {"page": page, "mrn": filters.patient_mrn, "statuses": Study.Status.choices}
     return render(request, "diagnosis/study_list.html", context)
 
@@ -244,14 +250,7 @@ def worklist(request: HttpRequest) -> HttpResponse:
         filters = worklist_filters({})
     queryset = selectors.worklist_for(user=request.user, filters=filters)
     page = Paginator(queryset, 50).get_page(request.GET.get("page"))
-    audit_read(
-        actor=request.user,
-        action="worklist.view",
-        object_type="study",
-        ids=[study.id for study in page.object_list],
-        context=ctx(request),
-        query=request.GET.dict(),
-    )
+    _audit_page(request, page, action="worklist.view", object_type="study")
     context = {
         "page": page,
         "total": queryset.count(),
@@ -281,14 +280,7 @@ def audit(request: HttpRequest) -> HttpResponse:
         )
         return _audit_csv(events)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    audit_read(
-        actor=request.user,
-        action="audit.view",
-        object_type="audit",
-        ids=[event.id for event in page.object_list],
-        context=ctx(request),
-        query=request.GET.dict(),
-    )
+    _audit_page(request, page, action="audit.view", object_type="audit")
     context = {"page": page, "params": request.GET, **AUDIT_FILTER_CHOICES}
     return render(request, "diagnosis/audit.html", context)
 

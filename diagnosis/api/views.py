@@ -323,15 +323,19 @@ class PatientListCreateView(AuditedListMixin, generics.ListAPIView):
             user=request.user, context=ctx(request), **form.validated_data
         )
         if not created:  # the existing record is shown: a read (a new one is audited as patient.create)
-            audit_record(
-                actor=request.user,
-                action="patient.view",
-                object_type="patient",
-                object_id=patient.id,
-                context=ctx(request),
-            )
+            _audit_patient_view(request, patient)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(s.PatientSerializer(patient).data, status=code)
+
+
+def _audit_patient_view(request: Request, patient: Any) -> None:
+    audit_record(
+        actor=request.user,
+        action="patient.view",
+        object_type="patient",
+        object_id=patient.id,
+        context=ctx(request),
+    )
 
 
 class PatientDetailView(APIView):
@@ -342,13 +346,7 @@ class PatientDetailView(APIView):
     @extend_schema(responses=s.PatientSerializer)
     def get(self, request: Request, pk: Any) -> Response:
         patient = selectors.patient_get(user=request.user, patient_id=pk)
-        audit_record(
-            actor=request.user,
-            action="patient.view",
-            object_type="patient",
-            object_id=patient.id,
-            context=ctx(request),
-        )
+        _audit_patient_view(request, patient)
         return Response(s.PatientSerializer(patient).data)
 
 
