@@ -1,14 +1,18 @@
 """Start the real stack on loopback for the benches: gunicorn, Celery workers, beat, PostgreSQL, Redis.
 
-The stack gets its own database (`airspace_bench`, dropped and recreated), Redis DB 7 (flushed) and var
-directory, so a bench never touches a developer's data or the test databases. Used by bench/load.py and
+The stack gets its own database (`airspace_bench_<suffix>`, dropped and recreated), its own Redis DB
+(flushed) and var directory, so a bench never touches a developer's data or the test databases. Several
+people on one machine keep apart by BENCH_SUFFIX (default: $AIRSPACE_TEST_DB_NAME, else the user name) and
+BENCH_REDIS_URL (default: $REDIS_URL, else DB 7). Used by bench/load.py, bench/worker_kill.py and
 bench/pipeline.py; nothing here imports Django in the bench process.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,9 +31,12 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-DB_NAME = os.environ.get("BENCH_DB_NAME", "airspace_bench")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7")
-VAR_DIR = Path(os.environ.get("BENCH_VAR_DIR", "/tmp/airspace-bench"))
+SUFFIX = re.sub(
+    r"\W", "_", os.environ.get("BENCH_SUFFIX") or os.environ.get("AIRSPACE_TEST_DB_NAME") or getpass.getuser()
+)
+DB_NAME = os.environ.get("BENCH_DB_NAME", f"airspace_bench_{SUFFIX}")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/7"
+VAR_DIR = Path(os.environ.get("BENCH_VAR_DIR", f"/tmp/airspace-bench-{SUFFIX}"))
 PASSWORD = "bench-password-not-secret"
 FINAL = ("completed", "failed", "rejected", "cancelled")
 
@@ -53,6 +60,8 @@ class Stack:
     """The running processes and how to reach them."""
 
     workers: int = 2
+    # gunicorn arguments besides the app and the bind address (bench/load.py compares several).
+    web_args: tuple[str, ...] = ("-w", "2")
     port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     token: str = ""
@@ -85,15 +94,33 @@ class Stack:
         self._fresh_state()
         self._manage("migrate", "--noinput", "-v0")
         self._manage("seed_demo", "--password", PASSWORD)
-        self.spawn("web", [str(BIN / "gunicorn"), "portal.wsgi", "-w", "2", "-b", f"127.0.0.1:{self.port}"])
-        for n in range(1, self.workers + 1):
-            self.start_worker(n)
+        self.start_web(self.web_args)
+        self.start_workers(*range(1, self.workers + 1))
         self.spawn(
             "beat", [str(BIN / "celery"), "-A", "portal", "beat", "-s", str(VAR_DIR / "beat-schedule")]
         )
-        self._wait_for_web()
         self.token = self.api_token()
         return self
+
+    def start_web(self, args: tuple[str, ...] | list[str]) -> None:
+        """(Re)start gunicorn with these arguments and wait until it answers."""
+        if "web" in self.procs:
+            self.stop_process("web")
+        self.web_args = tuple(args)
+        self.spawn("web", [str(BIN / "gunicorn"), "portal.wsgi", *args, "-b", f"127.0.0.1:{self.port}"])
+        self._wait_for_web()
+
+    def stop_process(self, name: str) -> None:
+        """TERM one process group and wait for it (KILL after 15 s)."""
+        proc = self.procs.pop(name)
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
     def _fresh_state(self) -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -167,6 +194,28 @@ class Stack:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())["token"]
 
+    def cpu_snapshot(self) -> dict[str, dict[int, float]]:
+        """CPU seconds used so far by each process of the stack, by role: web (gunicorn), workers (Celery
+        main and pool processes), beat, and postgres (the backends serving the bench database)."""
+        roles = {
+            proc.pid: ("workers" if name.startswith("worker") else name) for name, proc in self.procs.items()
+        }
+        backends = {
+            row[0] for row in self.query("SELECT pid FROM pg_stat_activity WHERE datname = %s", (DB_NAME,))
+        }
+        tick = os.sysconf("SC_CLK_TCK")
+        snapshot: dict[str, dict[int, float]] = {"web": {}, "workers": {}, "beat": {}, "postgres": {}}
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with suppress(OSError, IndexError, ValueError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                pid, group, cpu = int(entry.name), int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
+                role = "postgres" if pid in backends else roles.get(group)
+                if role:
+                    snapshot[role][pid] = cpu
+        return snapshot
+
     def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
         """Run a read query on the bench database."""
         with psycopg.connect(self.db_url) as conn:
@@ -195,6 +244,14 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each role used between two snapshots (processes gone in between are not counted)."""
+    return {
+        role: sum(cpu - before[role].get(pid, 0.0) for pid, cpu in pids.items())
+        for role, pids in after.items()
+    }
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,16 +1,24 @@
-"""Load: 500 uploads of real chest X-rays at concurrency 16 through the API of the running stack.
+"""Load: uploads of real chest X-rays at concurrency 16 through the API of the running stack, comparing
+gunicorn configurations side by side in one run.
 
-Starts gunicorn (-w 2), two Celery worker processes, beat, on PostgreSQL (own database) and Redis (DB 7),
-then prints throughput, upload and upload->result latency percentiles, the error count, and whether every
-study reached a final state with exactly one prediction (none lost, none duplicated). It then repeats the
-run with one worker SIGKILLed and restarted halfway through.
+Starts the stack once (2 Celery worker processes, beat, PostgreSQL in its own database, Redis in its own
+DB; see bench/_stack.py), then for each round and each gunicorn configuration restarts only gunicorn and
+sends the uploads. Per run it prints throughput, upload and upload->result latency percentiles, the error
+count, and whether every study reached a final state with exactly one prediction; then one table with
+every run side by side. Configurations alternate within a round so machine noise hits them alike.
 
-    .venv/bin/python bench/load.py [--uploads 500] [--concurrency 16]
+    .venv/bin/python bench/load.py [--uploads 500] [--concurrency 16] [--rounds 2]
+        [--config NAME='GUNICORN ARGS' ...] [--kill]
+
+Default configurations: `sync` (gunicorn -w 2, what this bench ran before) and `gthread`, the one
+docker-compose.yml ships. --kill adds a run per configuration with worker 1 SIGKILLed and restarted
+halfway (bench/worker_kill.py measures that recovery in detail).
 """
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import threading
 import time
@@ -20,9 +28,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stack import FINAL, Stack, image_paths, percentile, post_study, table  # noqa: E402
+from _stack import FINAL, Stack, cpu_used, image_paths, percentile, post_study, table  # noqa: E402
 
 ROUND_TIMEOUT_S = 600
+# The shipped web server (docker-compose.yml): 2 processes x 8 threads (measured best on 2 cores).
+DEFAULT_CONFIGS = {
+    "sync": "-w 2",
+    "gthread": "-k gthread -w 2 --threads 8",
+}
 
 
 @dataclass
@@ -31,6 +44,26 @@ class Upload:
     finished: float
     status: int
     study_id: str | None
+
+
+@dataclass
+class Run:
+    """One measured run: the figures the side-by-side table shows."""
+
+    config: str
+    uploads: int
+    errors: int
+    throughput: float
+    upload_ms: tuple[float, float, float]
+    result_s: tuple[float, float, float, float]
+    exactly_once: bool
+    cpu_ms: dict[str, float]
+    text: str
+
+    @property
+    def capacity(self) -> float:
+        """Uploads/s two idle cores could carry at this CPU cost per upload (web + workers + database)."""
+        return 2000 / sum(self.cpu_ms.values())
 
 
 def upload_all(stack: Stack, images: list[tuple[str, bytes]], n: int, concurrency: int, halfway=None) -> list:
@@ -64,7 +97,7 @@ def wait_final(stack: Stack, ids: list[str], timeout: float) -> None:
         time.sleep(0.5)
 
 
-def report(stack: Stack, uploads: list[Upload], title: str) -> str:
+def report(stack: Stack, uploads: list[Upload], config: str, title: str, cpu: dict[str, float]) -> Run:
     """Measure from the database: final states, predictions per study, latencies, throughput."""
     ids = [u.study_id for u in uploads if u.study_id]
     rows = stack.query(
@@ -78,29 +111,41 @@ def report(stack: Stack, uploads: list[Upload], title: str) -> str:
     up_ms = [(u.finished - u.started) * 1000 for u in uploads]
     statuses = {s: sum(1 for r in rows if r[1] == s) for s in sorted({r[1] for r in rows})}
     completed = [r for r in rows if r[1] == "completed"]
+    first = min(u.started for u in uploads)
+    upload_rate = len(uploads) / (max(u.finished for u in uploads) - first)
     end = max([float(r[2]) for r in rows if r[2] is not None] or [time.time()])
-    wall = end - min(u.started for u in uploads)
+    wall = end - first
     lost = len([i for i in ids if i not in by_id or by_id[i][1] not in FINAL])
+    cpu_ms = {role: 1000 * seconds / len(uploads) for role, seconds in cpu.items()}
+    errors = sum(1 for u in uploads if u.status != 201)
+    once = (lost == 0 and all(r[3] == 1 for r in completed) and all(r[3] == 0 for r in rows if r[1] != "completed")
+            and len(rows) == len(uploads))  # fmt: skip
+    up = tuple(percentile(up_ms, q) for q in (50, 95, 99))
+    res = tuple(percentile(results, q) for q in (50, 95, 99, 100))
     out = [
         ("uploads sent", str(len(uploads))),
-        ("upload errors (non-201)", str(sum(1 for u in uploads if u.status != 201))),
+        ("upload errors (non-201)", str(errors)),
+        ("uploads accepted / s (first sent to last answered)", f"{upload_rate:.1f}"),
         ("wall time, first upload to last result", f"{wall:.1f} s"),
         ("throughput (studies completed / s)", f"{len(completed) / wall:.2f}"),
-        ("upload latency p50 / p95 / p99", " / ".join(f"{percentile(up_ms, q):.0f} ms" for q in (50, 95, 99))),
-        ("upload->result p50 / p95 / p99 / max",
-         " / ".join(f"{percentile(results, q):.2f} s" for q in (50, 95, 99, 100))),
+        ("upload latency p50 / p95 / p99", " / ".join(f"{v:.0f} ms" for v in up)),
+        ("upload->result p50 / p95 / p99 / max", " / ".join(f"{v:.2f} s" for v in res)),
         ("final states", ", ".join(f"{k} {v}" for k, v in statuses.items())),
         ("studies not final (lost)", str(lost)),
         ("completed with exactly one prediction", f"{sum(1 for r in completed if r[3] == 1)} / {len(completed)}"),
         ("studies with more than one prediction", str(sum(1 for r in rows if r[3] > 1))),
-        ("all final, one prediction each", "YES" if lost == 0 and all(r[3] == 1 for r in completed)
-         and all(r[3] == 0 for r in rows if r[1] != "completed") and len(rows) == len(uploads) else "NO"),
+        ("all final, one prediction each", "YES" if once else "NO"),
+        ("CPU ms per upload: web / workers / postgres / beat",
+         " / ".join(f"{cpu_ms[k]:.1f}" for k in ("web", "workers", "postgres", "beat"))),
+        ("=> uploads/s 2 idle cores could carry", f"{2000 / sum(cpu_ms.values()):.0f}"),
     ]  # fmt: skip
-    return table(out, title)
+    return Run(config, len(uploads), errors, upload_rate, up, res, once, cpu_ms, table(out, title))  # type: ignore[arg-type]
 
 
-def run(stack: Stack, images: list[tuple[str, bytes]], n: int, concurrency: int, kill: bool) -> str:
-    """One round; with kill, worker 1 is SIGKILLed and restarted when half the uploads are sent."""
+def run(
+    stack: Stack, images: list[tuple[str, bytes]], config: str, n: int, concurrency: int, kill: bool
+) -> Run:
+    """One run; with kill, worker 1 is SIGKILLed and restarted when half the uploads are sent."""
     events: list[str] = []
 
     def kill_and_restart() -> None:
@@ -110,25 +155,61 @@ def run(stack: Stack, images: list[tuple[str, bytes]], n: int, concurrency: int,
         stack.start_worker(1)
         events.append(f"worker 1 back at {time.strftime('%X')}")
 
+    before = stack.cpu_snapshot()
     uploads = upload_all(stack, images, n, concurrency, halfway=kill_and_restart if kill else None)
     wait_final(stack, [u.study_id for u in uploads if u.study_id], ROUND_TIMEOUT_S)
-    title = f"{n} uploads, concurrency {concurrency}" + (
+    cpu = cpu_used(before, stack.cpu_snapshot())
+    title = f"[{config}: gunicorn {' '.join(stack.web_args)}] {n} uploads, concurrency {concurrency}" + (
         ", worker 1 killed and restarted halfway" if kill else ""
     )
-    return report(stack, uploads, title) + ("\n" + "\n".join(events) if events else "")
+    result = report(stack, uploads, config, title, cpu)
+    result.text += "\n" + "\n".join(events) if events else ""
+    return result
+
+
+def side_by_side(runs: list[Run], configs: dict[str, str]) -> str:
+    """Every run in one table, grouped by configuration."""
+    head = (f"{'config':<10} {'uploads/s':>9} {'errors':>6} {'upload p50/p95/p99 ms':>22} "
+            f"{'result p50/p95/p99/max s':>26}  once  {'CPU ms/upload web+wk+pg':>24} {'2-core cap/s':>12}")  # fmt: skip
+    lines = ["Side by side (each row one run)", head, "-" * len(head)]
+    for name in configs:
+        for r in (r for r in runs if r.config == name):
+            up = "/".join(f"{v:.0f}" for v in r.upload_ms)
+            res = "/".join(f"{v:.2f}" for v in r.result_s)
+            cpu = "+".join(f"{r.cpu_ms[k]:.0f}" for k in ("web", "workers", "postgres"))
+            lines.append(f"{name:<10} {r.throughput:>9.1f} {r.errors:>6} {up:>22} {res:>26}  "
+                         f"{'YES' if r.exactly_once else 'NO ':<4} {cpu:>24} {r.capacity:>12.0f}")  # fmt: skip
+    lines += [f"  {name}: gunicorn {args}" for name, args in configs.items()]
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2, help="runs per configuration, interleaved")
+    parser.add_argument("--config", action="append", default=[], help="NAME='gunicorn args' (repeatable)")
+    parser.add_argument("--kill", action="store_true", help="also a run with worker 1 killed halfway")
     args = parser.parse_args()
+    configs = dict(c.split("=", 1) for c in args.config) or DEFAULT_CONFIGS
     images = [(p.name, p.read_bytes()) for p in image_paths()]
-    print(f"{len(images)} distinct real X-rays, cycled; stack: gunicorn -w 2, 2 Celery workers (-c 1), beat")
-    with Stack(workers=2) as stack:
-        print(run(stack, images, args.uploads, args.concurrency, kill=False), flush=True)
-        print()
-        print(run(stack, images, args.uploads, args.concurrency, kill=True), flush=True)
+    print(
+        f"{len(images)} distinct real X-rays, cycled; stack: 2 Celery workers (-c 1), beat; gunicorn per run"
+    )
+    runs: list[Run] = []
+    with Stack(workers=2, web_args=tuple(shlex.split(next(iter(configs.values()))))) as stack:
+        for _ in range(args.rounds):
+            for name, web in configs.items():
+                stack.start_web(shlex.split(web))
+                runs.append(run(stack, images, name, args.uploads, args.concurrency, kill=False))
+                print(runs[-1].text, "\n", flush=True)
+        if args.kill:
+            for name, web in configs.items():
+                stack.start_web(shlex.split(web))
+                print(
+                    run(stack, images, name, args.uploads, args.concurrency, kill=True).text, "\n", flush=True
+                )
+        print(side_by_side(runs, configs))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from django.db.models import (
     Subquery,
     Value,
     When,
+    prefetch_related_objects,
 )
 from django.db.models.lookups import Exact
 from django.http import Http404
@@ -86,6 +87,15 @@ def study_get(*, user: Any, study_id: Any) -> Study:
     study = _with_current(visible_studies(user)).filter(id=study_id).first()
     if study is None:
         raise Http404("No such study.")
+    return study
+
+
+def study_just_created(*, study: Study) -> Study:
+    """A study this request created, shaped as study_get returns it without reading it back (the upload
+    holds its patient and creator already): no prediction or review yet, so only its images are read."""
+    study.prediction_list = []  # type: ignore[attr-defined]
+    study.review_list = []  # type: ignore[attr-defined]
+    prefetch_related_objects([study], "images")
     return study
 
 

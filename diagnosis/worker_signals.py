@@ -10,6 +10,7 @@ from celery.signals import (
     task_failure,
     task_postrun,
     task_prerun,
+    task_received,
     worker_init,
     worker_process_init,
     worker_ready,
@@ -51,6 +52,21 @@ def start_heartbeat(**_: Any) -> None:
     from diagnosis.heartbeat import heartbeat_start
 
     heartbeat_start()
+
+
+@task_received.connect
+def reserve_study(request: Any = None, **_: Any) -> None:
+    """The main process got a study's message: record which worker holds it until a child claims it, so
+    a worker killed in between has it re-enqueued in seconds, not after the broker's visibility timeout."""
+    if getattr(request, "task_name", "") != "diagnosis.tasks.prediction_run_task" or not request.args:
+        return
+    from diagnosis.heartbeat import worker_identity
+    from diagnosis.services.workers import worker_reserve
+
+    try:
+        worker_reserve(study_id=request.args[0], worker=worker_identity())
+    except Exception as exc:  # noqa: BLE001 - a database hiccup must not stop the consumer; the claim follows
+        logger.warning("Could not record the reservation of study %s: %s", request.args[0], exc)
 
 
 @worker_shutdown.connect

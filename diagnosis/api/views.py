@@ -122,7 +122,10 @@ class StudyListCreateView(AuditedListMixin, generics.ListAPIView):
             idempotency_key=key,
             context=ctx(request),
         )
-        study = selectors.study_get(user=request.user, study_id=created.study.id)
+        if created.created:
+            study = selectors.study_just_created(study=created.study)
+        else:
+            study = selectors.study_get(user=request.user, study_id=created.study.id)
         code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
         return Response(s.StudySerializer(study).data, status=code)
 

@@ -7,6 +7,7 @@ only; further images are stored, audited, scoped and downloadable beside it for 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -92,12 +93,13 @@ def study_create_with_images(
                 user=user, upload=upload, idempotency_key=idempotency_key, context=context
             )
             if created.created:
-                written += [image.file.name for image in created.study.images.all()]
+                written += [image.file.name for image in created.images]
                 for name, data, decoded in checked:
                     image = _image_add(
                         user=user, study=created.study, name=name, data=data, decoded=decoded, context=context
                     )
                     written.append(image.file.name)
+                    created = replace(created, images=(*created.images, image))
     except Exception:
         # The rows rolled back; the files written so far are referenced by nothing and must go too.
         for file_name in written:

@@ -1,9 +1,12 @@
 """Worker liveness: each Celery worker heartbeats; a processing claim whose worker stopped is released at once.
 
-A claim records the worker that took it (Study.processing_worker). A worker SIGKILLed (or its machine lost)
-stops refreshing its WorkerHeartbeat row; within AIRSPACE_WORKER_DEAD_AFTER_SECONDS its claims are put back
-to queued by a conditional UPDATE, audited, and re-enqueued ahead of the backlog. Exactly one prediction
-per study still holds: the dead worker's late result (if it ever comes) fails its own conditional UPDATE.
+A claim records the worker that took it (Study.processing_worker); so does a queued study whose message a
+worker has received but not started yet (a reservation: that message sits unacked in the broker until
+the visibility timeout if the worker dies). A worker SIGKILLed (or its machine lost) stops refreshing its
+WorkerHeartbeat row; within AIRSPACE_WORKER_DEAD_AFTER_SECONDS its claims and reservations are put back
+to plain queued by a conditional UPDATE, audited, and re-enqueued ahead of the backlog. Exactly one
+prediction per study still holds: the dead worker's late result (if it ever comes) fails its own
+conditional UPDATE, and the broker's late redelivery finds the study done.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from diagnosis.models import Study, WorkerHeartbeat
@@ -36,6 +39,11 @@ def worker_heartbeat(*, worker: str, hostname: str, pid: int) -> None:
         )
 
 
+def worker_reserve(*, study_id: Any, worker: str) -> None:
+    """Mark a queued study as received by `worker` (it has the message and will claim it next)."""
+    Study.objects.filter(id=study_id, status=Study.Status.QUEUED).update(processing_worker=worker)
+
+
 def worker_forget(*, worker: str) -> None:
     """A worker shutting down cleanly removes its row (its claims, if any, count as dead from now)."""
     WorkerHeartbeat.objects.filter(worker=worker).delete()
@@ -52,10 +60,12 @@ def live_workers() -> QuerySet[WorkerHeartbeat, Any]:
 
 
 def dead_claims() -> QuerySet[Study]:
-    """Processing claims held by a worker that stopped heartbeating (claims without a worker excluded)."""
+    """Claims and reservations held by a worker that stopped heartbeating (those naming no worker, and
+    claims taken within the dead-after window, excluded)."""
     cutoff = dead_before()
+    claimed = Q(status=Study.Status.PROCESSING, processing_started_at__lt=cutoff)
     return (
-        Study.objects.filter(status=Study.Status.PROCESSING, processing_started_at__lt=cutoff)
+        Study.objects.filter(claimed | Q(status=Study.Status.QUEUED))
         .exclude(processing_worker="")
         .exclude(processing_worker__in=live_workers())
     )
@@ -64,9 +74,9 @@ def dead_claims() -> QuerySet[Study]:
 def dead_claims_release() -> int:
     """Put every claim of a dead worker back to queued and re-enqueue it first in line; return how many."""
     released = 0
-    claims = dead_claims().values_list("id", "processing_worker", "processing_started_at")[:500]
-    for study_id, worker, started in list(claims):
-        if _release(study_id=study_id, worker=worker, started=started):
+    claims = dead_claims().values_list("id", "status", "processing_worker", "processing_started_at")[:500]
+    for study_id, status, worker, started in list(claims):
+        if _release(study_id=study_id, status=status, worker=worker, started=started):
             released += 1
             study_enqueue(study_id=study_id, priority=RECOVERY_PRIORITY)
     if released:
@@ -75,11 +85,12 @@ def dead_claims_release() -> int:
 
 
 @transaction.atomic
-def _release(*, study_id: Any, worker: str, started: datetime) -> bool:
-    """Conditional UPDATE: only this exact claim (same worker, same start) goes back to queued; audited."""
+def _release(*, study_id: Any, status: str, worker: str, started: datetime | None) -> bool:
+    """Conditional UPDATE: only this exact claim or reservation (same status, worker and start) goes back
+    to plain queued; audited."""
     last_seen = WorkerHeartbeat.objects.filter(worker=worker).values_list("last_seen_at", flat=True).first()
     updated = Study.objects.filter(
-        id=study_id, status=Study.Status.PROCESSING, processing_worker=worker, processing_started_at=started
+        id=study_id, status=status, processing_worker=worker, processing_started_at=started
     ).update(
         status=Study.Status.QUEUED,
         processing_worker="",
@@ -95,7 +106,7 @@ def _release(*, study_id: Any, worker: str, started: datetime) -> bool:
             action="study.requeued",
             object_type="study",
             object_id=study_id,
-            before={"status": Study.Status.PROCESSING, "worker": worker},
+            before={"status": status, "worker": worker},
             after={"status": Study.Status.QUEUED},
             reason=f"Worker {worker} stopped heartbeating ({seen}); its claim was released.",
         )

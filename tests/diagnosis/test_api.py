@@ -52,6 +52,20 @@ def test_upload_201_with_the_study_contract(api, alice, xray_bytes):
     assert detail["id"] == body["id"]
 
 
+def test_upload_answer_is_the_study_as_read_back_without_reading_it_back(api, alice, xray_bytes):
+    """The 201 body is built from the rows the upload wrote (selectors.study_just_created), and is exactly
+    what a GET of the new study answers, for one image and for several, duplicate link included."""
+    as_user(api, alice)
+    first = upload(api, xray_bytes, patient_name="Ada", accession_number="ACC-1", clinical_notes="cough")
+    extra = SimpleUploadedFile("lateral.jpg", xray_bytes, content_type="image/jpeg")
+    second = upload(api, xray_bytes, images=[extra], study_date="2026-01-02")
+    for response in (first, second):
+        assert response.status_code == 201, response.content
+        body = response.json()
+        assert body == api.get(f"/api/v1/studies/{body['id']}/?poll=1").json()
+    assert second.json()["duplicate_of"] == first.json()["id"] and len(second.json()["images"]) == 2
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [

@@ -111,3 +111,22 @@ def test_warm_shutdown_forgets_the_worker():
     beat("leaving", seconds_ago=0)
     workers.worker_forget(worker="leaving")
     assert not WorkerHeartbeat.objects.exists()
+
+
+def test_a_dead_workers_reservation_is_released_too(alice, enqueued):
+    """A queued study whose message a worker received but had not started when it died is re-enqueued
+    at once (otherwise its message waits unacked in the broker until the visibility timeout)."""
+    beat("alive", seconds_ago=1)
+    beat("dead", seconds_ago=20)
+    reserved_by_dead, reserved_by_live = StudyFactory(created_by=alice), StudyFactory(created_by=alice)
+    workers.worker_reserve(study_id=reserved_by_dead.id, worker="dead")
+    workers.worker_reserve(study_id=reserved_by_live.id, worker="alive")
+    assert workers.dead_claims_release() == 1 and enqueued == [(str(reserved_by_dead.id), 0)]
+    reserved_by_dead.refresh_from_db()
+    assert (reserved_by_dead.status, reserved_by_dead.processing_worker) == (Study.Status.QUEUED, "")
+    event = AuditEvent.objects.get(action="study.requeued", object_id=str(reserved_by_dead.id))
+    assert event.before == {"status": "queued", "worker": "dead"}
+    assert Study.objects.get(id=reserved_by_live.id).processing_worker == "alive"
+    # Only a queued study is reserved: a claimed or finished one is left alone.
+    workers.worker_reserve(study_id=claimed(alice, "alive").id, worker="dead")
+    assert workers.dead_claims_release() == 0
