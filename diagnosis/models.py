@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from django.conf import settings
@@ -374,6 +375,23 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.id} {self.action} by {self.actor_username}"
+
+    @property
+    def before_json(self) -> str:
+        """`before` as JSON text ("" when empty): what the audit page and CSV show, never a Python repr."""
+        return details_json(self.before)
+
+    @property
+    def after_json(self) -> str:
+        """`after` as JSON text ("" when empty)."""
+        return details_json(self.after)
+
+
+def details_json(value: object) -> str:
+    """Audit details as compact, key-sorted JSON that any tool can parse back ("" for none)."""
+    if value is None or value == {}:
+        return ""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 class AuditAnchor(models.Model):

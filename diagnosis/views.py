@@ -322,7 +322,9 @@ def _audit_csv(events: Any) -> StreamingHttpResponse:
         "hash",
     ]
     writer = SafeWriter(_Echo())  # usernames, user agents and notes are attacker text (#17 finding 4)
-    rows = (writer.writerow([getattr(e, c) for c in columns]) for e in events.iterator())
+    # The details are JSON text (#16), not Python dict reprs: parseable by any tool reading the CSV.
+    fields = [{"before": "before_json", "after": "after_json"}.get(c, c) for c in columns]
+    rows = (writer.writerow([getattr(e, f) for f in fields]) for e in events.iterator())
     response = StreamingHttpResponse(
         itertools.chain([writer.writerow(columns)], rows), content_type="text/csv"
     )
