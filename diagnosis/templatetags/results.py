@@ -12,6 +12,7 @@ from typing import Any
 from django import template
 
 from diagnosis.selectors import current_prediction, final_read_for
+from mlcore.calibration import label_confidence
 
 register = template.Library()
 
@@ -22,9 +23,9 @@ INDETERMINATE = "Indeterminate — needs a closer look"
 
 @register.filter
 def confidence_in_label(prediction: Any) -> float:
-    """The calibrated probability of the label shown: p for Pneumonia, 1 − p for Normal."""
-    p = float(prediction.probability)
-    return p if prediction.label == PNEUMONIA else 1.0 - p
+    """The calibrated probability of the label shown: p for Pneumonia, 1 − p for Normal (the one definition,
+    mlcore.calibration.label_confidence, that the stored `confidence` also follows)."""
+    return label_confidence(prediction.probability, prediction.label)
 
 
 @register.filter
