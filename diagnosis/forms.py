@@ -58,6 +58,8 @@ class StudyUploadForm(AccessibleForm):
         max_length=4000, required=False, label="Clinical notes", widget=forms.Textarea(attrs={"rows": 3})
     )
     priority = forms.ChoiceField(choices=Study.Priority.choices, initial=Study.Priority.ROUTINE)
+    # Ticked after a patient_conflict: file under the patient on file although the entered details differ.
+    confirm_patient = forms.BooleanField(required=False)
 
     def clean_patient_birth_date(self) -> dt.date | None:
         """A birth date in the future is a typing error."""

@@ -113,6 +113,10 @@ def study_upload(request: HttpRequest) -> HttpResponse:
         try:
             created = studies.study_create(user=request.user, upload=upload, context=ctx(request))
         except DomainError as exc:
+            if exc.code == "patient_conflict":
+                # Never filed silently: say which entered details differ (not the values on file).
+                context = {"form": form, "patient_conflict": patient_conflict_text(upload.patient_mrn, exc)}
+                return render(request, "diagnosis/study_upload.html", context, status=409)
             form.add_error("image" if "image" in exc.fields or not exc.fields else None, exc.message)
         else:
             if created.duplicate_of is not None:
@@ -122,6 +126,15 @@ def study_upload(request: HttpRequest) -> HttpResponse:
             return redirect("study-detail", pk=created.study.id)
     status = 400 if request.method == "POST" else 200
     return render(request, "diagnosis/study_upload.html", {"form": form}, status=status)
+
+
+def patient_conflict_text(mrn: str, exc: DomainError) -> str:
+    """The upload page's sentence for a patient_conflict: which details differ, never the values on file."""
+    words = " and ".join({"name": "name", "birth_date": "birth date"}.get(f, f) for f in exc.fields)
+    return (
+        f"A patient with MRN {mrn} is already on file with a different {words or 'details'}. Check that this "
+        "is the right patient. Correct the MRN or the details, or file this study under the patient on file."
+    )
 
 
 @role_required(*ANY_ROLE)

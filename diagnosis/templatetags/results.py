@@ -67,3 +67,11 @@ def result_cell(study: Any) -> dict[str, Any]:
 def preliminary_notice() -> str:
     """The words that mark an AI result no radiologist has read yet."""
     return PRELIMINARY
+
+
+@register.filter
+def warning_notice(code: str) -> str:
+    """A study's wrong-patient warning code as the sentence a reader needs."""
+    from diagnosis.services.patient_checks import warning_notice as notice
+
+    return notice(code)

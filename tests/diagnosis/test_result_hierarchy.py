@@ -136,3 +136,32 @@ def test_error_pages_name_the_shipped_favicon_and_favicon_ico_redirects_to_it(cl
     assert icon and finders.find(icon[0]["href"].removeprefix("/static/"))
     response = client.get("/favicon.ico")
     assert response.status_code == 301 and response["Location"] == icon[0]["href"]
+
+
+def test_upload_page_asks_before_filing_under_a_patient_with_other_details(
+    alice: Any, xray_bytes: bytes
+) -> None:
+    """Without JavaScript too: a 409 page with a confirmation box, then the study with its warning."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from diagnosis.models import Patient, Study
+
+    on_file = Patient.objects.create(
+        mrn="MRN-3001", name="Jane Doe", birth_date="2021-03-04", created_by=alice
+    )
+    client = client_for(alice)
+    fields = {"patient_mrn": "MRN-3001", "patient_name": "John Smith", "priority": "routine"}
+    upload = SimpleUploadedFile("film.jpg", xray_bytes, content_type="image/jpeg")
+    held = client.post(reverse("study-upload"), {**fields, "image": upload})
+    body = html(held)
+    assert held.status_code == 409 and not Study.objects.exists()
+    assert "already on file with a different name" in body and 'name="confirm_patient"' in body
+    assert "Jane" not in body
+    upload = SimpleUploadedFile("film.jpg", xray_bytes, content_type="image/jpeg")
+    filed = client.post(reverse("study-upload"), {**fields, "image": upload, "confirm_patient": "true"})
+    study = Study.objects.get()
+    assert filed.status_code == 302 and study.patient == on_file
+    assert study.warnings == ["patient_details_differ_confirmed"]
+    page = html(client.get(reverse("study-detail", args=[study.id])))
+    assert "Check the patient:" in page and "confirmed filing the study under that patient" in page
+    assert "check patient" in html(client.get(reverse("study-list")))

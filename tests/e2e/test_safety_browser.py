@@ -231,3 +231,38 @@ def test_heatmap_is_off_by_default_and_shows_its_legend_when_turned_on(
     page.locator("body").press("h")
     assert overlay.is_hidden() and legend.is_hidden()
     assert not page.js_errors
+
+
+def test_conflicting_patient_upload_needs_an_explicit_confirmation(
+    services: None, page: Any, alice: Any
+) -> None:
+    """MRN-3001 is on file as someone else: the batch is held, nothing on file is shown, then confirmed."""
+    from diagnosis.models import Patient
+
+    on_file = Patient.objects.create(
+        mrn="MRN-3001", name="Jane Doe", birth_date="2021-03-04", created_by=alice
+    )
+    login(page, "alice")
+    page.goto("/studies/new/")
+    page.get_by_label("Patient MRN").fill("MRN-3001")
+    page.get_by_label("Patient name").fill("John Smith")
+    page.get_by_label("Birth date").fill("2020-01-01")
+    page.locator('input[type="file"][name="image"]').set_input_files([str(NORMAL_FILM), str(PNEUMONIA_FILM)])
+    page.get_by_role("button", name="Upload and analyse").click()
+    panel = page.locator("#patient-conflict")
+    panel.wait_for()
+    text = panel.inner_text()
+    assert "MRN-3001 is already on file with a different name and birth date" in text
+    assert "Jane" not in text and "2021" not in text  # the details on file are not revealed
+    assert not Study.objects.exists()  # held, not filed
+    assert page.locator(".queue-item", has_text="Held").count() == 1  # the rest of the batch waits
+    shot(page, "safety-07-patient-conflict", full_page=False)
+    page.get_by_role("button", name="File under the patient on file").click()
+    page.wait_for_function("() => document.querySelectorAll('.queue-item.ok').length === 2")
+    studies = Study.objects.filter(patient=on_file)
+    assert studies.count() == 2 and all(s.warnings == ["patient_details_differ_confirmed"] for s in studies)
+    on_file.refresh_from_db()
+    assert (on_file.name, str(on_file.birth_date)) == ("Jane Doe", "2021-03-04")  # never overwritten
+    assert AuditEvent.objects.filter(action="patient.mismatch_confirmed", actor=alice).count() == 2
+    assert "you confirmed" in page.locator("#upload-queue").inner_text()
+    assert not page.js_errors

@@ -14,6 +14,14 @@
   const MRN = /^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$/;
   const ZERO = "00000000-0000-0000-0000-000000000000";
   let files = [];
+  // Set by "File under the patient on file" after a 409 patient_conflict; cleared when the details change.
+  let confirmPatient = false;
+  const conflict = document.getElementById("patient-conflict");
+  const FORM_FIELD = { name: "patient_name", birth_date: "patient_birth_date", mrn: "patient_mrn" };
+  const WARNINGS = {
+    dicom_patient_mismatch: "The DICOM header names a different patient than the one entered: check before anyone reads it.",
+    patient_details_differ_confirmed: "Filed under the patient on file although the entered details differ (you confirmed).",
+  };
 
   document.body.classList.add("js");
   input.multiple = true;
@@ -126,6 +134,7 @@
     });
     data.append("image", file, file.name);
     (views || []).forEach((view) => data.append("images", view, view.name));
+    if (confirmPatient) data.append("confirm_patient", "true");
     return data;
   }
 
@@ -168,6 +177,7 @@
       live.setAttribute("aria-live", "polite");
       live.textContent = body.status.charAt(0).toUpperCase() + body.status.slice(1);
       entry.state.append(live, " ", link);
+      (body.warnings || []).forEach((code) => entry.row.appendChild(el("p", "warn dup", WARNINGS[code] || code)));
       if (body.duplicate_of) {
         const warn = el("p", "warn dup", "Duplicate: this exact image was uploaded before. ");
         const earlier = el("a", "", "See the earlier study");
@@ -177,17 +187,58 @@
       }
       return;
     }
-    entry.row.classList.add("failed");
     entry.bar.value = 0;
+    if (status === 409 && body && body.error && body.error.code === "patient_conflict") {
+      // Not refused: held until the uploader corrects the patient or confirms it (then sent again).
+      entry.state.textContent = "";
+      entry.state.appendChild(el("span", "warn", "Held: check the patient details."));
+      showConflict(body.error);
+      return "conflict";
+    }
+    entry.row.classList.add("failed");
     // A refused file is final; only a network or server fault is worth sending again.
     entry.done = status >= 400 && status < 500;
     const error = body && body.error ? body.error : { message: status ? `Upload refused (${status}).` : "Network error: the upload did not reach the server.", fields: {} };
     entry.state.textContent = "";
     entry.state.appendChild(el("span", "error", error.message));
     Object.entries(error.fields || {}).forEach(([name, messages]) => {
-      if (name !== "image") setFieldError(name, messages.join(" "));
+      if (name !== "image") setFieldError(FORM_FIELD[name] || name, messages.join(" "));
     });
+    return "failed";
   }
+
+  // 3b. Entered details contradict the patient on file for this MRN: never filed silently. Say which
+  // details differ (never the values on file) and let the uploader correct them or confirm.
+  function showConflict(error) {
+    const fields = Object.keys(error.fields || {}).filter((name) => FORM_FIELD[name]);
+    fields.forEach((name) => setFieldError(FORM_FIELD[name], "Differs from the patient on file for this MRN."));
+    const words = fields.map((name) => (name === "birth_date" ? "birth date" : name)).join(" and ") || "details";
+    const mrn = form.elements.patient_mrn.value.trim();
+    document.getElementById("patient-conflict-text").textContent =
+      `A patient with MRN ${mrn} is already on file with a different ${words}. Check that this is the right patient. ` +
+      "Correct the MRN or the details, or file these images under the patient on file (that record is not changed).";
+    conflict.hidden = false;
+    conflict.focus();
+    announce(`Patient check needed: MRN ${mrn} is on file with a different ${words}.`);
+  }
+
+  function hideConflict() {
+    confirmPatient = false;
+    conflict.hidden = true;
+  }
+
+  conflict.querySelector('[data-conflict="correct"]').addEventListener("click", () => {
+    hideConflict();
+    form.elements.patient_mrn.focus();
+  });
+  conflict.querySelector('[data-conflict="confirm"]').addEventListener("click", () => {
+    confirmPatient = true;
+    conflict.hidden = true;
+    form.requestSubmit();
+  });
+  ["patient_mrn", "patient_name", "patient_birth_date"].forEach((name) => {
+    form.elements[name].addEventListener("input", () => { if (!conflict.hidden || confirmPatient) hideConflict(); });
+  });
 
   function showView(view, first, result) {
     view.row.querySelectorAll(".link-button").forEach((b) => b.remove());
@@ -212,22 +263,26 @@
     form.setAttribute("aria-busy", "true");
     const results = [];
     const together = form.querySelector('input[name="upload_mode"]:checked').value === "together";
+    let held = false;
     if (together && files.length > 1) {
       // One study: the first file is analysed, the others are stored as further views of it.
       const [first, ...views] = files;
       const result = await send(first, views);
-      showOutcome(first, result);
-      views.forEach((view) => showView(view, first, result));
+      held = showOutcome(first, result) === "conflict";
+      if (!held) views.forEach((view) => showView(view, first, result));
       results.push(first);
     } else {
       for (const entry of files) {
         const result = await send(entry);
-        showOutcome(entry, result);
         results.push(entry);
+        // The rest of the batch is for the same patient: hold it too until the patient is settled.
+        if (showOutcome(entry, result) === "conflict") { held = true; break; }
       }
     }
     form.removeAttribute("aria-busy");
     submit.disabled = false;
+    if (held) return;
+    confirmPatient = false;
     const ok = results.filter((e) => e.study);
     const warned = ok.filter((e) => e.study.duplicate_of);
     announce(`${ok.length} of ${results.length} uploaded${warned.length ? `, ${warned.length} duplicate warning` : ""}.`);
