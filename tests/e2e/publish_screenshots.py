@@ -17,12 +17,12 @@ SAFETY = (
     "safety-01-before-read",
     "safety-02-after-override",
     "safety-03-indeterminate",
-    "safety-04-indeterminate-confirm",
     "safety-05-wrist-non-diagnostic",
     "safety-06-heatmap-legend",
+    "safety-07-patient-conflict",
 )
 WIDTH = 1000
-SAFETY_WIDTH = 800
+SAFETY_WIDTH = 720
 
 
 def publish(source: Path, target: Path) -> list[Path]:
@@ -36,7 +36,8 @@ def publish(source: Path, target: Path) -> list[Path]:
         with Image.open(source / f"{name}.png") as shot:
             image = shot.convert("RGB")
         image = image.resize((width, round(image.height * width / image.width)), Image.Resampling.LANCZOS)
-        palette = image.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        # Octree keeps the few saturated colours (heatmap, legend, badges) that median cut merges into grey.
+        palette = image.quantize(colors=128, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
         palette.save(target / f"{name}.png", optimize=True)
         written.append(target / f"{name}.png")
     return written
