@@ -66,3 +66,31 @@ def test_pages_have_no_serious_accessibility_violations(
     if found:
         shot(audited_tab, f"a11y-failure-{who}")
     assert not found, found
+
+
+def test_signed_study_and_indeterminate_summary_have_no_serious_violations(
+    audited_tab: Any, alice: Any, carol: Any
+) -> None:
+    """#16's new states: the final read with the superseded AI result (expanded), and the summary step."""
+    from diagnosis.services.reviews import review_submit
+
+    signed = completed_study(created_by=alice, probability=0.93)
+    review_submit(
+        user=carol, study=signed, decision="override", final_label="NON_DIAGNOSTIC", reason="wrong_input"
+    )
+    uncertain = completed_study(created_by=alice, probability=0.45, indeterminate=True)
+    sign_in(audited_tab, "alice")
+    audited_tab.goto(f"/studies/{signed.id}/")
+    audited_tab.locator("details#ai-result > summary").click()
+    problems = {"signed": axe_violations(audited_tab)}
+    audited_tab.context.clear_cookies()
+    sign_in(audited_tab, "carol")
+    audited_tab.goto(f"/studies/{uncertain.id}/")
+    audited_tab.locator("body").press("a")
+    audited_tab.keyboard.press("Enter")
+    audited_tab.wait_for_url(f"**/studies/{uncertain.id}/review/")
+    problems["summary"] = axe_violations(audited_tab)
+    found = {name: issues for name, issues in problems.items() if issues}
+    if found:
+        shot(audited_tab, "a11y-failure-safety")
+    assert not found, found
