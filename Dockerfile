@@ -17,7 +17,7 @@ WORKDIR /app
 COPY pyproject.toml ./
 RUN pip install --upgrade pip && pip install .
 
-COPY manage.py ./
+COPY manage.py gunicorn.conf.py ./
 COPY portal ./portal
 COPY diagnosis ./diagnosis
 COPY mlcore ./mlcore

@@ -85,6 +85,7 @@ class Stack:
             "AIRSPACE_VAR_DIR": str(VAR_DIR),
             "AIRSPACE_THREADS": "1",  # one LiteRT thread per worker process: 2 processes on 2 cores
             "LOG_LEVEL": "WARNING",
+            "AIRSPACE_UPLOAD_THROTTLE": "1000000/min",  # one demo clinician drives the whole load
             "PYTHONUNBUFFERED": "1",
             **extra,
         }

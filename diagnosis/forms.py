@@ -7,9 +7,15 @@ from typing import Any
 
 from django import forms
 
-from diagnosis.models import NON_DIAGNOSTIC_REASONS, Patient, ReadLabel, Review, Study
-
-MRN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$"
+from diagnosis.models import (
+    MRN_MESSAGE,
+    MRN_PATTERN,
+    NON_DIAGNOSTIC_REASONS,
+    Patient,
+    ReadLabel,
+    Review,
+    Study,
+)
 
 
 class AccessibleForm(forms.Form):
@@ -38,11 +44,16 @@ class StudyUploadForm(AccessibleForm):
         max_length=64,
         label="Patient MRN",
         error_messages={
-            "invalid": "Use letters, digits, - _ . only (max 64).",
+            "invalid": MRN_MESSAGE,
             "required": "Enter the patient's MRN.",
         },
         widget=forms.TextInput(
-            attrs={"autocomplete": "off", "spellcheck": "false", "aria-describedby": "id_patient_mrn-hint"}
+            attrs={
+                "autocomplete": "off",
+                "spellcheck": "false",
+                "aria-describedby": "id_patient_mrn-hint",
+                "data-pattern": MRN_PATTERN,
+            }
         ),
     )
     patient_name = forms.CharField(max_length=200, required=False, label="Patient name")

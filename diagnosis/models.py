@@ -6,11 +6,18 @@ import json
 import uuid
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from mlcore.intended_use import flag_notice
+
+# The one MRN format of the project (model, forms, API, the upload page's script via data-pattern): letters
+# and digits first, then letters, digits, - _ . up to 64 characters. No spaces, quotes, slashes or control
+# characters, so an MRN is safe in file names, CSV cells, URLs and log lines.
+MRN_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$"
+MRN_MESSAGE = "Use letters, digits, - _ . only (max 64)."
 
 
 class Label(models.TextChoices):
@@ -61,7 +68,9 @@ class Patient(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # An MRN names one patient record per scope (department, or the uploader without one): a clinician
     # typing another department's MRN gets a record of their own, so no answer reveals the other (#17).
-    mrn = models.CharField("MRN", max_length=64, db_index=True)
+    mrn = models.CharField(
+        "MRN", max_length=64, db_index=True, validators=[RegexValidator(MRN_PATTERN, MRN_MESSAGE)]
+    )
     name = models.CharField(max_length=200, blank=True)
     birth_date = models.DateField(null=True, blank=True)
     sex = models.CharField(max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)

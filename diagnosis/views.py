@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from diagnosis import selectors
 from diagnosis.api.filters import audit_filters, study_filters, worklist_filters
+from diagnosis.api.throttling import UploadRateThrottle
 from diagnosis.forms import ReviewForm, StudyUploadForm
 from diagnosis.models import ReadLabel, Review, Study
 from diagnosis.services import reviews, studies
@@ -106,6 +107,9 @@ def study_list(request: HttpRequest) -> HttpResponse:
 def study_upload(request: HttpRequest) -> HttpResponse:
     """The upload form: patient, study details and one image."""
     form = StudyUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and not UploadRateThrottle().allow_request(request, None):
+        form.add_error(None, "Too many uploads in a short time. Wait a minute and try again.")
+        return render(request, "diagnosis/study_upload.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         image = data.pop("image")

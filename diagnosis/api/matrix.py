@@ -63,7 +63,8 @@ MATRIX: dict[str, dict[str, Row]] = {
     "api-audit": {"GET": ADMIN_ONLY},
     "api-monitoring": {"GET": ADMIN_ONLY},
     "api-model": {"GET": ANY_ROLE},
-    # The schema and its docs describe the API, not patient data: readable without a token.
+    # The schema and its docs describe the API, not patient data: public in development and tests; the
+    # production settings require a signed-in user (SERVE_PERMISSIONS, tests/security/test_hardening.py).
     "api-schema": {"GET": PUBLIC},
     "api-docs": {"GET": PUBLIC},
 }

@@ -8,7 +8,17 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from diagnosis.models import AuditEvent, Image, Patient, Prediction, ReadLabel, Review, Study
+from diagnosis.models import (
+    MRN_MESSAGE,
+    MRN_PATTERN,
+    AuditEvent,
+    Image,
+    Patient,
+    Prediction,
+    ReadLabel,
+    Review,
+    Study,
+)
 from diagnosis.selectors import current_prediction, current_review, final_read_for, review_history
 from diagnosis.services.reviews import claim_holder
 
@@ -28,7 +38,7 @@ class PatientSerializer(serializers.ModelSerializer):
 class PatientInputSerializer(serializers.Serializer):
     """A new patient record (created in the caller's scope)."""
 
-    mrn = serializers.CharField(max_length=64)
+    mrn = serializers.RegexField(MRN_PATTERN, max_length=64, error_messages={"invalid": MRN_MESSAGE})
     name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     birth_date = serializers.DateField(required=False, allow_null=True, default=None)
     sex = serializers.ChoiceField(Patient.Sex.choices, required=False, allow_blank=True, default="")
@@ -260,11 +270,7 @@ class StudyUploadSerializer(serializers.Serializer):
         max_length=3,
         help_text="Up to 3 further views (e.g. lateral), stored beside the first and not analysed by the model.",
     )
-    patient_mrn = serializers.RegexField(
-        r"^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$",
-        max_length=64,
-        error_messages={"invalid": "Letters, digits, - _ . only (max 64)."},
-    )
+    patient_mrn = serializers.RegexField(MRN_PATTERN, max_length=64, error_messages={"invalid": MRN_MESSAGE})
     patient_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     patient_birth_date = serializers.DateField(required=False, allow_null=True, default=None)
     patient_sex = serializers.ChoiceField(Patient.Sex.choices, required=False, allow_blank=True, default="")

@@ -21,7 +21,7 @@ from diagnosis.api import schema as api_schema
 from diagnosis.api import serializers as s
 from diagnosis.api.filters import audit_filters, prediction_filter, study_filters, worklist_filters
 from diagnosis.api.study_images import uploaded_images
-from diagnosis.api.throttling import SettingsScopedRateThrottle
+from diagnosis.api.throttling import SettingsScopedRateThrottle, UploadRateThrottle
 from diagnosis.services import reviews, studies
 from diagnosis.services.audit import AuditContext, audit_read, audit_record
 from diagnosis.services.errors import DomainError
@@ -96,6 +96,9 @@ class StudyListCreateView(AuditedListMixin, generics.ListAPIView):
 
     def get_permissions(self) -> list[Any]:
         return [permissions.Uploader()] if self.request.method == "POST" else [permissions.AnyRole()]
+
+    def get_throttles(self) -> list[Any]:
+        return [UploadRateThrottle()] if self.request.method == "POST" else []
 
     def get_queryset(self) -> Any:
         return selectors.study_list(user=self.request.user, filters=study_filters(self.request.query_params))

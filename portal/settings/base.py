@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.sessions.SessionLifetimeMiddleware",
     "diagnosis.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -144,6 +145,9 @@ STATICFILES_DIRS = [BASE_DIR / "portal" / "static"]
 
 # Uploaded images and heatmaps: private storage, no MEDIA_URL is ever routed; views stream them.
 MEDIA_ROOT = Path(os.environ.get("AIRSPACE_MEDIA_ROOT", VAR_DIR / "media"))
+# Images and heatmaps are readable by the service's user and group only (web and worker share a group).
+FILE_UPLOAD_PERMISSIONS = 0o640
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o750
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -163,7 +167,9 @@ if os.environ.get("AIRSPACE_S3_BUCKET"):
 
 # Upload limits: a 413 with a JSON body above AIRSPACE_MAX_UPLOAD_BYTES.
 AIRSPACE_MAX_UPLOAD_BYTES = env_int("AIRSPACE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
-AIRSPACE_MAX_PIXELS = env_int("AIRSPACE_MAX_PIXELS", 60_000_000)
+# Checked from the header before any decoding (#17: a 188 KB PNG of 60 MP was accepted). The largest chest
+# detectors are about 4300 x 4300 (18.5 MP); 36 MP (6000 x 6000) leaves room and refuses pixel bombs.
+AIRSPACE_MAX_PIXELS = env_int("AIRSPACE_MAX_PIXELS", 36_000_000)
 AIRSPACE_MIN_SIDE = env_int("AIRSPACE_MIN_SIDE", 64)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -205,6 +211,16 @@ def filesystem_broker_options(folder: Path) -> dict[str, object]:
         "store_processed": False,
     }
 
+
+# DRF throttle counters live in the cache: AIRSPACE_CACHE_URL (Redis) shares them between web processes.
+# Without it each process counts alone (the embedded default and the tests).
+if os.environ.get("AIRSPACE_CACHE_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["AIRSPACE_CACHE_URL"],
+        }
+    }
 
 # Celery: REDIS_URL selects the real broker; without it an embedded filesystem broker needs no server.
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -273,7 +289,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "diagnosis.api.pagination.StandardPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "diagnosis.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"auth": os.environ.get("AIRSPACE_AUTH_THROTTLE", "10/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": os.environ.get("AIRSPACE_AUTH_THROTTLE", "10/min"),
+        # Per user, API and upload page alike (#17); an integration pushing a backlog may need more.
+        "upload": os.environ.get("AIRSPACE_UPLOAD_THROTTLE", "300/min"),
+    },
     # Our throttles resolve the client with portal.addresses.client_ip; any stock DRF throttle ignores
     # X-Forwarded-For (NUM_PROXIES=None would key on the whole client-written header).
     "NUM_PROXIES": 0,
@@ -317,7 +337,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = 8 * 3600
+# Idle timeout, sliding (portal/sessions.py); and an absolute maximum whatever the activity (#17).
+AIRSPACE_SESSION_IDLE_MINUTES = env_int("AIRSPACE_SESSION_IDLE_MINUTES", 30)
+AIRSPACE_SESSION_MAX_HOURS = env_int("AIRSPACE_SESSION_MAX_HOURS", 8)
+SESSION_COOKIE_AGE = AIRSPACE_SESSION_IDLE_MINUTES * 60
 
 LOGGING = {
     "version": 1,

@@ -11,7 +11,7 @@
   const summary = document.getElementById("error-summary");
   const submit = document.getElementById("upload-submit");
   const csrf = form.querySelector('input[name="csrfmiddlewaretoken"]').value;
-  const MRN = /^[A-Za-z0-9][A-Za-z0-9\-_.]{0,63}$/;
+  const MRN = new RegExp(form.elements.patient_mrn.dataset.pattern);  // the server's one MRN pattern
   const ZERO = "00000000-0000-0000-0000-000000000000";
   let files = [];
   // Set by "File under the patient on file" after a 409 patient_conflict; cleared when the details change.
