@@ -1,4 +1,4 @@
-"""Command line: `python -m mlcore {train,evaluate,package,compare,gate} ...`."""
+"""Command line: `python -m mlcore {train,refit-head,evaluate,package,add-evaluation,compare,heatmaps,gate} ...`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data", required=True)
     train.add_argument("--out", required=True)
     train.add_argument("--params")
+    refit = sub.add_parser("refit-head", help="train a multi-scale CAM head on a bundle's frozen backbone")
+    refit.add_argument("--base", required=True)
+    refit.add_argument("--data", required=True)
+    refit.add_argument("--out", required=True)
+    refit.add_argument("--params")
     evaluate = sub.add_parser("evaluate", help="evaluate a bundle or run folder on a labelled folder")
     evaluate.add_argument("--model", required=True)
     evaluate.add_argument("--data", required=True)
@@ -29,6 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("--set-current", action="store_true")
     package.add_argument("--card-only", action="store_true", help="only regenerate MODEL_CARD.md")
     package.add_argument("--command", default="", help="the training command, recorded in the model card")
+    heatmaps = sub.add_parser("heatmaps", help="side-by-side CAM heatmaps of bundles on the same images")
+    heatmaps.add_argument("--bundle", required=True)
+    heatmaps.add_argument("--against", action="append", default=[], help="another bundle (repeatable)")
+    heatmaps.add_argument("--out", required=True)
+    add = sub.add_parser("add-evaluation", help="evaluate a packaged bundle on more folders and record them")
+    add.add_argument("--bundle", required=True)
+    add.add_argument("--extra", action="append", required=True, help="NAME=DIR labelled folder")
     compare = sub.add_parser("compare", help="markdown table comparing run folders (short ablations)")
     compare.add_argument("runs", nargs="+")
     compare.add_argument("--out")
@@ -47,7 +59,9 @@ def _compare(runs: list[str], out: str | None) -> None:
     from mlcore.model_card import comparison_table
 
     metas = {Path(r).name: read_bundle_metadata(Path(r)) for r in runs}
-    table = comparison_table(metas)
+    site_files = {Path(r).name: Path(r) / "site_sample" / "metrics.json" for r in runs}
+    sites = {n: json.loads(f.read_text()) if f.exists() else None for n, f in site_files.items()}
+    table = comparison_table(metas, sites)
     if out:
         Path(out).write_text(table)
     print(table)
@@ -70,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
         meta = train(args.data, args.out, args.params)
         print(json.dumps({k: v["value"] for k, v in meta["metrics"].items()}, indent=2))
+    elif args.command == "refit-head":
+        from mlcore.head_refit import refit_head
+
+        meta = refit_head(args.base, args.data, args.out, args.params)
+        print(json.dumps({k: v["value"] for k, v in meta["metrics"].items()}, indent=2))
     elif args.command == "evaluate":
         from mlcore.evaluate import evaluate_folder
 
@@ -77,6 +96,19 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({k: v["value"] for k, v in result["metrics"].items()}, indent=2))
     elif args.command == "compare":
         _compare(args.runs, args.out)
+    elif args.command == "add-evaluation":
+        from pathlib import Path
+
+        from mlcore.packaging import add_evaluations
+
+        print(add_evaluations(Path(args.bundle), dict(item.split("=", 1) for item in args.extra)))
+    elif args.command == "heatmaps":
+        from pathlib import Path
+
+        from mlcore.heatmap_compare import default_images, side_by_side
+
+        bundles = [Path(b) for b in (*args.against, args.bundle)]
+        print(side_by_side(bundles, default_images(), Path(args.out)))
     else:
         from mlcore.packaging import package_run
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from mlcore import calibration, data, metrics, plots
 from mlcore.bundle import WEIGHTS_FILE, BundleMetadata, load_bundle
+from mlcore.subgroups import record_attributes, subgroup_markdown, subgroup_table
 
 
 def load_keras_bundle(bundle_dir: str | Path) -> tuple[Any, BundleMetadata]:
@@ -21,12 +22,20 @@ def load_keras_bundle(bundle_dir: str | Path) -> tuple[Any, BundleMetadata]:
     return keras.models.load_model(bundle.file(WEIGHTS_FILE), compile=False), bundle.metadata
 
 
-def predict_logits(model: Any, records: Sequence[data.ImageRecord], batch_size: int = 32) -> np.ndarray:
-    """Raw logits for image files, in chunks (full-resolution originals are decoded one chunk at a time)."""
+def predict_logits(
+    model: Any,
+    records: Sequence[data.ImageRecord],
+    batch_size: int = 32,
+    exposures: list[float] | None = None,
+) -> np.ndarray:
+    """Raw logits for image files, in chunks (full-resolution originals are decoded one chunk at a time);
+    each model input's mean grey level is appended to `exposures` when given."""
     logits = []
     for start in range(0, len(records), batch_size):
         chunk = data.load_images(records[start : start + batch_size]).astype(np.float32)
         logits.append(np.asarray(model.predict_on_batch(chunk))[:, 0])
+        if exposures is not None:
+            exposures.extend(chunk.mean(axis=(1, 2, 3)).tolist())
     return np.concatenate(logits) if logits else np.zeros(0)
 
 
@@ -135,15 +144,21 @@ def write_report(
     meta: BundleMetadata,
     title: str,
     history: Path | None = None,
+    attributes: Sequence[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """metrics.json + PNG plots + report.md into out_dir; returns the metrics."""
+    """metrics.json + PNG plots + report.md into out_dir (with a subgroup table when per-image
+    `attributes` are given); returns the metrics."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = score(y, logits, groups, meta)
     p = calibration.calibrated_probability(logits, meta.temperature)
     images = write_plots(y, p, groups, meta, out, history)
+    text = report_markdown(result, meta, title, images)
+    if attributes is not None:
+        result["subgroups"] = subgroup_table(y, p, meta.threshold, attributes)
+        text += "\n## Subgroups (at the operating point)\n\n" + subgroup_markdown(result["subgroups"])
     (out / "metrics.json").write_text(json.dumps({"title": title, **result}, indent=2))
-    (out / "report.md").write_text(report_markdown(result, meta, title, images))
+    (out / "report.md").write_text(text)
     return result
 
 
@@ -153,7 +168,11 @@ def evaluate_folder(
     """Evaluate a bundle on every labelled image under data_dir and write the report."""
     model, meta = load_keras_bundle(model_dir)
     records = data.scan_folder(data_dir)
-    logits = predict_logits(model, records)
+    exposures: list[float] = []
+    logits = predict_logits(model, records, exposures=exposures)
     y = data.labels_of(records)
     title = title or f"Evaluation on {Path(data_dir)}"
-    return write_report(out_dir, y, logits, [r.patient_id for r in records], meta, title)
+    attributes = record_attributes(records, exposures)
+    return write_report(
+        out_dir, y, logits, [r.patient_id for r in records], meta, title, attributes=attributes
+    )

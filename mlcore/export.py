@@ -1,6 +1,7 @@
 """Build a bundle's serving artifacts: LiteRT model, CAM head, input gate, and serving.json listing them.
 
-    python -m mlcore.export models/airspace-cnn-1.0.0 [--skip-gate-eval]
+    python -m mlcore.export models/airspace-cnn-1.0.0 [--skip-gate-eval] [--negatives ../shared/data/not_cxr]
+    python -m mlcore.export models/airspace-cnn-1.0.0 --gate-only [--negatives DIR [--merge-negatives]]
 
 Re-run whenever model.keras changes: serving.json records the model.keras sha256 it was built from and the
 predictor refuses stale artifacts. TensorFlow is imported here (offline), never by the serving path.
@@ -13,6 +14,7 @@ import json
 import os
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,13 @@ import numpy as np
 from mlcore.bundle import ServingManifest, file_sha256, load_bundle, resolve_bundle_dir, write_serving
 from mlcore.config import PROJECT_ROOT
 from mlcore.decoding import decode_image
-from mlcore.gate_fit import evaluate_gate_rates, fit_gate_for_bundle
+from mlcore.gate_fit import (
+    NEGATIVES_FILE,
+    RealSet,
+    collect_real_set,
+    evaluate_gate_rates,
+    fit_gate_for_bundle,
+)
 from mlcore.litert import LiteRTRunner
 from mlcore.preprocessing import to_model_input
 
@@ -118,10 +126,14 @@ def code_revision() -> str:
         return "unknown"
 
 
-def export_bundle(bundle_dir: Path, *, evaluate_gate: bool = True, use_shared: bool = True) -> dict[str, Any]:
+def export_bundle(
+    bundle_dir: Path, *, evaluate_gate: bool = True, use_shared: bool = True, negatives: Path | None = None
+) -> dict[str, Any]:
     """Write model.tflite, head.npz, gate.npz and serving.json into the bundle; return serving.json.
 
-    use_shared=False fits the gate on the committed fixtures only (fast; for tests).
+    use_shared=False fits the gate on the committed fixtures only (fast; for tests). `negatives`, a folder
+    of real non-chest images in <kind>/ subfolders, is first stored as this model's evidence vectors
+    (gate_negatives.npz), which the gate's contrast component is then fitted with.
     """
     metadata = load_bundle(bundle_dir, serving=False).metadata
     model = load_keras(bundle_dir)
@@ -130,6 +142,10 @@ def export_bundle(bundle_dir: Path, *, evaluate_gate: bool = True, use_shared: b
     parity = measure_parity(model, bundle_dir / "model.tflite", metadata.temperature)
     if parity["max_abs_dp"] > PARITY_TOLERANCE:
         raise SystemExit(f"LiteRT export fails parity: {parity}")
+    if negatives is not None:
+        collect_real_set(LiteRTRunner(bundle_dir / "model.tflite"), negatives).save(
+            bundle_dir / NEGATIVES_FILE
+        )
     gate, gate_info = fit_gate_for_bundle(bundle_dir, metadata, use_shared=use_shared)
     gate.save(bundle_dir / "gate.npz")
     if evaluate_gate:
@@ -149,13 +165,47 @@ def export_bundle(bundle_dir: Path, *, evaluate_gate: bool = True, use_shared: b
     return serving.to_dict()
 
 
+def collect_negatives(bundle_dir: Path, folder: Path, *, merge: bool = False) -> None:
+    """Store the evidence of DIR/<kind>/ images for this model as gate_negatives.npz (after what is stored
+    already when `merge`)."""
+    found = collect_real_set(LiteRTRunner(bundle_dir / "model.tflite"), folder)
+    stored = RealSet.load(bundle_dir / NEGATIVES_FILE) if merge else None
+    (stored.merged(found) if stored else found).save(bundle_dir / NEGATIVES_FILE)
+
+
+def refit_gate(bundle_dir: Path) -> dict[str, Any]:
+    """Refit and measure only the input gate of an exported bundle (LiteRT only, no TensorFlow); the
+    model artifacts are unchanged, serving.json gets the new gate.npz sha256 and figures."""
+    bundle = load_bundle(bundle_dir)
+    if bundle.serving is None:
+        raise SystemExit(f"{bundle_dir} has no serving.json: run a full export first")
+    gate, gate_info = fit_gate_for_bundle(bundle_dir, bundle.metadata)
+    gate.save(bundle_dir / "gate.npz")
+    gate_info["rates"] = evaluate_gate_rates(bundle_dir)
+    artifacts = {**bundle.serving.artifacts, "gate.npz": file_sha256(bundle_dir / "gate.npz")}
+    serving = replace(bundle.serving, artifacts=artifacts, gate=gate_info, code_revision=code_revision())
+    write_serving(bundle_dir, serving)
+    return serving.to_dict()
+
+
 def main() -> None:
     """CLI: python -m mlcore.export [BUNDLE_DIR] [--skip-gate-eval]."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle", nargs="?", help="bundle folder (default: models/CURRENT)")
     parser.add_argument("--skip-gate-eval", action="store_true", help="fit the gate but skip measuring it")
+    parser.add_argument("--negatives", type=Path, help="real non-chest images, DIR/<kind>/ (e.g. not_cxr)")
+    parser.add_argument(
+        "--gate-only", action="store_true", help="refit only the gate (keeps the model artifacts)"
+    )
+    parser.add_argument("--merge-negatives", action="store_true", help="add --negatives to the stored ones")
     args = parser.parse_args()
-    serving = export_bundle(resolve_bundle_dir(args.bundle), evaluate_gate=not args.skip_gate_eval)
+    bundle_dir = resolve_bundle_dir(args.bundle)
+    if args.gate_only:
+        if args.negatives is not None:
+            collect_negatives(bundle_dir, args.negatives, merge=args.merge_negatives)
+        serving = refit_gate(bundle_dir)
+    else:
+        serving = export_bundle(bundle_dir, evaluate_gate=not args.skip_gate_eval, negatives=args.negatives)
     print(
         json.dumps({k: serving[k] for k in ("bundle_version", "parity", "backend_timing", "gate")}, indent=2)
     )

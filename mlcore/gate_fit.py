@@ -143,6 +143,14 @@ class RealSet:
     def select(self, keep: Any) -> list[Evidence]:
         return [e for e, c, s in zip(self.evidence, self.categories, self.source, strict=True) if keep(c, s)]
 
+    def merged(self, other: RealSet) -> RealSet:
+        """This set followed by `other` (e.g. stored registry images plus a new folder)."""
+        return RealSet(
+            [*self.evidence, *other.evidence],
+            [*self.names, *other.names],
+            [*self.categories, *other.categories],
+        )
+
     def save(self, path: Path) -> None:
         arrays = {f: _stack(self.evidence, f) for f in ("features", "layout", "stats")}
         arrays["colorfulness"] = np.array([e.colorfulness for e in self.evidence])
@@ -182,32 +190,60 @@ def is_negative_category(category: str) -> bool:
     return category not in (REAL_POSITIVE, REAL_AMBIGUOUS)
 
 
+def _leave_one_out(
+    gate: Gate, real: RealSet, units: list[str], fit: np.ndarray, dev: np.ndarray, calibration: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per unit (a kind or a source): its negatives scored by a contrast fitted without that unit."""
+    per_unit: dict[str, dict[str, Any]] = {}
+    for unit in sorted(set(units)):
+        trained = [e for e, c, u in zip(real.evidence, real.categories, units, strict=True)
+                   if is_negative_category(c) and u != unit]  # fmt: skip
+        held = [(n, e) for n, e, c, u in zip(real.names, real.evidence, real.categories, units, strict=True)
+                if u == unit and is_negative_category(c)]  # fmt: skip
+        if not held:
+            continue
+        contrast = fit_contrast(fit, np.vstack([dev, _vectors(trained)]) if trained else dev, calibration)
+        held_gate = replace(gate, contrast=contrast)
+        missed = [n for n, e in held if held_gate.check(e).accepted]
+        n = len(held)
+        per_unit[unit] = {
+            "n": n,
+            "rejected": n - len(missed),
+            "rate": (n - len(missed)) / n,
+            "accepted": missed,
+        }
+    return per_unit
+
+
+def _total(per_unit: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Sum of per-unit rejection counts."""
+    n = sum(u["n"] for u in per_unit.values())
+    rejected = sum(u["rejected"] for u in per_unit.values())
+    accepted = [name for u in per_unit.values() for name in u["accepted"]]
+    return {"n": n, "rejected": rejected, "rate": rejected / max(n, 1), "accepted": accepted}
+
+
 def real_set_rates(
     gate: Gate, real: RealSet, fit: np.ndarray, dev_negatives: np.ndarray, calibration: np.ndarray
 ) -> dict[str, Any]:
-    """Rejections of real negatives, each source scored by a contrast fitted without it; real chest
-    X-rays from other sources scored by the shipped gate."""
-    sources = real.source
-    total, missed = 0, []
-    for source in sorted(set(sources)):
-        trained = real.select(lambda c, s, source=source: is_negative_category(c) and s != source)
-        contrast = fit_contrast(fit, np.vstack([dev_negatives, _vectors(trained)]), calibration)
-        held_gate = replace(gate, contrast=contrast)
-        held = [(n, e) for n, e, c, s in zip(real.names, real.evidence, real.categories, sources, strict=True)
-                if s == source and is_negative_category(c)]  # fmt: skip
-        total += len(held)
-        missed += [n for n, e in held if held_gate.check(e).accepted]
-    rejected = total - len(missed)
+    """Rejections of real negatives, each kind (folder) scored by a contrast fitted without it, and each
+    source likewise; real chest X-rays from other sources scored by the shipped gate."""
+    by_kind = _leave_one_out(gate, real, real.categories, fit, dev_negatives, calibration)
+    by_source = _leave_one_out(gate, real, real.source, fit, dev_negatives, calibration)
     positives = [(n, gate.check(e)) for n, e, c in zip(real.names, real.evidence, real.categories, strict=True)
                  if c == REAL_POSITIVE]  # fmt: skip
     return {
-        "negatives_leave_one_source_out": {
-            "n": total,
-            "rejected": rejected,
-            "rate": rejected / max(total, 1),
-            "accepted": missed,
-        },  # fmt: skip
-        "sources": len(set(sources)),
+        "negatives_leave_one_kind_out": {**_total(by_kind), "per_kind": by_kind},
+        "negatives_leave_one_source_out": _total(by_source),
+        "negatives_shipped_gate": rejection_rate(
+            [
+                gate.check(e)
+                for e, c in zip(real.evidence, real.categories, strict=True)
+                if is_negative_category(c)
+            ]
+        ),
+        "kinds": len(by_kind),
+        "sources": len(set(real.source)),
         "chest_xrays_from_other_sources": {n: round(v.score, 3) for n, v in positives},
         "chest_xrays_rejected": sum(not v.accepted for _, v in positives),
     }
@@ -327,7 +363,15 @@ def evaluate_gate_rates(bundle_dir: Path, per_kind: int = 40) -> dict[str, Any]:
     rates: dict[str, Any] = {"positives": {}, "negatives": {}}
     splits = positive_splits(read_bundle_metadata(bundle_dir)) or {}
     originals = sorted((SHARED_DATA_DIR / "originals").glob("*/*/*.jpeg"))
-    for name, paths in (("heldout_patients_224", splits.get("test", [])), ("originals_fullres", originals)):
+    site = sorted((SHARED_DATA_DIR / "site_sample").glob("*/*.jpeg"))
+    validation = [*splits.get("calibration", []), *splits.get("test", [])]
+    positives = (
+        ("heldout_patients_224", splits.get("test", [])),
+        ("validation_all_224", validation),
+        ("originals_fullres", originals),
+        ("site_sample_fullres", site),
+    )
+    for name, paths in positives:
         if paths:
             rates["positives"][name] = rejection_rate(verdicts(runner, gate, (p.read_bytes() for p in paths)))
     for kind, blobs in negative_corpus(per_kind).items():

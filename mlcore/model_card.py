@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlcore.bundle import BundleMetadata
+from mlcore.subgroups import subgroup_markdown
 
 
 def _metric_rows(metrics: dict[str, dict[str, float]]) -> list[str]:
@@ -30,6 +31,79 @@ def _extra_rows(extra: dict[str, Any]) -> list[str]:
 def _or_nan(value: float | None) -> float:
     """A recorded number, or NaN where an older bundle did not record it."""
     return float("nan") if value is None else value
+
+
+def _changes_section(meta: BundleMetadata) -> list[str]:
+    """What changed from the previous version (metadata `previous_version` / `changes`)."""
+    if not meta.extra.get("previous_version"):
+        return []
+    return [
+        f"## What changed from {meta.extra['previous_version']}",
+        *[f"- {change}" for change in meta.extra.get("changes", [])],
+        "",
+    ]
+
+
+def _site_section(meta: BundleMetadata) -> list[str]:
+    """External validation on the shifted site sample, with its subgroup table."""
+    site = (meta.extra_evaluations or {}).get("site_sample")
+    if not site:
+        return []
+    c = site["confusion"]
+    lines = [
+        "## External validation: site sample (shifted population)",
+        f"{site['n_images']} full-resolution originals from a later collection ({site['folder']}); never "
+        "trained on; the operating point is the validation one (not refitted on these images). 95% CIs: "
+        "1,000 bootstrap resamples by patient. ROC, calibration curve and confusion matrix: "
+        "`report/site_sample/report.md`.",
+        "",
+        "| metric | value | 95% CI |",
+        "| --- | --- | --- |",
+        *_metric_rows(site["metrics"]),
+        "",
+        f"Confusion at the shipped operating point: TN {c['tn']}, FP {c['fp']}, FN {c['fn']}, TP {c['tp']}.",
+        "",
+    ]
+    if site.get("subgroups"):
+        lines += ["Subgroups (site sample):", "", subgroup_markdown(site["subgroups"])]
+    return lines
+
+
+def _gate_section(meta: BundleMetadata) -> list[str]:
+    """Input-gate figures (copied from serving.json into metadata after export)."""
+    gate = meta.extra.get("gate") or {}
+    kinds = gate.get("real_images", {}).get("negatives_leave_one_kind_out")
+    if not kinds:
+        return []
+    rows = [f"| {k} | {v['n']} | {v['rejected']} | {v['rate']:.2f} |" for k, v in kinds["per_kind"].items()]
+    positives = gate.get("rates", {}).get("positives", {})
+    lost = ", ".join(f"{name} {v['rejected']} of {v['n']}" for name, v in positives.items())
+    return [
+        "## Input gate",
+        "Refitted on this model's features with the real non-chest images of shared/data/not_cxr (their "
+        "evidence vectors are stored in `gate_negatives.npz`, not the images). Each kind is scored by a gate "
+        f"fitted without it (leave-one-kind-out): {kinds['rejected']} of {kinds['n']} rejected "
+        f"({kinds['rate']:.1%}). Real chest X-rays rejected: {lost or 'not measured'}.",
+        "",
+        "| kind | n | rejected (gate fitted without this kind) | rate |",
+        "| --- | --- | --- | --- |",
+        *rows,
+        "",
+    ]
+
+
+def _head_note(arch: dict[str, Any]) -> str:
+    """The per-image normalisation and CAM head choices, when the architecture records them."""
+    notes = []
+    if arch.get("normalize", "none") != "none":
+        notes.append(f"per-image intensity normalisation inside the model (`{arch['normalize']}`)")
+    if arch.get("cam_stride"):
+        side = arch["internal_size"] // arch["cam_stride"]
+        notes.append(
+            f"multi-scale CAM head at stride {arch['cam_stride']}: a {side}x{side} explanation map before "
+            "upsampling, deeper stages projected and resized onto it"
+        )
+    return "; " + "; ".join(notes) if notes else ""
 
 
 def model_card(meta: BundleMetadata, ablations: str = "") -> str:
@@ -65,6 +139,7 @@ def model_card(meta: BundleMetadata, ablations: str = "") -> str:
         "Other evaluations:",
         *_extra_rows(meta.extra_evaluations or {}),
         "",
+        *_site_section(meta),
         "## Operating point and calibration",
         f"- Temperature scaling fitted on validation logits (min NLL): T = {meta.temperature:.3f}; "
         f"calibrated p = sigmoid(logit / T). ECE (10 equal-width bins) {(meta.metrics or {})['ece']['value']:.3f} "
@@ -81,7 +156,8 @@ def model_card(meta: BundleMetadata, ablations: str = "") -> str:
         f"- Residual separable-convolution CNN from scratch, {t['params_count']:,} parameters, "
         f"model.keras {t['file_bytes'] / 1e6:.2f} MB; input 224x224x1 raw pixels (preprocessing "
         f"`{meta.preprocessing}`: grayscale, squash to 224 with bicubic, as the training copies were made); "
-        f"internal resolution {p['arch']['internal_size']}; `last_conv` -> `gap` -> `logit` for CAM heatmaps.",
+        f"internal resolution {p['arch']['internal_size']}; `last_conv` -> `gap` -> `logit` for CAM heatmaps"
+        f"{_head_note(p['arch'])}.",
         f"- Command: `{t.get('command') or 'python -m mlcore train --data DIR --out RUN_DIR --params FILE'}`, "
         "then `python -m mlcore package`. "
         f"Training took {t['seconds'] / 60:.1f} min for {t['epochs']} epochs on 2 CPU cores (shared with "
@@ -93,6 +169,8 @@ def model_card(meta: BundleMetadata, ablations: str = "") -> str:
         "the left in essentially every film, and flipped anatomy never occurs at inference.",
         f"- Code revision `{(meta.code_revision or '')[:12]}`, created {meta.created_at}.",
         "",
+        *_changes_section(meta),
+        *_gate_section(meta),
         "## Measured choices",
         ablations or "Not measured for this bundle.",
         "",
@@ -109,22 +187,46 @@ def model_card(meta: BundleMetadata, ablations: str = "") -> str:
     return "\n".join(lines)
 
 
-def _run_row(name: str, meta: BundleMetadata) -> str:
-    """One comparison row from a run's metadata."""
-    t, m = meta.training or {}, meta.metrics or {}
-    p = t["params"]
+def _ci(m: dict[str, float], digits: int = 3) -> str:
+    """`value (low–high)`."""
+    return f"{m['value']:.{digits}f} ({m['ci_low']:.{digits}f}–{m['ci_high']:.{digits}f})"
+
+
+def _choices(p: dict[str, Any]) -> str:
+    """The choices an ablation varies, in one cell."""
+    arch, aug = p["arch"], p["augment"]
+    cam = f"CAM/{arch['cam_stride']}" if arch.get("cam_stride") else "CAM last"
     return (
-        f"| {name} | {p['arch']['internal_size']} | {p['label_smoothing']} | {p['augment']['mixup_alpha']} | "
-        f"{m['roc_auc']['value']:.4f} ({m['roc_auc']['ci_low']:.3f}–{m['roc_auc']['ci_high']:.3f}) | "
-        f"{m['sensitivity']['value']:.3f} | {m['specificity']['value']:.3f} | {m['accuracy']['value']:.3f} | "
-        f"{m['ece']['value']:.3f} | {t['seconds'] / t['epochs']:.0f} |"
+        f"{arch['internal_size']} px, {cam}, norm {arch.get('normalize', 'none')}, contrast±{aug['contrast']}"
+        f" gamma±{aug['gamma']} zoom±{aug['zoom']} blur {aug['blur_prob']} noise {aug['noise_std']}, "
+        f"weights {p.get('class_weighting', 'balanced')}, {p['epochs']} ep"
+        + (f" on {p['max_train_images']} images" if p.get("max_train_images") else "")
     )
 
 
-def comparison_table(runs: dict[str, BundleMetadata]) -> str:
-    """A markdown table comparing short runs (same seed, same patient split, same epochs)."""
+def _run_row(name: str, meta: BundleMetadata, site: dict[str, Any] | None) -> str:
+    """One comparison row from a run's metadata and (when measured) its site_sample metrics."""
+    t, m = meta.training or {}, meta.metrics or {}
+    cells = [name, _choices(t["params"]), _ci(m["roc_auc"], 4), f"{m['specificity']['value']:.3f}"]
+    if site:
+        s = site["metrics"]
+        cells += [_ci(s["roc_auc"]), _ci(s["sensitivity"]), _ci(s["specificity"]), f"{s['ece']['value']:.3f}"]
+    else:
+        cells += ["–"] * 4
+    cells.append(f"{t['seconds'] / t['epochs']:.0f}")
+    return "| " + " | ".join(cells) + " |"
+
+
+def comparison_table(
+    runs: dict[str, BundleMetadata], sites: dict[str, dict[str, Any] | None] | None = None
+) -> str:
+    """A markdown table comparing short runs (same seed, same patient split); site_sample columns at each
+    run's own validation operating point (sensitivity 0.95 on validation)."""
     header = [
-        "| run | internal px | label smoothing | mixup α | val ROC AUC (95% CI) | sens | spec | acc | ECE | s/epoch |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| run | choices | val ROC AUC (95% CI) | val spec | site ROC AUC (95% CI) | site sens (95% CI) "
+        "| site spec (95% CI) | site ECE | s/epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    return "\n".join([*header, *[_run_row(name, meta) for name, meta in runs.items()]]) + "\n"
+    sites = sites or {}
+    rows = [_run_row(name, meta, sites.get(name)) for name, meta in runs.items()]
+    return "\n".join([*header, *rows]) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -57,7 +58,8 @@ def _extra_reports(bundle: Path, extra: dict[str, str]) -> dict[str, Any]:
         result = evaluate_folder(bundle, folder, bundle / "report" / name, title=f"{name}: {folder}")
         results[name] = {
             "folder": str(folder),
-            **{k: result[k] for k in ("n_images", "metrics", "confusion")},
+            **{k: result[k] for k in ("n_images", "metrics", "confusion", "band")},
+            **({"subgroups": result["subgroups"]} if "subgroups" in result else {}),
         }
     return results
 
@@ -86,6 +88,7 @@ def package_run(
             list(data.labels_of(records)), [r.patient_id for r in records], report / "training_data.png"
         )
     meta = replace(meta, extra_evaluations=_extra_reports(bundle, extra or {}))
+    meta = replace(meta, extra={**meta.extra, **_run_notes(run_dir, bundle)})
     write_metadata(bundle, meta)
     (bundle / "MODEL_CARD.md").write_text(model_card(meta, _ablations(run_dir)))
     if set_current:
@@ -97,11 +100,40 @@ def write_card(run_dir: str | Path, version: str, models_dir: Path = MODELS_DIR)
     """Regenerate only MODEL_CARD.md of an existing bundle (e.g. once the ablation table exists)."""
     bundle = Path(models_dir) / version
     meta = read_bundle_metadata(bundle)
+    meta = replace(meta, extra={**meta.extra, **_run_notes(Path(run_dir), bundle)})
+    write_metadata(bundle, meta)
     ablations = _ablations(Path(run_dir))
     if ablations:
         (bundle / "report" / "ablations.md").write_text(ablations)
     (bundle / "MODEL_CARD.md").write_text(model_card(meta, ablations))
     return bundle / "MODEL_CARD.md"
+
+
+def add_evaluations(bundle: Path, extra: dict[str, str]) -> Path:
+    """Evaluate an existing bundle on more labelled folders (e.g. the site sample) and record them in its
+    metadata.json, report/ and MODEL_CARD.md; model.keras and the serving artifacts are untouched."""
+    meta = read_bundle_metadata(bundle)
+    evaluations = {**(meta.extra_evaluations or {}), **_extra_reports(bundle, extra)}
+    meta = replace(meta, extra_evaluations=evaluations)
+    meta = replace(meta, extra={**meta.extra, **_run_notes(bundle / "report", bundle)})
+    write_metadata(bundle, meta)
+    (bundle / "MODEL_CARD.md").write_text(model_card(meta, _ablations(bundle / "report")))
+    return bundle
+
+
+def _run_notes(run_dir: Path, bundle: Path) -> dict[str, Any]:
+    """Figures measured around the run, for metadata.json (the model page and card read them there):
+    `previous_version` / `changes` (run_dir/changes.json, written by whoever trained the run), the serving
+    figures of serving.json once exported (gate, parity, LiteRT timing) and run_dir/bench.json."""
+    notes: dict[str, Any] = {}
+    if (run_dir / "changes.json").exists():
+        notes.update(json.loads((run_dir / "changes.json").read_text()))
+    if (bundle / "serving.json").exists():
+        serving = json.loads((bundle / "serving.json").read_text())
+        notes.update({k: serving[k] for k in ("gate", "parity", "backend_timing") if k in serving})
+    if (run_dir / "bench.json").exists():
+        notes["bench_inference"] = json.loads((run_dir / "bench.json").read_text())
+    return notes
 
 
 def _ablations(run_dir: Path) -> str:

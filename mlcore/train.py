@@ -177,7 +177,9 @@ def _fit(run_dir: Path, params: dict[str, Any], arrays: dict[str, Any]) -> tuple
     from mlcore.augment import make_dataset
 
     model, initial_epoch = _model_for_run(run_dir, params)
-    weights = data.class_weights(arrays["y_train"])
+    # "balanced" (default, 1.0.0) or "none": an ablation of the class weighting.
+    balanced = params.get("class_weighting", "balanced") == "balanced"
+    weights = data.class_weights(arrays["y_train"]) if balanced else {0: 1.0, 1: 1.0}
     log.info("class weights %s; params %d", weights, model.count_params())
     common = {"batch_size": params["batch_size"], "seed": params["seed"]}
     train_ds = make_dataset(

@@ -122,8 +122,10 @@ def test_shipped_gate_on_the_stored_real_images() -> None:
     verdicts = [(c, gate.check(e)) for e, c in zip(real.evidence, real.categories, strict=True)]
     negatives = [v for c, v in verdicts if is_negative_category(c)]
     chest = [v for c, v in verdicts if c == REAL_POSITIVE]
-    assert len(negatives) >= 60 and len(chest) >= 4
+    assert len(negatives) >= 60
     assert (
         sum(not v.accepted for v in negatives) / len(negatives) >= 0.9
     )  # fitted on them: a consistency check
-    assert all(v.accepted for v in chest)  # chest CRs from other sources are never fitted as negatives
+    # Chest CRs from other sources (1.0.0's registry set) are never fitted as negatives; the not_cxr set of
+    # later bundles holds none, and their real chest X-rays are measured in serving.json instead.
+    assert all(v.accepted for v in chest)

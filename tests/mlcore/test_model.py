@@ -76,3 +76,49 @@ def test_shipped_bundle_metadata_is_complete() -> None:
     assert len(hist["bins"]) == 11 and sum(hist["counts"]) == meta["validation"]["n_images"]
     assert (bundle / "model.keras").stat().st_size <= 10 * 1024 * 1024
     assert (bundle / "MODEL_CARD.md").exists() and (bundle / "report" / "report.md").exists()
+
+
+TINY_MULTISCALE = {**TINY, "internal_size": 96, "cam_stride": 8, "normalize": "standardize"}
+
+
+def test_multiscale_head_keeps_a_fine_cam_map_and_the_cam_contract() -> None:
+    import keras
+
+    from mlcore.model import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(TINY_MULTISCALE)
+    # stride 8 at a 96 px working size: a 12x12 map where the last stage alone gives 3x3.
+    assert tuple(model.get_layer("last_conv").output.shape[1:3]) == (12, 12)
+    assert model.get_layer("standardize") is not None
+    # CAM stays exact: the logit is the spatial mean of last_conv . w plus the bias.
+    x = np.random.default_rng(1).uniform(0, 255, (2, INPUT_SIZE, INPUT_SIZE, 1)).astype(np.float32)
+    two = keras.Model(model.input, [model.get_layer("logit").output, model.get_layer("last_conv").output])
+    logit, conv = (np.asarray(t) for t in two(x, training=False))
+    kernel, bias = model.get_layer("logit").get_weights()
+    np.testing.assert_allclose(
+        logit[:, 0], (conv @ kernel[:, 0]).mean(axis=(1, 2)) + bias[0], rtol=1e-4, atol=1e-4
+    )
+
+
+def test_standardisation_removes_exposure_and_contrast_changes() -> None:
+    import keras
+
+    from mlcore.model import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model(TINY_MULTISCALE)
+    x = np.random.default_rng(2).uniform(40, 200, (1, INPUT_SIZE, INPUT_SIZE, 1)).astype(np.float32)
+    brighter = np.clip((x - 100) * 1.2 + 120, 0, 255)
+    out = model.predict(np.concatenate([x, brighter]), verbose=0)
+    assert out[0, 0] == pytest.approx(out[1, 0], abs=1e-3)
+
+
+def test_release_params_give_a_cam_map_of_at_least_14x14() -> None:
+    from mlcore.model import build_model
+    from mlcore.train import load_params
+
+    params = load_params(Path(__file__).resolve().parents[2] / "mlcore" / "params" / "v2.json")
+    model = build_model(params["arch"])
+    height, width = model.get_layer("last_conv").output.shape[1:3]
+    assert height >= 14 and width >= 14
