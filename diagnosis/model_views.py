@@ -35,6 +35,7 @@ def _bundle() -> tuple[Path | None, dict[str, Any], str]:
 # The bundle facts a reader needs, in reading order: (metadata key, label, format).
 FACTS = (
     ("version", "Version", "{}"),
+    ("previous_version", "Previous version", "{}"),
     ("created_at", "Created", "{}"),
     ("threshold", "Operating point (threshold)", "{:.4f}"),
     ("target_sensitivity", "Target sensitivity at the operating point", "{:.2f}"),

@@ -342,6 +342,8 @@ def bundle(tmp_path: Path, settings: Any) -> Path:
         json.dumps(
             {
                 "version": "cnn-test-7",
+                "previous_version": "cnn-test-6",
+                "changes": ["Heatmaps on a 20x20 map <b>not</b> 3x3"],
                 "threshold": 0.42,
                 "indeterminate_band": [0.4, 0.45],
                 "metrics": {"roc_auc": {"value": 0.9312345, "ci_low": 0.9, "ci_high": 0.95}, "ece": 0.01},
@@ -365,6 +367,9 @@ def test_model_page_renders_the_card_safely_with_metrics_and_plots(bundle: Path,
         re.search(r"roc auc</th><td>0.931</td><td>0.900 – 0.950</td>", body) and "ece</th><td>0.010" in body
     )
     assert "<table>" in body and "&lt;script&gt;" in body
+    # What changed since the previous version, from metadata (escaped like everything else).
+    assert "What changed since cnn-test-6" in body and "<dd>cnn-test-6</dd>" in body
+    assert "<li>Heatmaps on a 20x20 map &lt;b&gt;not&lt;/b&gt; 3x3</li>" in body
     assert_no_inline_code(body)
     url = reverse("model-report-file", args=["roc_curve.png"])
     assert url in body
