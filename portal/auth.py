@@ -22,8 +22,15 @@ def audit_login(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
     """Record a successful sign-in."""
     from diagnosis.services.audit import audit_record
 
+    # The backend that authenticated: a provider (single sign-on) or a local password (break-glass).
+    via_sso = getattr(user, "backend", "") == "sso.backends.OidcBackend"
     audit_record(
-        actor=user, action="auth.login", object_type="user", object_id=user.pk, context=_context(request)
+        actor=user,
+        action="auth.login",
+        object_type="user",
+        object_id=user.pk,
+        reason="single sign-on" if via_sso else "",
+        context=_context(request),
     )
 
 

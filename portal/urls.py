@@ -10,6 +10,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from diagnosis import views
+from sso import views as sso_views
 
 
 def favicon(request: HttpRequest) -> HttpResponse:
@@ -20,7 +21,8 @@ def favicon(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("", views.home, name="home"),
     path("favicon.ico", favicon, name="favicon"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", sso_views.LoginView.as_view(), name="login"),
+    path("oidc/", include("sso.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", include("diagnosis.api.urls")),

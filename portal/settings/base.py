@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "axes",
     "portal",
     "diagnosis",
+    "sso",
     "backups",
 ]
 
@@ -104,7 +105,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "sso.backends.LocalPasswordBackend",  # ModelBackend + AIRSPACE_LOCAL_LOGIN
+    "sso.backends.OidcBackend",  # answers only the /oidc/callback/ view, and only when SSO is configured
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -115,6 +117,33 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Single sign-on over OpenID Connect (sso app, docs/INTEGRATION.md). Off unless a client id and an issuer
+# (discovery) or the four endpoints are set. Provider groups map to roles and a department on every login.
+AIRSPACE_OIDC_ISSUER = os.environ.get("AIRSPACE_OIDC_ISSUER", "").strip()
+OIDC_RP_CLIENT_ID = os.environ.get("AIRSPACE_OIDC_CLIENT_ID", "").strip()
+OIDC_RP_CLIENT_SECRET = os.environ.get("AIRSPACE_OIDC_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("AIRSPACE_OIDC_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("AIRSPACE_OIDC_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("AIRSPACE_OIDC_USERINFO_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("AIRSPACE_OIDC_JWKS_ENDPOINT", "")
+OIDC_RP_SCOPES = os.environ.get("AIRSPACE_OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = os.environ.get("AIRSPACE_OIDC_SIGN_ALGO", "RS256")
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True  # S256 code challenge; providers that do not support PKCE ignore it
+OIDC_TIMEOUT = env_int("AIRSPACE_OIDC_TIMEOUT", 10)
+OIDC_VERIFY_SSL = True
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+AIRSPACE_OIDC_USE_USERINFO = env_bool("AIRSPACE_OIDC_USE_USERINFO", True)
+AIRSPACE_OIDC_PROVIDER_NAME = os.environ.get("AIRSPACE_OIDC_PROVIDER_NAME", "single sign-on")
+AIRSPACE_OIDC_GROUPS_CLAIM = os.environ.get("AIRSPACE_OIDC_GROUPS_CLAIM", "groups")
+AIRSPACE_OIDC_USERNAME_CLAIM = os.environ.get("AIRSPACE_OIDC_USERNAME_CLAIM", "preferred_username")
+# "provider-group=role,..." (roles: clinician, radiologist, admin) or a JSON object; unmapped groups grant nothing.
+AIRSPACE_OIDC_ROLE_MAP = os.environ.get("AIRSPACE_OIDC_ROLE_MAP", "")
+# "provider-group=Department name,..."; empty: departments are managed in Airspace, not by the provider.
+AIRSPACE_OIDC_DEPARTMENT_MAP = os.environ.get("AIRSPACE_OIDC_DEPARTMENT_MAP", "")
+# Who may sign in with a local password: all, admins (break-glass admin accounts only) or off.
+AIRSPACE_LOCAL_LOGIN = os.environ.get("AIRSPACE_LOCAL_LOGIN", "all").strip().lower()
 
 # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks, comma-separated). Empty:
 # REMOTE_ADDR is the client. portal/addresses.py resolves the client for throttles, lockouts and audit.

@@ -30,3 +30,22 @@ SPECTACULAR_SETTINGS = {
     **SPECTACULAR_SETTINGS,  # noqa: F405
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
+
+# Single sign-on: a confidential client needs its secret, and the provider must be reached over HTTPS.
+if os.environ.get("AIRSPACE_OIDC_CLIENT_ID"):
+    if not os.environ.get("AIRSPACE_OIDC_CLIENT_SECRET"):
+        raise ImproperlyConfigured("AIRSPACE_OIDC_CLIENT_ID is set but AIRSPACE_OIDC_CLIENT_SECRET is not")
+    _oidc_urls = [
+        os.environ.get(name, "")
+        for name in (
+            "AIRSPACE_OIDC_ISSUER",
+            "AIRSPACE_OIDC_AUTHORIZATION_ENDPOINT",
+            "AIRSPACE_OIDC_TOKEN_ENDPOINT",
+        )
+    ]
+    if any(url and not url.startswith("https://") for url in _oidc_urls):
+        raise ImproperlyConfigured(
+            "The OpenID Connect issuer and endpoints must be https:// URLs in production"
+        )
+elif AIRSPACE_LOCAL_LOGIN == "off":  # noqa: F405
+    raise ImproperlyConfigured("AIRSPACE_LOCAL_LOGIN=off needs single sign-on (AIRSPACE_OIDC_CLIENT_ID)")
