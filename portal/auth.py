@@ -58,7 +58,10 @@ def audit_login_failed(
         action="auth.login_failed",
         object_type="user",
         object_id=username[:64],  # the audit object id column holds 64 characters
-        reason="bad credentials or locked out",
+        # The SSO callback passes a nonce, never a username: the provider's answer was refused.
+        reason="single sign-on did not complete"
+        if "nonce" in credentials
+        else "bad credentials or locked out",
         context=_context(request),
     )
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import requests
 from django.contrib.auth.backends import ModelBackend
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 
@@ -15,6 +17,7 @@ from sso.config import local_login_policy, sso_enabled, sso_settings
 from sso.discovery import ENDPOINT_FIELDS, endpoint
 
 BACKEND_PATH = "sso.backends.OidcBackend"
+logger = logging.getLogger(__name__)
 
 
 def oidc_setting(attr: str, *default: Any) -> Any:
@@ -62,7 +65,13 @@ class OidcBackend(OIDCAuthenticationBackend):
         """
         if not sso_enabled() or "nonce" not in kwargs:
             return None
-        return super().authenticate(request, **kwargs)
+        try:
+            return super().authenticate(request, **kwargs)
+        except (requests.RequestException, SuspiciousOperation, ImproperlyConfigured) as exc:
+            # A refused or replayed code, a bad token, an unreachable provider: a failed login (audited,
+            # and the callback sends the browser back to the login page), not a server error.
+            logger.warning("single sign-on failed: %s", exc)
+            return None
 
     def verify_token(self, token: str, **kwargs: Any) -> dict[str, Any]:
         """The library checks signature, expiry and nonce; also check issuer and audience (OIDC Core 3.1.3.7)."""

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import requests
+from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.http import Http404, HttpRequest, HttpResponse
+from django.core.exceptions import ImproperlyConfigured
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from mozilla_django_oidc import views as oidc_views
 
 from sso.backends import oidc_setting
 from sso.config import local_login_policy, sso_enabled, sso_settings
+
+logger = logging.getLogger(__name__)
 
 
 class LoginView(auth_views.LoginView):
@@ -43,7 +49,12 @@ class OidcAuthenticateView(oidc_views.OIDCAuthenticationRequestView):
         """Start the authorization-code flow."""
         if not sso_enabled():
             raise Http404("single sign-on is not configured")
-        self.OIDC_OP_AUTH_ENDPOINT = oidc_setting("OIDC_OP_AUTHORIZATION_ENDPOINT")
+        try:
+            self.OIDC_OP_AUTH_ENDPOINT = oidc_setting("OIDC_OP_AUTHORIZATION_ENDPOINT")
+        except (requests.RequestException, ImproperlyConfigured, ValueError) as exc:
+            # Discovery failed (provider down, wrong issuer): say so on the login page, not with a 500.
+            logger.warning("single sign-on unavailable: %s", exc)
+            return HttpResponseRedirect(settings.LOGIN_REDIRECT_URL_FAILURE)
         self.OIDC_RP_CLIENT_ID = oidc_setting("OIDC_RP_CLIENT_ID")
         return super().get(request)
 

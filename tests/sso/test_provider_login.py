@@ -7,6 +7,7 @@ Nora's groups map to nothing, so she signs in and sees nothing. Roles re-sync on
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -111,3 +112,20 @@ def test_password_form_with_code_and_state_never_reaches_the_provider(sso_on: An
     """Every backend sees a password login; only the callback (which checked state) may exchange a code."""
     answer = Client().post("/login/?code=x&state=y", {"username": "nobody-here", "password": "x"})
     assert answer.status_code == 200 and "_auth_user_id" not in answer.client.session
+
+
+def test_refused_code_sends_the_browser_back_to_the_login_page_and_is_audited(sso_on: Any) -> None:
+    client = Client()
+    state = parse_qs(urlsplit(client.get("/oidc/authenticate/")["Location"]).query)["state"][0]
+    answer = client.get(f"/oidc/callback/?code=never-issued&state={state}")  # the provider answers 400
+    assert answer.status_code == 302 and answer["Location"] == "/login/?sso=failed"
+    assert "_auth_user_id" not in client.session
+    failed = AuditEvent.objects.get(action="auth.login_failed")
+    assert failed.reason == "single sign-on did not complete"
+    assert "Single sign-on did not complete" in client.get(answer["Location"]).content.decode()
+
+
+def test_unreachable_provider_is_a_message_not_a_server_error(settings: Any, sso_on: Any) -> None:
+    configure_sso(settings, sso_on, AIRSPACE_OIDC_ISSUER="http://127.0.0.1:9/o")  # nothing listens on 9
+    answer = Client().get("/oidc/authenticate/")
+    assert answer.status_code == 302 and answer["Location"] == "/login/?sso=failed"
