@@ -52,16 +52,16 @@ def sso_on(settings: Any, provider: Provider) -> Provider:
     return provider
 
 
-def provider_login(client: Any, username: str) -> Any:
+def provider_login(client: Any, username: str, start: str = "/oidc/authenticate/") -> Any:
     """Sign in through the provider as a browser would, following each redirect by hand.
 
     Django's test client plays Airspace's side (it holds Airspace's session); `requests` plays the
     browser at the provider. Returns Airspace's answer to the callback.
     """
-    start = client.get("/oidc/authenticate/")
-    assert start.status_code == 302, start
+    begun = client.get(start)
+    assert begun.status_code == 302, begun
     browser = requests.Session()
-    url = start["Location"]
+    url = begun["Location"]
     for _ in range(10):
         if url.startswith("http://testserver/"):
             callback = urlsplit(url)

@@ -129,3 +129,19 @@ def test_unreachable_provider_is_a_message_not_a_server_error(settings: Any, sso
     configure_sso(settings, sso_on, AIRSPACE_OIDC_ISSUER="http://127.0.0.1:9/o")  # nothing listens on 9
     answer = Client().get("/oidc/authenticate/")
     assert answer.status_code == 302 and answer["Location"] == "/login/?sso=failed"
+
+
+def test_deep_link_survives_the_round_trip_and_a_deactivated_user_is_refused(sso_on: Any) -> None:
+    """A link from the EHR to the worklist lands there after sign-in; an account disabled here stays out."""
+    client = Client()
+    assert (
+        provider_login(client, "rita", start="/oidc/authenticate/?next=/worklist/")["Location"]
+        == "/worklist/"
+    )
+    evil = provider_login(Client(), "rita", start="/oidc/authenticate/?next=https://evil.example/")
+    assert evil["Location"] == "/"
+    User.objects.filter(username="rita").update(is_active=False)
+    assert client.get("/worklist/").status_code == 302  # the open session no longer loads her
+    refused = Client()
+    assert provider_login(refused, "rita")["Location"] == "/login/?sso=failed"
+    assert "_auth_user_id" not in refused.session
