@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 
 from diagnosis.models import AuditEvent
 from tests.e2e.conftest import shot
+from tests.e2e.test_accessibility import axe_violations
 from tests.fixtures.oidc_provider.process import PASSWORD, Provider, oidc_provider
 from tests.sso.conftest import PROVIDER_USERS, configure_sso
 
@@ -54,3 +55,21 @@ def test_radiologist_signs_in_through_the_provider_and_lands_on_the_worklist(
     assert set(rita.groups.values_list("name", flat=True)) == {"radiologist"}
     login = AuditEvent.objects.get(action="auth.login", actor=rita)
     assert login.reason == "single sign-on" and login.ip == "127.0.0.1"
+
+
+@pytest.mark.parametrize("policy", ["admins", "off"])
+def test_sso_login_page_has_no_serious_accessibility_violations(
+    page: Any, live_server: Any, settings: Any, policy: str
+) -> None:
+    """The login page with the SSO button (and the break-glass form, or none) passes axe's WCAG 2 AA rules."""
+    provider = Provider(issuer="https://idp.hospital.example/realms/hospital")  # never contacted here
+    configure_sso(settings, provider, AIRSPACE_LOCAL_LOGIN=policy)
+    context = page.context.browser.new_context(base_url=live_server.url, bypass_csp=True)
+    try:
+        tab = context.new_page()
+        tab.goto("/login/")
+        assert tab.get_by_role("link", name="Sign in with Test IdP").is_visible()
+        assert tab.get_by_label("Password").count() == (1 if policy == "admins" else 0)
+        assert axe_violations(tab) == []
+    finally:
+        context.close()
