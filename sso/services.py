@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
@@ -44,11 +46,21 @@ def _user_create(*, issuer: str, subject: str, claims: Mapping[str, Any], config
     return user
 
 
+def _is_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
 def _apply_profile(user: User, claims: Mapping[str, Any]) -> bool:
     """Copy name and email from the claims; whether anything changed."""
     changed = False
     for field, claim in PROFILE_CLAIMS.items():
         value = str(claims.get(claim) or "")[: User._meta.get_field(field).max_length]
+        if field == "email" and not _is_email(value):
+            continue  # a malformed email claim is ignored rather than failing the sign-in
         if value and getattr(user, field) != value:
             setattr(user, field, value)
             changed = True

@@ -51,3 +51,20 @@ def test_configuration_check_reports_a_bad_map_and_policy(settings) -> None:
     settings.AIRSPACE_LOCAL_LOGIN = "sometimes"
     ids = {problem.id for problem in sso_configuration()}
     assert {"sso.E001", "sso.E002"} <= ids
+
+
+@pytest.mark.django_db
+def test_sync_sanitises_the_username_and_ignores_a_malformed_email(settings) -> None:
+    from diagnosis.services.audit import SYSTEM
+    from sso.config import sso_settings
+    from sso.services import sso_user_sync
+
+    settings.AIRSPACE_OIDC_ROLE_MAP = "staff=clinician"
+    claims = {
+        "sub": "abc",
+        "preferred_username": "Dr Jane O'Neil",
+        "email": "not-an-email",
+        "groups": "staff",
+    }
+    user, access = sso_user_sync(issuer="https://idp", claims=claims, config=sso_settings(), context=SYSTEM)
+    assert user.username == "Dr-Jane-O-Neil" and user.email == "" and access.roles == {"clinician"}
