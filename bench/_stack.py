@@ -104,11 +104,17 @@ class Stack:
         return self
 
     def start_web(self, args: tuple[str, ...] | list[str]) -> None:
-        """(Re)start gunicorn with these arguments and wait until it answers."""
+        """(Re)start gunicorn with these arguments and wait until it answers. Arguments starting with
+        `nice N` run it at that lower CPU priority (on one host, what compose's cpu_shares does between
+        containers: the workers win the CPU when both want it)."""
         if "web" in self.procs:
             self.stop_process("web")
         self.web_args = tuple(args)
-        self.spawn("web", [str(BIN / "gunicorn"), "portal.wsgi", *args, "-b", f"127.0.0.1:{self.port}"])
+        niced = ["nice", "-n", args[1]] if args[:1] == ["nice"] or args[:1] == ("nice",) else []
+        args = list(args[2:] if niced else args)
+        self.spawn(
+            "web", [*niced, str(BIN / "gunicorn"), "portal.wsgi", *args, "-b", f"127.0.0.1:{self.port}"]
+        )
         self._wait_for_web()
 
     def stop_process(self, name: str) -> None:
