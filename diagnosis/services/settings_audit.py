@@ -29,6 +29,11 @@ AUDITED_SETTINGS = (
     "AIRSPACE_STUCK_AFTER_SECONDS",
     "AXES_FAILURE_LIMIT",
     "SESSION_COOKIE_AGE",
+    # Access controls added for #17: who is believed about client addresses, token and session lifetimes.
+    "AIRSPACE_TRUSTED_PROXIES",
+    "AIRSPACE_TOKEN_TTL_HOURS",
+    "AIRSPACE_SESSION_IDLE_MINUTES",
+    "AIRSPACE_SESSION_MAX_HOURS",
     "DEBUG",
 )
 ACTION = "settings.changed"

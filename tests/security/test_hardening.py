@@ -236,3 +236,17 @@ def test_compose_publishes_every_port_on_loopback_only() -> None:
     for name, ports in published.items():
         for port in ports:
             assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_changing_the_new_access_settings_is_audited(settings: Any) -> None:
+    from diagnosis.services.settings_audit import settings_audit
+
+    settings_audit()
+    settings.AIRSPACE_TRUSTED_PROXIES = ["10.0.0.0/8"]
+    settings.AIRSPACE_TOKEN_TTL_HOURS = 24
+    event = settings_audit()
+    assert event is not None
+    assert event.after["changed"] == {
+        "AIRSPACE_TOKEN_TTL_HOURS": 24,
+        "AIRSPACE_TRUSTED_PROXIES": ["10.0.0.0/8"],
+    }
