@@ -34,6 +34,14 @@ AUDITED_SETTINGS = (
     "AIRSPACE_TOKEN_TTL_HOURS",
     "AIRSPACE_SESSION_IDLE_MINUTES",
     "AIRSPACE_SESSION_MAX_HOURS",
+    # Single sign-on (#18): which provider is trusted, which of its groups grant which role and department,
+    # and who may still use a password. The client secret is never recorded.
+    "AIRSPACE_OIDC_ISSUER",
+    "OIDC_RP_CLIENT_ID",
+    "AIRSPACE_OIDC_GROUPS_CLAIM",
+    "AIRSPACE_OIDC_ROLE_MAP",
+    "AIRSPACE_OIDC_DEPARTMENT_MAP",
+    "AIRSPACE_LOCAL_LOGIN",
     "DEBUG",
 )
 ACTION = "settings.changed"

@@ -119,3 +119,21 @@ def test_production_refuses_sso_without_its_secret_or_over_http() -> None:
         == 0
     )
     assert _import_prod(AIRSPACE_LOCAL_LOGIN="off").returncode != 0
+
+
+@pytest.mark.django_db
+def test_changing_the_sso_policy_is_audited_without_the_secret(settings: Any) -> None:
+    from diagnosis.services.settings_audit import settings_audit
+
+    settings_audit()
+    sso_configured(settings, "admins")
+    settings.AIRSPACE_OIDC_ROLE_MAP = "/airspace/radiologists=radiologist"
+    event = settings_audit()
+    assert event is not None
+    assert event.after["changed"] == {
+        "AIRSPACE_LOCAL_LOGIN": "admins",
+        "AIRSPACE_OIDC_ISSUER": "https://idp.hospital.example/realms/airspace",
+        "AIRSPACE_OIDC_ROLE_MAP": "/airspace/radiologists=radiologist",
+        "OIDC_RP_CLIENT_ID": "airspace",
+    }
+    assert "secret" not in str(event.after) and "secret" not in str(event.before)
