@@ -245,3 +245,21 @@ def _clean_cache() -> None:
     from django.core.cache import cache
 
     cache.clear()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the test runner's flush (after each transactional test) past the audit tables' TRUNCATE guard.
+
+    Production has no way around the BEFORE TRUNCATE trigger but disabling it as the owner; the test
+    database user is a superuser, which may switch triggers off for the flush transaction only.
+    """
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    original = DatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: DatabaseOperations, sql_list: list[str]) -> None:
+        if sql_list:
+            sql_list = ["SET LOCAL session_replication_role = replica", *sql_list]
+        original(self, sql_list)
+
+    DatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from diagnosis.models import AuditAnchor, AuditEvent
+from diagnosis.services.audit_anchors import anchor_line_append, anchor_signature, anchor_stream_on_commit
 
 GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_ID = 0x41495253  # "AIRS": serialises chain appends on PostgreSQL
@@ -111,6 +111,7 @@ def audit_record(
     )
     event.hash = event_digest(event)
     event.save(force_insert=True)
+    anchor_stream_on_commit(event)
     return event
 
 
@@ -132,14 +133,6 @@ def audit_read(
     )
 
 
-def _anchor_signature(event_id: int, head_hash: str) -> str:
-    key = settings.AIRSPACE_AUDIT_HMAC_KEY
-    if not key:
-        # An empty key would make every anchor forgeable: refuse rather than sign meaninglessly.
-        raise ImproperlyConfigured("AIRSPACE_AUDIT_HMAC_KEY is not set: audit anchors cannot be signed.")
-    return hmac.new(key.encode(), f"{event_id}:{head_hash}".encode(), hashlib.sha256).hexdigest()
-
-
 @transaction.atomic
 def audit_anchor() -> AuditAnchor | None:
     """Sign the chain head and append the anchor to the file outside the database (once per head)."""
@@ -150,18 +143,10 @@ def audit_anchor() -> AuditAnchor | None:
     if latest is not None and latest.event_id == head.id:
         return latest  # nothing new since the last anchor
     anchor = AuditAnchor.objects.create(
-        event=head, head_hash=head.hash, signature=_anchor_signature(head.id, head.hash)
+        event=head, head_hash=head.hash, signature=anchor_signature(head.id, head.hash)
     )
-    path = settings.AIRSPACE_AUDIT_ANCHOR_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = {
-        "event_id": head.id,
-        "head_hash": head.hash,
-        "signature": anchor.signature,
-        "signed_at": anchor.created_at.isoformat(),
-    }
-    with path.open("a") as handle:
-        handle.write(json.dumps(line, sort_keys=True) + "\n")
+    line = {"event_id": head.id, "head_hash": head.hash, "signature": anchor.signature}
+    anchor_line_append({**line, "signed_at": anchor.created_at.isoformat()})
     return anchor
 
 
@@ -222,7 +207,7 @@ def _check_anchor(anchor: dict[str, Any], hashes: dict[int, str], report: Verify
     event_id, head_hash = anchor["event_id"], str(anchor.get("head_hash", ""))
     where = f"anchor at event {event_id} ({anchor['source']})"
     report.anchors_checked += 1
-    if not hmac.compare_digest(_anchor_signature(event_id, head_hash), str(anchor.get("signature", ""))):
+    if not hmac.compare_digest(anchor_signature(event_id, head_hash), str(anchor.get("signature", ""))):
         report.problems.append(f"{where}: signature invalid (forged anchor)")
     elif hashes.get(event_id) != head_hash:
         report.problems.append(f"{where}: chain no longer matches the signed head")

@@ -297,7 +297,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "diagnosis.tasks.sweep_stuck_studies_task",
         "schedule": float(env_int("AIRSPACE_SWEEP_SECONDS", 15)),
     },
-    "anchor-audit-chain": {"task": "diagnosis.tasks.audit_anchor_task", "schedule": 300.0},
+    # Every commit already signs its last audit event (diagnosis.services.audit_anchors); this backstop
+    # covers an event whose process died between COMMIT and that append: the window stays <= 10 s.
+    "anchor-audit-chain": {
+        "task": "diagnosis.tasks.audit_anchor_task",
+        "schedule": float(env_int("AIRSPACE_AUDIT_ANCHOR_SECONDS", 10)),
+    },
 }
 
 # API tokens (django-rest-knox): only a SHA-512 digest is stored, each expires, logout revokes it, and a

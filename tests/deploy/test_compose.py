@@ -99,6 +99,25 @@ def test_app_services_set_every_variable_production_settings_need(compose: dict[
     assert depends["postgres"]["condition"] == depends["redis"]["condition"] == "service_healthy"
 
 
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_app_services_run_as_the_app_role_after_migrations_ran_as_the_owner(
+    compose: dict[str, Any], name: str
+) -> None:
+    """Finding 6 (#17): the portal's database user must not own the (audit) tables."""
+    app_url, owner_url = (
+        service_env(compose, name)["DATABASE_URL"],
+        service_env(compose, "migrate")["DATABASE_URL"],
+    )
+    app_user, owner_user = app_url.split("//")[1].split(":")[0], owner_url.split("//")[1].split(":")[0]
+    assert owner_user == env_example()["POSTGRES_USER"] and app_user == env_example()["AIRSPACE_DB_APP_USER"]
+    assert app_user != owner_user and app_url.split("@")[1] == owner_url.split("@")[1]
+    depends = compose["services"][name]["depends_on"]
+    assert depends["migrate"]["condition"] == "service_completed_successfully"
+    assert compose["services"]["migrate"]["restart"] == "no"
+    with pytest.raises(KeyError):  # no default password for the app role
+        interpolate(compose["services"][name]["environment"]["DATABASE_URL"], {})
+
+
 def test_web_health_check_passes_the_host_and_https_checks_of_production_settings(
     compose: dict[str, Any],
 ) -> None:
@@ -138,7 +157,9 @@ def test_media_and_anchor_volumes_are_named_and_shared(compose: dict[str, Any]) 
 
 def test_commands_name_the_real_entry_points(compose: dict[str, Any]) -> None:
     web = " ".join(command_words(compose, "web"))
-    assert "manage.py migrate" in web and "gunicorn portal.wsgi:application" in web
+    assert "gunicorn portal.wsgi:application" in web
+    migrate = " ".join(command_words(compose, "migrate"))
+    assert "manage.py migrate" in migrate and "manage.py db_roles --app-role" in migrate
     worker, beat = command_words(compose, "worker"), command_words(compose, "beat")
     assert worker[:4] == ["celery", "-A", "portal", "worker"]
     assert worker[worker.index("-Q") + 1] == "inference"

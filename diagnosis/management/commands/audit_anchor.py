@@ -16,7 +16,8 @@ class Command(BaseCommand):
     help = (
         "Sign the audit chain head (HMAC with AIRSPACE_AUDIT_HMAC_KEY), store the anchor in the database "
         "and append it to AIRSPACE_AUDIT_ANCHOR_FILE, after recording any change of the audited settings "
-        "(settings.changed). Celery beat runs this every 5 minutes."
+        "(settings.changed). Celery beat runs this every AIRSPACE_AUDIT_ANCHOR_SECONDS (10 s); every commit also "
+        "signs its own last event at once."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
