@@ -85,6 +85,17 @@ def _fit_head(head_model: Any, maps: dict[str, Any], params: dict[str, Any], run
     return len(history.history["loss"])
 
 
+def _start_from_base_head(head: Any, base: Any) -> None:
+    """Start at the base model's own head: its 1x1 conv on the deepest stage, BN and logit, with the finer
+    stages' projections at zero, so training begins from the base's predictions (up to the bilinear
+    resize) and the finer maps only add what improves the validation loss."""
+    head.projections[-1].set_weights(base.get_layer("head_conv").get_weights())
+    for projection in head.projections[:-1]:
+        projection.set_weights([np.zeros_like(w) for w in projection.get_weights()])
+    head.bn.set_weights(base.get_layer("head_bn").get_weights())
+    head.logit.set_weights(base.get_layer("logit").get_weights())
+
+
 def refit_head(
     base_dir: str | Path, data_dir: str | Path, run_dir: str | Path, params_path: str | Path | None = None
 ) -> dict[str, Any]:
@@ -121,7 +132,10 @@ def refit_head(
     shapes = [(int(t.shape[1]), int(t.shape[2])) for t in kept]
     head = CamHead(shapes, first, params["arch"]["head_filters"], params["arch"]["dropout"])
     inputs = [keras.Input(tuple(int(d) for d in t.shape[1:])) for t in kept]
-    epochs = _fit_head(keras.Model(inputs, head(inputs)), maps, params, run_dir)
+    head_model = keras.Model(inputs, head(inputs))
+    if params["arch"].get("init_from_base"):
+        _start_from_base_head(head, base)
+    epochs = _fit_head(head_model, maps, params, run_dir)
     # 3. One functional model: input -> frozen backbone -> the trained head.
     model = keras.Model(base.input, head(kept), name="airspace_cnn")
     for layer in model.layers:

@@ -122,3 +122,26 @@ def test_release_params_give_a_cam_map_of_at_least_14x14() -> None:
     model = build_model(params["arch"])
     height, width = model.get_layer("last_conv").output.shape[1:3]
     assert height >= 14 and width >= 14
+
+
+def test_head_refit_starts_from_the_base_models_own_head() -> None:
+    import keras
+
+    from mlcore.head_refit import _start_from_base_head, stage_outputs
+    from mlcore.model import CamHead, build_model, first_cam_stage
+
+    keras.utils.set_random_seed(0)
+    base = build_model(TINY)  # stages at 32, 16, 8 px of a 64 px working size
+    kept = stage_outputs(base)[first_cam_stage(8) :]
+    assert [int(t.shape[1]) for t in kept] == [8, 4]
+    head = CamHead([(int(t.shape[1]), int(t.shape[2])) for t in kept], first_cam_stage(8), 16, 0.0)
+    model = keras.Model(base.input, head(kept))
+    _start_from_base_head(head, base)
+    np.testing.assert_array_equal(
+        head.projections[-1].get_weights()[0], base.get_layer("head_conv").get_weights()[0]
+    )
+    assert not np.any(head.projections[0].get_weights()[0])
+    np.testing.assert_array_equal(
+        model.get_layer("logit").get_weights()[0], base.get_layer("logit").get_weights()[0]
+    )
+    assert tuple(model.get_layer("last_conv").output.shape[1:3]) == (8, 8)
