@@ -10,8 +10,8 @@ every run side by side. Configurations alternate within a round so machine noise
     .venv/bin/python bench/load.py [--uploads 500] [--concurrency 16] [--rounds 2]
         [--config NAME='GUNICORN ARGS' ...] [--kill]
 
-Default configurations: `sync` (gunicorn -w 2, what this bench ran before) and `gthread`, the one
-docker-compose.yml ships. --kill adds a run per configuration with worker 1 SIGKILLed and restarted
+Default configurations: `sync` (gunicorn -w 2, what docker-compose.yml ships) and `gthread` (2 processes
+x 4 threads). --kill adds a run per configuration with worker 1 SIGKILLed and restarted
 halfway (bench/worker_kill.py measures that recovery in detail).
 """
 
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _stack import FINAL, Stack, cpu_used, image_paths, percentile, post_study, table  # noqa: E402
 
 ROUND_TIMEOUT_S = 600
-# Before (sync, as this bench ran it) and the shipped web server (docker-compose.yml: 2 processes x 4 threads).
+# sync -w 2 (what docker-compose.yml ships: measured best here) against gthread 2 x 4 threads.
 DEFAULT_CONFIGS = {
     "sync": "-w 2",
     "gthread": "-k gthread -w 2 --threads 4",
