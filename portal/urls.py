@@ -26,6 +26,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", include("diagnosis.api.urls")),
+    path("api/v1/", include("integrations.api.urls")),
     path("", include("diagnosis.urls")),
     path("django-admin/", admin.site.urls),
 ]

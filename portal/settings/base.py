@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "portal",
     "diagnosis",
     "sso",
+    "integrations",
     "backups",
 ]
 
