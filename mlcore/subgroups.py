@@ -22,10 +22,10 @@ SIZE_BUCKETS = ((0, 1100, "< 1100 px"), (1100, 1600, "1100–1599 px"), (1600, 1
 ASPECT_BUCKETS = ((0.0, 1.3, "< 1.30"), (1.3, 1.55, "1.30–1.54"), (1.55, 100.0, ">= 1.55"))
 
 
-def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score 95% interval of a proportion (NaNs when n = 0)."""
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """Wilson score 95% interval of a proportion (None when n = 0)."""
     if n == 0:
-        return float("nan"), float("nan")
+        return None
     phat = successes / n
     centre = (phat + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(phat * (1 - phat) / n + z * z / (4 * n * n)) / (1 + z * z / n)
@@ -64,16 +64,16 @@ def _group_row(factor: str, level: str, y: np.ndarray, p: np.ndarray, threshold:
     predicted = p >= threshold
     pos, neg = int(y.sum()), int((1 - y).sum())
     tp, tn = int((predicted & (y == 1)).sum()), int((~predicted & (y == 0)).sum())
-    sens, spec = (tp / pos if pos else float("nan")), (tn / neg if neg else float("nan"))
+    # An undefined figure (no image of that class in the group) is None: metadata.json stays valid JSON.
     return {
         "factor": factor,
         "level": level,
         "n": int(y.size),
         "normal": neg,
         "pneumonia": pos,
-        "sensitivity": {"value": sens, "ci": list(wilson(tp, pos))},
-        "specificity": {"value": spec, "ci": list(wilson(tn, neg))},
-        "roc_auc": metrics.roc_auc(y, p) if pos and neg else float("nan"),
+        "sensitivity": {"value": tp / pos if pos else None, "ci": wilson(tp, pos)},
+        "specificity": {"value": tn / neg if neg else None, "ci": wilson(tn, neg)},
+        "roc_auc": metrics.roc_auc(y, p) if pos and neg else None,
     }
 
 
@@ -94,7 +94,7 @@ def subgroup_table(
 
 def _cell(entry: dict[str, Any]) -> str:
     """`0.912 (0.80–0.97)`, or `–` for an empty class."""
-    if math.isnan(entry["value"]):
+    if entry["value"] is None:
         return "–"
     return f"{entry['value']:.3f} ({entry['ci'][0]:.2f}–{entry['ci'][1]:.2f})"
 
@@ -106,7 +106,7 @@ def subgroup_markdown(rows: Sequence[dict[str, Any]]) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        auc = "–" if math.isnan(r["roc_auc"]) else f"{r['roc_auc']:.3f}"
+        auc = "–" if r["roc_auc"] is None else f"{r['roc_auc']:.3f}"
         lines.append(
             f"| {r['factor']} | {r['level']} | {r['n']} | {r['normal']} | {r['pneumonia']} | "
             f"{_cell(r['sensitivity'])} | {_cell(r['specificity'])} | {auc} |"

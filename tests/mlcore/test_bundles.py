@@ -64,3 +64,14 @@ def test_current_bundle_records_its_predecessor_and_gate_figures() -> None:
     assert serving["gate"]["real_images"]["negatives_leave_one_kind_out"]["rate"] == kinds["rate"]
     assert "site_sample" in meta["extra_evaluations"]
     assert sum(f.stat().st_size for f in bundle.rglob("*") if f.is_file()) <= 20e6
+
+
+@pytest.mark.parametrize("bundle", BUNDLES, ids=[b.name for b in BUNDLES])
+def test_bundle_metadata_is_strict_json(bundle: Path) -> None:
+    """No NaN/Infinity: the model-info API and browsers parse metadata.json as standard JSON."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{bundle.name}/metadata.json holds {constant}")
+
+    for name in ("metadata.json", "serving.json"):
+        json.loads((bundle / name).read_text(), parse_constant=refuse)

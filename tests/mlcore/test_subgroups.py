@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ def test_wilson_interval_contains_the_proportion_and_stays_in_0_1() -> None:
     low, high = wilson(9, 10)
     assert 0.5 < low < 0.9 < high <= 1.0
     assert wilson(0, 5)[0] == 0.0 and wilson(5, 5)[1] == 1.0
-    assert all(np.isnan(v) for v in wilson(0, 0))
+    assert wilson(0, 0) is None
 
 
 def _records(tmp_path: Path) -> list[ImageRecord]:
@@ -45,7 +46,8 @@ def test_subgroup_table_counts_and_rates(tmp_path: Path) -> None:
     rows = {(r["factor"], r["level"]): r for r in subgroup_table(y, p, 0.5, attributes)}
     normal = rows[("type", "normal")]
     assert normal["n"] == 2 and normal["specificity"]["value"] == pytest.approx(0.5)
-    assert np.isnan(normal["sensitivity"]["value"]) and np.isnan(normal["roc_auc"])
+    assert normal["sensitivity"]["value"] is None and normal["roc_auc"] is None
+    json.dumps(list(rows.values()), allow_nan=False)  # metadata.json must stay valid JSON
     assert rows[("type", "bacteria")]["sensitivity"]["value"] == 1.0
     assert rows[("type", "virus")]["sensitivity"]["value"] == 0.0
     assert sum(r["n"] for (f, _), r in rows.items() if f == "exposure") == 4
