@@ -19,6 +19,7 @@ from diagnosis.models import Image, Prediction, Study
 from diagnosis.services.audit import audit_record
 from diagnosis.services.intended_use import prediction_flags
 from diagnosis.services.workers import live_workers
+from integrations.services.hl7 import hl7_delivery_schedule
 from mlcore import InvalidImage, RejectedImage
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,9 @@ def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction 
             "run_number": prediction.run_number,
         },
     )
+    hl7_delivery_schedule(
+        study=study, event="preliminary", source_id=prediction.id
+    )  # no-op unless configured
     return prediction
 
 

@@ -15,6 +15,7 @@ from diagnosis.models import NON_DIAGNOSTIC_REASONS, ReadLabel, Review, Study
 from diagnosis.selectors import current_prediction, worklist_for
 from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 from diagnosis.services.errors import Conflict, DomainError
+from integrations.services.hl7 import hl7_delivery_schedule
 from portal.roles import Role, has_role
 
 
@@ -262,4 +263,6 @@ def review_submit(
         reason=review.amendment_reason or review.note,
         context=context,
     )
+    event = "corrected" if previous else "final"
+    hl7_delivery_schedule(study=study, event=event, source_id=review.id)  # no-op unless configured
     return review

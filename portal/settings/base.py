@@ -385,3 +385,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.request": {"level": "ERROR"}},
 }
+
+# HL7 v2.5 ORU^R01 results over MLLP to the hospital's interface engine (#18 item 3). Off unless a host is
+# set: each recorded prediction (OBR-25 P), signed read (F) and amendment (C) becomes one delivery row,
+# sent by a Celery task and retried with exponential backoff until ACKed (AA) or out of attempts.
+AIRSPACE_HL7_HOST = os.environ.get("AIRSPACE_HL7_HOST", "")
+AIRSPACE_HL7_PORT = env_int("AIRSPACE_HL7_PORT", 2575)
+AIRSPACE_HL7_TIMEOUT = env_int("AIRSPACE_HL7_TIMEOUT", 10)
+AIRSPACE_HL7_MAX_ATTEMPTS = env_int("AIRSPACE_HL7_MAX_ATTEMPTS", 10)
+AIRSPACE_HL7_RETRY_SECONDS = env_int("AIRSPACE_HL7_RETRY_SECONDS", 5)
+AIRSPACE_HL7_RETRY_MAX_SECONDS = env_int("AIRSPACE_HL7_RETRY_MAX_SECONDS", 600)
+AIRSPACE_HL7_SENDING_FACILITY = os.environ.get("AIRSPACE_HL7_SENDING_FACILITY", "AIRSPACE")
+AIRSPACE_HL7_RECEIVING_APPLICATION = os.environ.get("AIRSPACE_HL7_RECEIVING_APPLICATION", "EHR")
+AIRSPACE_HL7_RECEIVING_FACILITY = os.environ.get("AIRSPACE_HL7_RECEIVING_FACILITY", "HOSPITAL")
+AIRSPACE_HL7_PROCESSING_ID = os.environ.get("AIRSPACE_HL7_PROCESSING_ID", "P")  # MSH-11: P, T or D

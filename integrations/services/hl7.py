@@ -1,0 +1,123 @@
+"""HL7 v2 result deliveries: schedule one per study event, send it over MLLP, record and audit the outcome.
+
+Delivery is at least once: a message whose ACK was lost is sent again with the same MSH-10, which the
+receiver uses to drop the repeat. A send is claimed by a conditional UPDATE, so two workers never send the
+same delivery at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from diagnosis.models import Study
+from diagnosis.services.audit import audit_record
+from integrations.models import Hl7Delivery
+from integrations.services.hl7_messages import oru_message
+from integrations.services.mllp import MllpError, mllp_send
+
+
+def hl7_enabled() -> bool:
+    """HL7 output is on only when a receiving host is configured."""
+    return bool(settings.AIRSPACE_HL7_HOST)
+
+
+def _audit(delivery: Hl7Delivery, action: str, **after: Any) -> None:
+    audit_record(
+        actor=None,
+        action=action,
+        object_type="study",
+        object_id=delivery.study_id,
+        after={"delivery": delivery.id, "event": delivery.event, "control_id": delivery.control_id, **after},
+    )
+
+
+@transaction.atomic
+def hl7_delivery_schedule(*, study: Study, event: str, source_id: Any) -> Hl7Delivery | None:
+    """Record that this study event must reach the EHR and send it after commit (None when HL7 is off)."""
+    if not hl7_enabled():
+        return None
+    delivery, created = Hl7Delivery.objects.get_or_create(
+        study_id=study.id,
+        event=event,
+        source_id=source_id,
+        defaults={"control_id": uuid.uuid4().hex[:20]},
+    )
+    if created:
+        _audit(delivery, "hl7.queue", source=str(source_id))
+        from integrations.tasks import hl7_deliver_task
+
+        hl7_deliver_task.delay_on_commit(delivery.id)
+    return delivery
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    state: str  # "delivered", "pending" (retry later), "failed" (out of attempts) or "skipped" (not ours)
+    attempts: int = 0
+    error: str = ""
+
+    @property
+    def retry(self) -> bool:
+        return self.state == "pending"
+
+
+def hl7_retry_delay(attempts: int) -> int:
+    """Seconds before the next attempt: doubling from AIRSPACE_HL7_RETRY_SECONDS, capped."""
+    base, cap = settings.AIRSPACE_HL7_RETRY_SECONDS, settings.AIRSPACE_HL7_RETRY_MAX_SECONDS
+    return int(min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+def _claim(delivery_id: int) -> bool:
+    # A claim older than the send timeout plus margin belongs to a worker that died mid-send.
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.AIRSPACE_HL7_TIMEOUT * 2 + 30)
+    return bool(
+        Hl7Delivery.objects.filter(id=delivery_id, state=Hl7Delivery.State.PENDING)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
+        .update(claimed_at=now, attempts=F("attempts") + 1)
+    )
+
+
+def hl7_deliver(*, delivery_id: int) -> DeliveryOutcome:
+    """One attempt: 1. claim the row; 2. build and send the ORU; 3. record delivered, retry or failed."""
+    if not _claim(delivery_id):
+        return DeliveryOutcome(state="skipped")
+    delivery = Hl7Delivery.objects.get(id=delivery_id)
+    try:
+        message = oru_message(delivery)
+        mllp_send(
+            host=settings.AIRSPACE_HL7_HOST,
+            port=settings.AIRSPACE_HL7_PORT,
+            er7=message.to_er7(),
+            control_id=delivery.control_id,
+            timeout=settings.AIRSPACE_HL7_TIMEOUT,
+        )
+    except MllpError as exc:
+        return _record_failure(delivery, str(exc)[:1000])
+    return _record_delivered(delivery)
+
+
+@transaction.atomic
+def _record_delivered(delivery: Hl7Delivery) -> DeliveryOutcome:
+    Hl7Delivery.objects.filter(id=delivery.id).update(
+        state=Hl7Delivery.State.DELIVERED, delivered_at=timezone.now(), claimed_at=None, last_error=""
+    )
+    _audit(delivery, "hl7.delivered", attempts=delivery.attempts)
+    return DeliveryOutcome(state="delivered", attempts=delivery.attempts)
+
+
+@transaction.atomic
+def _record_failure(delivery: Hl7Delivery, error: str) -> DeliveryOutcome:
+    final = delivery.attempts >= settings.AIRSPACE_HL7_MAX_ATTEMPTS
+    state = Hl7Delivery.State.FAILED if final else Hl7Delivery.State.PENDING
+    Hl7Delivery.objects.filter(id=delivery.id).update(state=state, claimed_at=None, last_error=error)
+    _audit(delivery, "hl7.failed" if final else "hl7.attempt_failed", attempts=delivery.attempts, error=error)
+    return DeliveryOutcome(state=str(state), attempts=delivery.attempts, error=error)
