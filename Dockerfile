@@ -19,7 +19,12 @@ RUN pip install --upgrade pip && pip install .
 
 COPY manage.py gunicorn.conf.py ./
 COPY portal ./portal
+COPY audit ./audit
 COPY diagnosis ./diagnosis
+COPY reading ./reading
+COPY modelops ./modelops
+COPY backups ./backups
+COPY sso ./sso
 COPY mlcore ./mlcore
 COPY models ./models
 

@@ -41,8 +41,10 @@ test: install
 test-fast: install
 	DJANGO_SETTINGS_MODULE=portal.settings.test $(BIN)/python -m pytest -m "not slow and not browser"
 
+# Style, then the architecture contracts in pyproject.toml [tool.importlinter] (no cycles, mlcore free of
+# Django, apps meeting only through models, selectors and services).
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 bench: install
 	$(BIN)/python bench/inference.py

@@ -56,8 +56,8 @@ def _run(clinician: object, reader: object, predictor: object) -> None:
     """Upload, predict and read every fixture; two non-chest images exercise the rejection gate."""
     from diagnosis.models import Study
     from diagnosis.services.predictions import prediction_run
-    from diagnosis.services.reviews import review_submit
     from diagnosis.services.studies import StudyUpload, study_create
+    from reading.services.reviews import review_submit
     from tests.fixtures.hostile import hostile_corpus
 
     hostile = hostile_corpus()
@@ -80,7 +80,7 @@ def _run(clinician: object, reader: object, predictor: object) -> None:
 
 
 def _print_report() -> None:
-    from diagnosis.services.monitoring import monitoring_report
+    from modelops.services.monitoring import monitoring_report
 
     report = monitoring_report()
     for m in report["models"]:

@@ -42,9 +42,10 @@ def _seed(studies: int, events: int) -> object:
     from django.contrib.auth.models import Group, User
     from django.utils import timezone
 
-    from diagnosis.models import Image, Patient, Prediction, Review, Study
-    from diagnosis.services.audit import audit_record
+    from audit.services.events import audit_record
+    from diagnosis.models import Image, Patient, Prediction, Study
     from mlcore.calibration import label_confidence
+    from reading.models import Review
 
     rng = random.Random(7)
     user = User.objects.create_user("bench-reader", password="bench-password-1")
@@ -136,9 +137,9 @@ def main() -> None:
     print(
         f"seeded {args.studies} studies and {args.events} audit events in {time.perf_counter() - started:.1f} s"
     )
-    from diagnosis.selectors import worklist_counts, worklist_for
-    from diagnosis.services.audit import audit_verify
-    from diagnosis.services.monitoring import monitoring_report
+    from audit.services.events import audit_verify
+    from modelops.services.monitoring import monitoring_report
+    from reading.selectors import worklist_counts, worklist_for
 
     page = _median_ms(lambda: list(worklist_for(user=user)[:50]))
     counts = _median_ms(lambda: worklist_counts(user=user))

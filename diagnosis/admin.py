@@ -1,56 +1,16 @@
-"""Django admin: clinical records browsable; the audit trail strictly read-only."""
+"""Django admin: clinical records browsable, read-only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 
-from diagnosis.models import (
-    AuditAnchor,
-    AuditEvent,
-    Department,
-    Patient,
-    Prediction,
-    Review,
-    StaffProfile,
-    Study,
-)
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """No add, change or delete through the admin."""
-
-    def has_add_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["id", "created_at", "actor_username", "action", "object_type", "object_id", "ip"]
-    list_filter = ["action", "object_type"]
-    search_fields = ["actor_username", "object_id", "action"]
-
-
-@admin.register(AuditAnchor)
-class AuditAnchorAdmin(ReadOnlyAdmin):
-    list_display = ["id", "event", "head_hash", "created_at"]
+from diagnosis.models import Department, Patient, Prediction, StaffProfile, Study
+from portal.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(Prediction)
 class PredictionAdmin(ReadOnlyAdmin):
     list_display = ["id", "study", "label", "probability", "model_version", "created_at"]
-
-
-@admin.register(Review)
-class ReviewAdmin(ReadOnlyAdmin):
-    list_display = ["id", "study", "version", "decision", "final_label", "reviewer", "signed_at"]
 
 
 @admin.register(Study)

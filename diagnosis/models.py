@@ -1,8 +1,7 @@
-"""Clinical records. Invariants live in database constraints; side effects live in services."""
+"""Patients, studies, images and predictions. Invariants live in database constraints; side effects live in services."""
 
 from __future__ import annotations
 
-import json
 import uuid
 
 from django.conf import settings
@@ -27,16 +26,6 @@ class Label(models.TextChoices):
     PNEUMONIA = "PNEUMONIA", "Pneumonia"
 
 
-class ReadLabel(models.TextChoices):
-    """What a radiologist can sign: the AI's two labels, or that the study cannot be read for pneumonia."""
-
-    NORMAL = "NORMAL", "Normal"
-    PNEUMONIA = "PNEUMONIA", "Pneumonia"
-    NON_DIAGNOSTIC = "NON_DIAGNOSTIC", "Non-diagnostic"
-
-
-# The reasons a read may be non-diagnostic (a subset of Review.Reason; kept beside the constraint using it).
-NON_DIAGNOSTIC_REASONS = ("wrong_input", "image_quality", "other")
 # Signed-value tolerance for the confidence = 1 - probability constraint (float arithmetic in SQL).
 _CONFIDENCE_EPSILON = 1e-9
 
@@ -292,128 +281,3 @@ class Prediction(models.Model):
     def notices(self) -> list[str]:
         """The flags as sentences a reader understands (the API keeps the codes)."""
         return [flag_notice(code) for code in self.flags]
-
-
-class Review(models.Model):
-    """A radiologist's signed read. Amendments are new versions pointing at the previous one."""
-
-    class Decision(models.TextChoices):
-        AGREE = "agree", "Agree with AI"
-        OVERRIDE = "override", "Override AI"
-
-    class Reason(models.TextChoices):
-        IMAGE_QUALITY = "image_quality", "Poor image quality"
-        MISSED_FINDING = "missed_finding", "Model missed finding"
-        FALSE_ALARM = "false_alarm", "Model false alarm"
-        WRONG_INPUT = "wrong_input", "Not a chest X-ray / wrong input"
-        OTHER = "other", "Other"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    study = models.ForeignKey(Study, on_delete=models.PROTECT, related_name="reviews")
-    prediction = models.ForeignKey(Prediction, on_delete=models.PROTECT, related_name="reviews")
-    version = models.PositiveIntegerField(default=1)
-    previous = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="amended_by"
-    )
-    is_current = models.BooleanField(default=True)
-    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    decision = models.CharField(max_length=10, choices=Decision.choices)
-    final_label = models.CharField(max_length=16, choices=ReadLabel.choices)
-    # The AI label the reader saw (copied from the prediction) so the database can refuse an "override"
-    # that keeps it. Blank only on reads signed before it was recorded.
-    ai_label = models.CharField(max_length=10, choices=Label.choices, blank=True)
-    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
-    note = models.TextField(blank=True, max_length=4000)
-    # Why a signed read was amended (required on every version after the first).
-    amendment_reason = models.TextField(blank=True, max_length=1000)
-    signed_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-version"]
-        constraints = [
-            models.UniqueConstraint(fields=["study", "version"], name="review_version_unique"),
-            models.UniqueConstraint(
-                fields=["study"], condition=Q(is_current=True), name="review_one_current_per_study"
-            ),
-            models.CheckConstraint(
-                condition=Q(decision="agree") | ~Q(reason=""), name="review_override_needs_reason"
-            ),
-            models.CheckConstraint(condition=Q(final_label__in=ReadLabel.values), name="review_label_valid"),
-            models.CheckConstraint(
-                condition=~Q(final_label=ReadLabel.NON_DIAGNOSTIC) | Q(reason__in=NON_DIAGNOSTIC_REASONS),
-                name="review_non_diagnostic_reason",
-            ),
-            models.CheckConstraint(
-                condition=Q(ai_label="")
-                | Q(decision="agree", final_label=F("ai_label"))
-                | (Q(decision="override") & ~Q(final_label=F("ai_label"))),
-                name="review_override_differs_from_ai",
-            ),
-            models.CheckConstraint(
-                condition=Q(previous__isnull=True) | ~Q(amendment_reason=""),
-                name="review_amendment_needs_reason",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"v{self.version} {self.final_label} ({self.decision})"
-
-
-class AuditEvent(models.Model):
-    """Append-only, hash-chained record of who did what to which record, when and from where."""
-
-    id = models.BigAutoField(primary_key=True)
-    created_at = models.DateTimeField(db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    actor_username = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=64, db_index=True)
-    object_type = models.CharField(max_length=64, blank=True)
-    object_id = models.CharField(max_length=64, blank=True, db_index=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    reason = models.TextField(blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
-
-    class Meta:
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"#{self.id} {self.action} by {self.actor_username}"
-
-    @property
-    def before_json(self) -> str:
-        """`before` as JSON text ("" when empty): what the audit page and CSV show, never a Python repr."""
-        return details_json(self.before)
-
-    @property
-    def after_json(self) -> str:
-        """`after` as JSON text ("" when empty)."""
-        return details_json(self.after)
-
-
-def details_json(value: object) -> str:
-    """Audit details as compact, key-sorted JSON that any tool can parse back ("" for none)."""
-    if value is None or value == {}:
-        return ""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-class AuditAnchor(models.Model):
-    """An HMAC signature over the chain head, made with a key that never enters the database."""
-
-    id = models.BigAutoField(primary_key=True)
-    event = models.ForeignKey(AuditEvent, on_delete=models.PROTECT, related_name="+")
-    head_hash = models.CharField(max_length=64)
-    signature = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"anchor at event {self.event_id}"

@@ -9,12 +9,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
 from diagnosis.heartbeat import worker_identity
-from diagnosis.runtime import get_predictor
-from diagnosis.services.audit import audit_anchor
 from diagnosis.services.predictions import prediction_run, study_fail_timed_out
-from diagnosis.services.settings_audit import settings_audit
 from diagnosis.services.sweeper import sweep_stuck_studies
 from mlcore import BundleError
+from modelops.services.predictor import get_predictor
 
 logger = logging.getLogger(__name__)
 
@@ -48,11 +46,3 @@ def prediction_run_task(self: Task, study_id: str) -> str | None:
 def sweep_stuck_studies_task() -> int:
     """Re-enqueue studies left queued or processing too long (broker outage, dead worker)."""
     return sweep_stuck_studies()
-
-
-@shared_task
-def audit_anchor_task() -> int | None:
-    """Record any settings change, then sign the audit chain head with the key kept outside the database."""
-    settings_audit()
-    anchor = audit_anchor()
-    return anchor.event_id if anchor else None

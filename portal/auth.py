@@ -12,7 +12,7 @@ from django.shortcuts import render
 
 
 def _context(request: HttpRequest | None) -> Any:
-    from diagnosis.services.audit import AuditContext
+    from audit.services.events import AuditContext
 
     return AuditContext.from_request(request)
 
@@ -20,7 +20,7 @@ def _context(request: HttpRequest | None) -> Any:
 @receiver(user_logged_in)
 def audit_login(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
     """Record a successful sign-in."""
-    from diagnosis.services.audit import audit_record
+    from audit.services.events import audit_record
 
     # The backend that authenticated: a provider (single sign-on) or a local password (break-glass).
     via_sso = getattr(user, "backend", "") == "sso.backends.OidcBackend"
@@ -37,7 +37,7 @@ def audit_login(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
 @receiver(user_logged_out)
 def audit_logout(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
     """Record a sign-out."""
-    from diagnosis.services.audit import audit_record
+    from audit.services.events import audit_record
 
     if user is not None:
         audit_record(
@@ -50,7 +50,7 @@ def audit_login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any
 ) -> None:
     """Record a failed sign-in with the username tried (never the password)."""
-    from diagnosis.services.audit import audit_record
+    from audit.services.events import audit_record
 
     username = str(credentials.get("username", ""))[:150]
     audit_record(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest
 
@@ -44,3 +46,23 @@ def roles_context(request: HttpRequest) -> dict[str, object]:
         "is_admin_role": Role.ADMIN in held,
         "user_roles": sorted(held),
     }
+
+
+def role_required(*roles: str) -> Any:
+    """Page decorator: logged in and holding one of the roles, else 403."""
+
+    def decorate(view: Any) -> Any:
+        @login_required
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if not has_role(request.user, *roles):
+                raise PermissionDenied("Your role does not allow this page.")
+            return view(request, *args, **kwargs)
+
+        wrapped.__name__ = view.__name__
+        wrapped.__doc__ = view.__doc__
+        return wrapped
+
+    return decorate
+
+
+ANY_ROLE = (Role.CLINICIAN, Role.RADIOLOGIST, Role.ADMIN)

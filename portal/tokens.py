@@ -18,15 +18,15 @@ from knox.models import AuthToken
 
 
 def _audit(**kwargs: Any) -> None:
-    from diagnosis.services.audit import audit_record
+    from audit.services.events import audit_record
 
     audit_record(object_type="user", **kwargs)
 
 
 def audit_context(request: Any = None) -> Any:
     """The audit context of a request (by default the one being handled)."""
-    from diagnosis.middleware import current_request
-    from diagnosis.services.audit import AuditContext
+    from audit.middleware import current_request
+    from audit.services.events import AuditContext
 
     return AuditContext.from_request(request or current_request())
 
@@ -87,7 +87,7 @@ def revoke_tokens_on_credential_change(sender: Any, instance: User, created: boo
     elif was_active and not instance.is_active:
         reason = "account deactivated"
     if reason:
-        from diagnosis.middleware import current_request
+        from audit.middleware import current_request
 
         request = current_request()
         user = getattr(request, "user", None)

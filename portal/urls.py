@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from diagnosis import views
+from portal import views
 from sso import views as sso_views
 
 
@@ -25,14 +25,17 @@ urlpatterns = [
     path("oidc/", include("sso.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
-    path("api/v1/", include("diagnosis.api.urls")),
+    path("api/v1/", include("portal.api.urls")),
     path("api/v1/", include("integrations.api.urls")),
     path("", include("diagnosis.urls")),
+    path("", include("reading.urls")),
+    path("", include("audit.urls")),
+    path("", include("modelops.urls")),
     path("django-admin/", admin.site.urls),
 ]
 
 # JSON error bodies under /api/ (no HTML error page leaks to API clients); pages elsewhere.
-handler400 = "diagnosis.api.http_errors.bad_request"
-handler403 = "diagnosis.api.http_errors.permission_denied"
-handler404 = "diagnosis.api.http_errors.not_found"
-handler500 = "diagnosis.api.http_errors.server_error"
+handler400 = "portal.http_errors.bad_request"
+handler403 = "portal.http_errors.permission_denied"
+handler404 = "portal.http_errors.not_found"
+handler500 = "portal.http_errors.server_error"

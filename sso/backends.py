@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 
-from diagnosis.services.audit import AuditContext
+from audit.services.events import AuditContext
 from portal.roles import Role, roles_of
 from sso.config import local_login_policy, sso_enabled, sso_settings
 from sso.discovery import ENDPOINT_FIELDS, endpoint

@@ -12,8 +12,8 @@ from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services.events import AuditContext, audit_record
 from diagnosis.models import Department, StaffProfile
-from diagnosis.services.audit import AuditContext, audit_record
 from portal.roles import Role
 from sso.claims import Access, access_from_claims, claim_values
 from sso.config import SsoSettings
@@ -41,7 +41,7 @@ def _user_create(*, issuer: str, subject: str, claims: Mapping[str, Any], config
     user.set_unusable_password()
     _apply_profile(user, claims)
     user.full_clean()
-    user.save()  # diagnosis.signals records user.create
+    user.save()  # audit.signals records user.create
     SsoIdentity.objects.create(user=user, issuer=issuer, subject=subject)
     return user
 
@@ -138,7 +138,7 @@ def sso_user_sync(
         user = identity.user
         if _apply_profile(user, claims):
             user.full_clean()
-            user.save()  # diagnosis.signals records user.change
+            user.save()  # audit.signals records user.change
     _sync_roles(user, access.roles)
     if config.departments is not None:
         _sync_department(user, access.department, context)

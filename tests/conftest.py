@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.api import model_bundle, role_users, scene  # noqa: F401  (the API fixtures, for every app)
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_XRAYS = ROOT / "tests" / "fixtures" / "xrays"
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"

@@ -23,10 +23,10 @@ from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 
+from audit.services.events import SYSTEM, AuditContext, audit_record, audit_verify
 from backups.services.database_dump import database_dump, database_is_empty, database_restore
 from backups.services.errors import BackupError
 from backups.services.media_copy import file_sha256, media_backup, media_restore
-from diagnosis.services.audit import SYSTEM, AuditContext, audit_record, audit_verify
 
 FORMAT = "airspace-backup/1"
 ANCHORS_FILE = "audit-anchors.jsonl"
@@ -67,7 +67,7 @@ def _bundles() -> dict[str, Any]:
 
 
 def _audit_head() -> dict[str, Any]:
-    from diagnosis.models import AuditEvent
+    from audit.models import AuditEvent
 
     head = AuditEvent.objects.order_by("-id").values("id", "hash").first() or {}
     return {"events": AuditEvent.objects.count(), "head_id": head.get("id"), "head_hash": head.get("hash")}

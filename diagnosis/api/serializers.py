@@ -8,19 +8,11 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from diagnosis.models import (
-    MRN_MESSAGE,
-    MRN_PATTERN,
-    AuditEvent,
-    Image,
-    Patient,
-    Prediction,
-    ReadLabel,
-    Review,
-    Study,
-)
-from diagnosis.selectors import current_prediction, current_review, final_read_for, review_history
-from diagnosis.services.reviews import claim_holder
+from diagnosis.models import MRN_MESSAGE, MRN_PATTERN, Image, Patient, Prediction, Study
+from diagnosis.selectors import current_prediction
+from reading.api.serializers import FinalReadSerializer, ReviewSerializer
+from reading.selectors import current_review, final_read_for, review_history
+from reading.services.claims import reading_claim_holder
 
 
 class PatientSerializer(serializers.ModelSerializer):
@@ -82,40 +74,6 @@ class PredictionSerializer(serializers.ModelSerializer):
         return reverse("api-study-heatmap", kwargs={"pk": obj.study_id}) + f"?prediction={obj.id}"
 
 
-class ReviewSerializer(serializers.ModelSerializer):
-    reviewer = serializers.CharField(source="reviewer.get_username", read_only=True)
-    previous = serializers.UUIDField(source="previous_id", read_only=True, allow_null=True)
-
-    class Meta:
-        model = Review
-        fields = [
-            "id",
-            "version",
-            "previous",
-            "is_current",
-            "reviewer",
-            "decision",
-            "final_label",
-            "ai_label",
-            "reason",
-            "note",
-            "amendment_reason",
-            "signed_at",
-            "prediction",
-        ]
-
-
-class FinalReadSerializer(serializers.Serializer):
-    """The signed read a study leads with: null until a radiologist signs one."""
-
-    label = serializers.ChoiceField(ReadLabel.choices)
-    decision = serializers.ChoiceField(Review.Decision.choices)
-    reason = serializers.CharField(help_text="Override or non-diagnostic reason code; empty for agreement.")
-    reader = serializers.CharField(help_text="The signing radiologist's username.")
-    signed_at = serializers.DateTimeField()
-    version = serializers.IntegerField(help_text="1 for the first read; amendments count up.")
-
-
 class StudyImageSerializer(serializers.ModelSerializer):
     filename = serializers.CharField(source="original_filename")
     url = serializers.SerializerMethodField()
@@ -147,7 +105,6 @@ class StudyImageSerializer(serializers.ModelSerializer):
 class StudySerializer(serializers.ModelSerializer):
     patient = PatientSerializer(read_only=True)
     prediction = serializers.SerializerMethodField()
-    final_read = serializers.SerializerMethodField()
     review = serializers.SerializerMethodField()
     reviews = serializers.SerializerMethodField()
     error = serializers.SerializerMethodField()
@@ -161,6 +118,7 @@ class StudySerializer(serializers.ModelSerializer):
         help_text="Wrong-patient warnings: dicom_patient_mismatch, patient_details_differ_confirmed.",
     )
     claimed_by = serializers.SerializerMethodField()
+    final_read = serializers.SerializerMethodField()
 
     class Meta:
         model = Study
@@ -190,10 +148,16 @@ class StudySerializer(serializers.ModelSerializer):
             "reading_claim_expires_at",
         ]
 
+    @extend_schema_field(FinalReadSerializer(allow_null=True))
+    def get_final_read(self, obj: Study) -> dict[str, Any] | None:
+        """The current signed read (label, decision, reason, reader, signed_at, version) or null."""
+        read = final_read_for(obj)
+        return FinalReadSerializer(read.as_dict()).data if read else None
+
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_claimed_by(self, obj: Study) -> str | None:
         """The holder of a live reading claim; an expired claim shows as none."""
-        holder = claim_holder(obj)
+        holder = reading_claim_holder(obj)
         return holder.get_username() if holder else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -231,12 +195,6 @@ class StudySerializer(serializers.ModelSerializer):
         prediction = current_prediction(obj)
         return PredictionSerializer(prediction).data if prediction else None
 
-    @extend_schema_field(FinalReadSerializer(allow_null=True))
-    def get_final_read(self, obj: Study) -> dict[str, Any] | None:
-        """The current signed read (label, decision, reason, reader, signed_at, version) or null."""
-        read = final_read_for(obj)
-        return FinalReadSerializer(read.as_dict()).data if read else None
-
     @extend_schema_field(ReviewSerializer(allow_null=True))
     def get_review(self, obj: Study) -> dict[str, Any] | None:
         review = current_review(obj)
@@ -245,18 +203,6 @@ class StudySerializer(serializers.ModelSerializer):
     @extend_schema_field(ReviewSerializer(many=True))
     def get_reviews(self, obj: Study) -> list[dict[str, Any]]:
         return ReviewSerializer(review_history(obj), many=True).data
-
-
-class WorklistStudySerializer(StudySerializer):
-    escalated = serializers.BooleanField(read_only=True)
-    claimed_by_me = serializers.SerializerMethodField()
-
-    class Meta(StudySerializer.Meta):
-        fields = [*StudySerializer.Meta.fields, "escalated", "claimed_by_me"]
-
-    def get_claimed_by_me(self, obj: Study) -> bool:
-        request = self.context.get("request")
-        return request is not None and obj.claim_active and obj.reading_claimed_by_id == request.user.pk
 
 
 class StudyUploadSerializer(serializers.Serializer):
@@ -284,49 +230,3 @@ class StudyUploadSerializer(serializers.Serializer):
         help_text="After a 409 patient_conflict: file under the existing record although the entered name or "
         "birth date differs (audited; the record on file is not changed).",
     )
-
-
-class ReviewInputSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(Review.Decision.choices)
-    final_label = serializers.ChoiceField(ReadLabel.choices, required=False, allow_blank=True, default="")
-    reason = serializers.ChoiceField(Review.Reason.choices, required=False, allow_blank=True, default="")
-    note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
-    amendment_reason = serializers.CharField(
-        max_length=1000,
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text="Why a signed read is amended; required when the study already has one.",
-    )
-
-
-class TokenInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
-
-
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text="Send as `Authorization: Token <token>`; shown only once.")
-    expiry = serializers.DateTimeField(allow_null=True, help_text="When the token stops working.")
-
-
-class AuditEventSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor_username")
-
-    class Meta:
-        model = AuditEvent
-        fields = [
-            "id",
-            "created_at",
-            "actor",
-            "action",
-            "object_type",
-            "object_id",
-            "before",
-            "after",
-            "reason",
-            "ip",
-            "user_agent",
-            "prev_hash",
-            "hash",
-        ]

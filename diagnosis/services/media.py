@@ -7,8 +7,8 @@ from typing import Any
 
 from django.http import FileResponse, Http404
 
+from audit.services.events import SYSTEM, AuditContext, audit_record
 from diagnosis.models import Prediction, Study
-from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "DICOM": "application/dicom"}
 

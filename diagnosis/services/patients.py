@@ -8,11 +8,11 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from audit.services.events import SYSTEM, AuditContext, audit_record
 from diagnosis.models import Patient
-from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
-from diagnosis.services.errors import Conflict
 from diagnosis.services.patient_checks import patient_differences
 from diagnosis.services.scope import department_of, patient_scope, visible_patients
+from portal.errors import Conflict
 
 
 def patient_find(*, user: Any, mrn: str) -> Patient | None:

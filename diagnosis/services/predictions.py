@@ -15,8 +15,8 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from audit.services.events import audit_record
 from diagnosis.models import Image, Prediction, Study
-from diagnosis.services.audit import audit_record
 from diagnosis.services.intended_use import prediction_flags
 from diagnosis.services.workers import live_workers
 from integrations.services.hl7 import hl7_delivery_schedule
@@ -32,10 +32,10 @@ def _stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
 
 
-def study_claim_for_processing(
+def study_processing_claim(
     *, study_id: Any, retake: bool = False, worker: str = ""
 ) -> tuple[Study, list[Image]] | None:
-    """Claim the study for `worker` with a conditional UPDATE: (study, its images in upload order), or
+    """Take the processing claim for `worker` with a conditional UPDATE: (study, its images in upload order), or
     None when another worker has it or it is done.
 
     `retake` is for a retry of a task that may itself hold the claim (e.g. the database dropped mid-run)
@@ -71,8 +71,8 @@ def analysis_order(images: list[Image]) -> list[Image]:
     return sorted(images, key=lambda image: "lateral_view" in (image.meta or {}).get("flags", []))
 
 
-def study_release(*, study: Study) -> None:
-    """Give an unprocessed claim back (e.g. the model is not loadable yet) so the study waits."""
+def study_processing_release(*, study: Study) -> None:
+    """Give an unprocessed processing claim back (e.g. the model is not loadable yet) so the study waits."""
     Study.objects.filter(
         id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
     ).update(
@@ -241,7 +241,7 @@ def prediction_run(
 ) -> Prediction | None:
     """Claim the study for `worker`, run the model on its image (see _predict), and record the outcome.
     Idempotent."""
-    claim = study_claim_for_processing(study_id=study_id, retake=retake, worker=worker)
+    claim = study_processing_claim(study_id=study_id, retake=retake, worker=worker)
     if claim is None:
         return None
     study, images = claim

@@ -16,9 +16,9 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils.crypto import salted_hmac
 
+from audit.services.events import SYSTEM, AuditContext, audit_record
+from diagnosis.dispatch import prediction_run_send
 from diagnosis.models import Image, Study
-from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
-from diagnosis.services.errors import Conflict, DomainError, PayloadTooLarge
 from diagnosis.services.patient_checks import (
     DICOM_PATIENT_MISMATCH,
     PATIENT_DETAILS_CONFIRMED,
@@ -29,6 +29,7 @@ from diagnosis.services.scope import department_of, visible_studies
 from mlcore import InvalidImage
 from mlcore.decoding import decode_image
 from mlcore.image import DecodedImage
+from portal.errors import Conflict, DomainError, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -270,11 +271,8 @@ def _store(
 def study_enqueue(*, study_id: Any, priority: int | None = None) -> bool:
     """Hand the study to the broker (`priority` 0 jumps the queue: a recovered study); if the broker is
     down the study stays queued for the sweeper."""
-    from diagnosis.tasks import prediction_run_task
-
-    options = {} if priority is None else {"priority": priority}
     try:
-        prediction_run_task.apply_async(args=[str(study_id)], retry=False, **options)
+        prediction_run_send(study_id=study_id, priority=priority)
     except Exception as exc:  # noqa: BLE001 - any broker fault leaves the study safely queued
         logger.warning("Broker unavailable, study %s stays queued for the sweeper: %s", study_id, exc)
         return False

@@ -14,11 +14,11 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from django.http import Http404
 
+from audit.services.events import SYSTEM, AuditContext, audit_record
 from diagnosis.models import Image, Study
 from diagnosis.services import studies
-from diagnosis.services.audit import SYSTEM, AuditContext, audit_record
-from diagnosis.services.errors import DomainError
 from diagnosis.services.patient_checks import DICOM_PATIENT_MISMATCH
+from portal.errors import DomainError
 
 # A study is a handful of views, not a series: the frontal plus up to three more.
 MAX_EXTRA_IMAGES = 3

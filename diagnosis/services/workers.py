@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from audit.services.events import audit_record
 from diagnosis.models import Study, WorkerHeartbeat
-from diagnosis.services.audit import audit_record
 from diagnosis.services.studies import study_enqueue
 
 logger = logging.getLogger(__name__)

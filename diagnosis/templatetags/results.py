@@ -11,8 +11,9 @@ from typing import Any
 
 from django import template
 
-from diagnosis.selectors import current_prediction, final_read_for
+from diagnosis.selectors import current_prediction
 from mlcore.calibration import label_confidence
+from reading.selectors import final_read_for
 
 register = template.Library()
 

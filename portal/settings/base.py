@@ -43,7 +43,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "portal",
+    "audit",
     "diagnosis",
+    "reading",
+    "modelops",
     "sso",
     "integrations",
     "backups",
@@ -57,7 +60,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "portal.sessions.SessionLifetimeMiddleware",
-    "diagnosis.middleware.AuditRequestMiddleware",
+    "audit.middleware.AuditRequestMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -284,7 +287,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_PUBLISH_RETRY = False
 # Celery's Django fixup closes every database connection before and after each task unless this is set,
 # so each study paid a new PostgreSQL backend (~14 ms of a ~30 ms task, measured). Connections are reused
-# for this many tasks instead; diagnosis.worker_signals still drops unusable or CONN_MAX_AGE-old ones.
+# for this many tasks instead; modelops.worker_signals still drops unusable or CONN_MAX_AGE-old ones.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 500)
 # A worker whose process died holding a claim (issue #17: done within 15 s of a live worker): every
 # worker refreshes its heartbeat row every AIRSPACE_HEARTBEAT_SECONDS; a claim whose worker was not seen
@@ -298,10 +301,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "diagnosis.tasks.sweep_stuck_studies_task",
         "schedule": float(env_int("AIRSPACE_SWEEP_SECONDS", 15)),
     },
-    # Every commit already signs its last audit event (diagnosis.services.audit_anchors); this backstop
+    # Every commit already signs its last audit event (audit.services.anchors); this backstop
     # covers an event whose process died between COMMIT and that append: the window stays <= 10 s.
     "anchor-audit-chain": {
-        "task": "diagnosis.tasks.audit_anchor_task",
+        "task": "audit.tasks.audit_anchor_task",
         "schedule": float(env_int("AIRSPACE_AUDIT_ANCHOR_SECONDS", 10)),
     },
 }
@@ -321,9 +324,9 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "diagnosis.api.pagination.StandardPagination",
+    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.StandardPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "diagnosis.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth": os.environ.get("AIRSPACE_AUTH_THROTTLE", "10/min"),
         # Per user, API and upload page alike (#17); an integration pushing a backlog may need more.
@@ -347,12 +350,12 @@ SPECTACULAR_SETTINGS = {
     # radiologist signs (review final_label, final_read.label), which adds NON_DIAGNOSTIC.
     "ENUM_NAME_OVERRIDES": {
         "LabelEnum": "diagnosis.models.Label",
-        "ReadLabelEnum": "diagnosis.models.ReadLabel",
+        "ReadLabelEnum": "reading.models.ReadLabel",
         "SexEnum": "diagnosis.models.Patient.Sex",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "diagnosis.api.schema.add_error_responses",
+        "portal.api.schema.add_error_responses",
     ],
 }
 

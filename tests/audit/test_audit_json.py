@@ -9,8 +9,9 @@ import json
 
 import pytest
 
-from diagnosis.models import AuditEvent, details_json
-from diagnosis.services.audit import audit_record
+from audit.models import AuditEvent
+from audit.services.events import audit_record
+from diagnosis.models import details_json
 
 pytestmark = pytest.mark.django_db
 

@@ -42,7 +42,7 @@ def main() -> None:
     django.setup()
     from django.contrib.auth import get_user_model
 
-    from diagnosis.services.audit import audit_verify
+    from audit.services.events import audit_verify
     from diagnosis.services.studies import StudyUpload, study_create
 
     before = snapshot()

@@ -24,9 +24,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _fill(alice, carol) -> None:
     """Studies (JPEG and DICOM) uploaded through the service, predictions, reviews, audit events."""
-    from diagnosis.services.audit import audit_anchor
-    from diagnosis.services.reviews import review_submit
+    from audit.services.events import audit_anchor
     from diagnosis.services.studies import StudyUpload, study_create
+    from reading.services.reviews import review_submit
     from tests.diagnosis.factories import PredictionFactory
 
     uploads = [

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from diagnosis.models import AuditEvent, Review, Study
+from audit.models import AuditEvent
+from diagnosis.models import Study
+from reading.models import Review
 from tests.diagnosis.factories import completed_study
 
 pytestmark = pytest.mark.django_db

@@ -79,7 +79,7 @@ def test_legacy_rows_satisfy_the_new_constraints_after_the_migration():
         )
     finally:
         new = _migrate(_latest())
-    Prediction, Review = new.get_model("diagnosis", "Prediction"), new.get_model("diagnosis", "Review")
+    Prediction, Review = new.get_model("diagnosis", "Prediction"), new.get_model("reading", "Review")
     assert Prediction.objects.get(id=normal_high_p.id).confidence == pytest.approx(0.4)
     assert Prediction.objects.get(id=kept.id).confidence == pytest.approx(0.9)
     legacy = Review.objects.get(id=kept_review.id)

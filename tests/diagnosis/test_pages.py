@@ -13,8 +13,10 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
-from diagnosis.models import AuditEvent, Review, Study
-from diagnosis.services.reviews import study_claim
+from audit.models import AuditEvent
+from diagnosis.models import Study
+from reading.models import Review
+from reading.services.claims import reading_claim_take
 from tests.diagnosis.factories import completed_study, png_bytes
 
 pytestmark = pytest.mark.django_db
@@ -251,7 +253,7 @@ def test_clinician_sees_no_review_form(alice: Any) -> None:
 def test_next_claims_the_first_free_study_and_skips_one_being_read(carol: Any, dave: Any, alice: Any) -> None:
     taken = completed_study(created_by=alice, probability=0.99)
     free = completed_study(created_by=alice, probability=0.7)
-    study_claim(user=dave, study=taken)
+    reading_claim_take(user=dave, study=taken)
     response = client_for(carol).post(reverse("worklist-next"))
     assert response.status_code == 302 and response["Location"] == reverse("study-detail", args=[free.id])
     free.refresh_from_db()
@@ -318,7 +320,7 @@ def test_audit_page_filters_and_exports_csv_and_the_export_is_audited(
     admin_user: Any, alice: Any, carol: Any
 ) -> None:
     study = completed_study(created_by=alice)
-    study_claim(user=carol, study=study)
+    reading_claim_take(user=carol, study=study)
     client = client_for(admin_user)
     body = html(client.get(reverse("audit"), {"action": "study.claim"}))
     assert "study.claim" in body and "carol" in body and 'id="audit-export"' in body
@@ -344,6 +346,7 @@ def bundle(tmp_path: Path, settings: Any) -> Path:
                 "version": "cnn-test-7",
                 "previous_version": "cnn-test-6",
                 "changes": ["Heatmaps on a 20x20 map <b>not</b> 3x3"],
+                "sha256": "0" * 64,
                 "threshold": 0.42,
                 "indeterminate_band": [0.4, 0.45],
                 "metrics": {"roc_auc": {"value": 0.9312345, "ci_low": 0.9, "ci_high": 0.95}, "ece": 0.01},

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from diagnosis.models import AuditEvent, Department, Image, Patient, StaffProfile, Study
+from audit.models import AuditEvent
+from diagnosis.models import Department, Image, Patient, StaffProfile, Study
 from diagnosis.services.patient_checks import same_name
 from tests.fixtures.dicoms import xray_dicom
 

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from diagnosis.models import AuditEvent, Prediction, Study
+from audit.models import AuditEvent
+from diagnosis.models import Prediction, Study
 from diagnosis.services.predictions import prediction_run
 from diagnosis.services.studies import StudyUpload, study_create
 from mlcore.calibration import label_confidence

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from diagnosis.services.reviews import review_submit
+from reading.services.reviews import review_submit
 from tests.diagnosis.factories import completed_study
 from tests.diagnosis.test_pages import Tags, assert_no_inline_code, client_for, html, with_heatmap
 
@@ -122,7 +122,7 @@ def test_the_cancel_button_goes_with_the_queued_state(alice: Any) -> None:
 
 
 def test_model_page_plot_captions_are_words_not_file_stems() -> None:
-    from diagnosis.model_views import plot_title
+    from modelops.views.model_card import plot_title
 
     assert plot_title("pr.png") == "Precision–recall" and plot_title("roc.svg") == "ROC"
     assert plot_title("score_histograms.png") == "Score histograms" and plot_title("my-plot.png") == "My plot"

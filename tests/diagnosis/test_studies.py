@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from diagnosis.models import AuditEvent, Image, Patient, Study
-from diagnosis.services.errors import DomainError, PayloadTooLarge
+from audit.models import AuditEvent
+from diagnosis.models import Image, Patient, Study
 from diagnosis.services.studies import StudyUpload, safe_filename, study_cancel, study_create
+from portal.errors import DomainError, PayloadTooLarge
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from diagnosis.models import AuditEvent, Study, WorkerHeartbeat
+from audit.models import AuditEvent
+from diagnosis.models import Study, WorkerHeartbeat
 from diagnosis.services import workers
-from diagnosis.services.predictions import study_claim_for_processing
+from diagnosis.services.predictions import study_processing_claim
 from diagnosis.services.sweeper import sweep_stuck_studies
 from tests.diagnosis.factories import StudyFactory
 
@@ -97,13 +98,13 @@ def test_claim_records_the_worker_and_a_retake_never_takes_a_live_workers_claim(
     beat("alive", seconds_ago=1)
     beat("dead", seconds_ago=20)
     study = StudyFactory(created_by=alice)
-    assert study_claim_for_processing(study_id=study.id, worker="alive") is not None
+    assert study_processing_claim(study_id=study.id, worker="alive") is not None
     assert Study.objects.get(id=study.id).processing_worker == "alive"
     # A redelivered message on another worker does not take a live worker's claim; its own worker may.
-    assert study_claim_for_processing(study_id=study.id, retake=True, worker="other") is None
-    assert study_claim_for_processing(study_id=study.id, retake=True, worker="alive") is not None
+    assert study_processing_claim(study_id=study.id, retake=True, worker="other") is None
+    assert study_processing_claim(study_id=study.id, retake=True, worker="alive") is not None
     Study.objects.filter(id=study.id).update(processing_worker="dead")
-    assert study_claim_for_processing(study_id=study.id, retake=True, worker="other") is not None
+    assert study_processing_claim(study_id=study.id, retake=True, worker="other") is not None
     assert Study.objects.get(id=study.id).processing_worker == "other"
 
 

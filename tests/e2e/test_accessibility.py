@@ -72,7 +72,7 @@ def test_signed_study_and_indeterminate_summary_have_no_serious_violations(
     audited_tab: Any, alice: Any, carol: Any
 ) -> None:
     """#16's new states: the final read with the superseded AI result (expanded), and the summary step."""
-    from diagnosis.services.reviews import review_submit
+    from reading.services.reviews import review_submit
 
     signed = completed_study(created_by=alice, probability=0.93)
     review_submit(

@@ -16,9 +16,12 @@ from typing import Any
 
 import pytest
 
-from diagnosis.models import AuditEvent, Review, Study
-from diagnosis.services.reviews import review_submit, study_claim
+from audit.models import AuditEvent
+from diagnosis.models import Study
 from diagnosis.services.studies import StudyUpload, study_create
+from reading.models import Review
+from reading.services.claims import reading_claim_take
+from reading.services.reviews import review_submit
 from tests.conftest import wait_for_status, xray_paths
 from tests.e2e.conftest import RESULT_TIMEOUT_MS, login, screenshot_dir, shot
 
@@ -152,7 +155,7 @@ def test_3_admin_finds_the_claim_and_override_in_the_audit_and_exports_them(
     shipped_model: None, celery_worker: Any, page: Any, alice: Any, carol: Any, admin_user: Any
 ) -> None:
     study = completed_by_worker(alice, "E2E-0003")
-    study_claim(user=carol, study=study)
+    reading_claim_take(user=carol, study=study)
     review_submit(user=carol, study=study, decision="override", final_label="NORMAL", reason="false_alarm")
     login(page, "root-admin")
     assert page.url.endswith("/audit/")

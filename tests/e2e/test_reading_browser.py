@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
-from diagnosis.models import AuditEvent, Review, Study
-from diagnosis.services.reviews import review_submit
+from audit.models import AuditEvent
+from diagnosis.models import Study
+from reading.models import Review
+from reading.services.reviews import review_submit
 from tests.diagnosis.factories import completed_study
 from tests.e2e.conftest import login, shot
 

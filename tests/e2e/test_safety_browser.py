@@ -20,10 +20,12 @@ from django.core.files.base import ContentFile
 from django.core.management import call_command
 from PIL import Image as PILImage
 
-from diagnosis.models import AuditEvent, Review, Study
-from diagnosis.services.monitoring import monitoring_report
-from diagnosis.services.reviews import study_claim
+from audit.models import AuditEvent
+from diagnosis.models import Study
 from mlcore.heatmap import heatmap_png
+from modelops.services.monitoring import monitoring_report
+from reading.models import Review
+from reading.services.reviews import study_claim
 from tests.conftest import FIXTURE_XRAYS, ROOT
 from tests.diagnosis.factories import ImageFactory, PredictionFactory, StudyFactory
 from tests.e2e.conftest import login, shot

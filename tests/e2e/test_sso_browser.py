@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from diagnosis.models import AuditEvent
+from audit.models import AuditEvent
 from tests.e2e.conftest import shot
 from tests.e2e.test_accessibility import axe_violations
 from tests.fixtures.oidc_provider.process import PASSWORD, Provider, oidc_provider

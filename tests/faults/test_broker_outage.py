@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from diagnosis.models import AuditEvent, Prediction, Study
+from audit.models import AuditEvent
+from diagnosis.models import Prediction, Study
 from diagnosis.services.studies import study_enqueue
 from tests.conftest import wait_for_status
 from tests.faults.conftest import broker_at, upload, worker_log

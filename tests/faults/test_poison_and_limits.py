@@ -8,7 +8,8 @@ import struct
 import pytest
 from django.core.files.base import ContentFile
 
-from diagnosis.models import AuditEvent, Image, Prediction, Study
+from audit.models import AuditEvent
+from diagnosis.models import Image, Prediction, Study
 from diagnosis.services.studies import study_enqueue
 from tests.conftest import wait_for_status
 from tests.faults.conftest import pool_children, task_limits, upload, worker_log

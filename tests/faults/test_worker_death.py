@@ -13,7 +13,8 @@ from __future__ import annotations
 import os
 import time
 
-from diagnosis.models import AuditEvent, Prediction, Study, WorkerHeartbeat
+from audit.models import AuditEvent
+from diagnosis.models import Prediction, Study, WorkerHeartbeat
 from diagnosis.services.predictions import MAX_ATTEMPTS
 from tests.conftest import wait_for_status
 from tests.faults.conftest import kill_worker, pool_children, upload, wait_until, worker_log

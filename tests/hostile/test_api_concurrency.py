@@ -8,7 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from rest_framework.test import APIClient
 
-from diagnosis.models import AuditEvent, Image, Patient, Study
+from audit.models import AuditEvent
+from diagnosis.models import Image, Patient, Study
 from tests.hostile.checks import assert_media_matches_rows
 
 

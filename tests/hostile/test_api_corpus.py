@@ -6,7 +6,8 @@ from functools import cache
 
 import pytest
 
-from diagnosis.models import AuditEvent, Image, Prediction, Study
+from audit.models import AuditEvent
+from diagnosis.models import Image, Prediction, Study
 from tests.conftest import wait_for_status
 from tests.fixtures.dicoms import MALFORMED_DISPLAY_KINDS, malformed_display_dicom
 from tests.fixtures.hostile import EXPECTED, MAX_BYTES, hostile_corpus

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from diagnosis.models import AuditEvent, Image, Study
+from audit.models import AuditEvent
+from diagnosis.models import Image, Study
 from tests.hostile.checks import assert_clean_error, assert_media_matches_rows
 from tests.hostile.multipart import multipart
 

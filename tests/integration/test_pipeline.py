@@ -7,7 +7,8 @@ import time
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from diagnosis.models import AuditEvent, Prediction
+from audit.models import AuditEvent
+from diagnosis.models import Prediction
 from tests.conftest import wait_for_status, xray_paths
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -9,7 +9,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from diagnosis.models import AuditEvent, Prediction, Review
+from audit.models import AuditEvent
+from diagnosis.models import Prediction
+from reading.models import Review
 from tests.conftest import wait_for_status, xray_paths
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]

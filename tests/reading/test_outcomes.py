@@ -11,10 +11,11 @@ import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, transaction
 
-from diagnosis.models import AuditEvent, Review
-from diagnosis.services.errors import DomainError
-from diagnosis.services.monitoring import monitoring_report
-from diagnosis.services.reviews import review_submit
+from audit.models import AuditEvent
+from modelops.services.monitoring import monitoring_report
+from portal.errors import DomainError
+from reading.models import Review
+from reading.services.reviews import review_submit
 from tests.diagnosis.factories import completed_study
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from diagnosis.models import AuditEvent, Review, Study
-from diagnosis.services.reviews import review_submit, study_claim
+from audit.models import AuditEvent
+from diagnosis.models import Study
+from reading.models import Review
+from reading.services.claims import reading_claim_take
+from reading.services.reviews import review_submit
 from tests.diagnosis.factories import completed_study
 from tests.diagnosis.test_pages import Tags, assert_no_inline_code, client_for, html
 
@@ -46,7 +49,7 @@ def test_signing_opens_the_next_study_with_a_way_back(alice: Any, carol: Any) ->
     first = completed_study(created_by=alice, probability=0.97)
     second = completed_study(created_by=alice, probability=0.81)
     client = client_for(carol)
-    study_claim(user=carol, study=first)
+    reading_claim_take(user=carol, study=first)
     response = client.post(reverse("study-review", args=[first.id]), {"decision": "agree"}, follow=True)
     assert response.redirect_chain[-1][0] == reverse("study-detail", args=[second.id])
     second.refresh_from_db()
@@ -61,7 +64,7 @@ def test_signing_opens_the_next_study_with_a_way_back(alice: Any, carol: Any) ->
 def test_skipping_to_the_next_study_gives_the_skipped_claim_back(alice: Any, carol: Any) -> None:
     skipped = completed_study(created_by=alice, probability=0.97)
     following = completed_study(created_by=alice, probability=0.81)
-    study_claim(user=carol, study=skipped)
+    reading_claim_take(user=carol, study=skipped)
     response = client_for(carol).post(reverse("worklist-next"), {"after": str(skipped.id)})
     assert response["Location"] == reverse("study-detail", args=[following.id])
     skipped.refresh_from_db()
@@ -73,7 +76,7 @@ def test_skipping_to_the_next_study_gives_the_skipped_claim_back(alice: Any, car
 
 def test_skipping_never_releases_someone_elses_claim(alice: Any, carol: Any, dave: Any) -> None:
     theirs = completed_study(created_by=alice, probability=0.97)
-    study_claim(user=dave, study=theirs)
+    reading_claim_take(user=dave, study=theirs)
     client_for(carol).post(reverse("worklist-next"), {"after": str(theirs.id)})
     theirs.refresh_from_db()
     assert (

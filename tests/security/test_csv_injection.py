@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from diagnosis.models import AuditEvent
+from audit.models import AuditEvent
 from portal.spreadsheets import safe_cell
-from tests.api.conftest import token_client
 from tests.diagnosis.factories import completed_study
+from tests.fixtures.api import token_client
 
 pytestmark = pytest.mark.django_db
 

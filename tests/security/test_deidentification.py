@@ -8,9 +8,10 @@ import pydicom
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from diagnosis.models import AuditEvent, Image
-from diagnosis.services.dataset_export import deidentified_image
+from audit.models import AuditEvent
+from diagnosis.models import Image
 from diagnosis.services.studies import identifier_digest
+from modelops.services.dataset_export import deidentified_image
 from tests.fixtures.dicoms import HOSTILE_SECRETS, hostile_dicom, xray_dicom
 
 pytestmark = pytest.mark.django_db

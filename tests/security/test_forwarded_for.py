@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.test import Client, RequestFactory
 from rest_framework.test import APIClient
 
-from diagnosis.models import AuditEvent
+from audit.models import AuditEvent
 from portal.addresses import client_ip
 
 pytestmark = pytest.mark.django_db

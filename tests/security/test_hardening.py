@@ -26,8 +26,8 @@ from django.test import Client
 from django.utils import timezone
 
 from diagnosis.models import Image, Patient
-from tests.api.conftest import token_client
 from tests.conftest import ROOT
+from tests.fixtures.api import token_client
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"
@@ -239,7 +239,7 @@ def test_compose_publishes_every_port_on_loopback_only() -> None:
 
 
 def test_changing_the_new_access_settings_is_audited(settings: Any) -> None:
-    from diagnosis.services.settings_audit import settings_audit
+    from audit.services.settings_audit import settings_audit
 
     settings_audit()
     settings.AIRSPACE_TRUSTED_PROXIES = ["10.0.0.0/8"]

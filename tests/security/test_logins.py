@@ -9,7 +9,7 @@ from axes.models import AccessAttempt
 from django.core.cache import cache
 from django.utils import timezone
 
-from diagnosis.models import AuditEvent
+from audit.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct-horse-battery"

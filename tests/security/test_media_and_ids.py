@@ -11,7 +11,8 @@ from django.contrib.staticfiles import finders
 from django.core.files.base import ContentFile
 from django.urls import Resolver404, resolve
 
-from diagnosis.models import AuditEvent, Image, Patient, Prediction, Study
+from audit.models import AuditEvent
+from diagnosis.models import Image, Patient, Prediction, Study
 from tests.diagnosis.factories import completed_study, png_bytes
 
 pytestmark = pytest.mark.django_db

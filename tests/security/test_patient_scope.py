@@ -13,8 +13,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from diagnosis.models import Department, Patient, StaffProfile, Study
-from tests.api.conftest import token_client
 from tests.conftest import _user
+from tests.fixtures.api import token_client
 
 pytestmark = pytest.mark.django_db
 

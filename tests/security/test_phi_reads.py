@@ -10,9 +10,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from diagnosis.models import AuditEvent
-from tests.api.conftest import token_client
+from audit.models import AuditEvent
 from tests.diagnosis.factories import completed_study
+from tests.fixtures.api import token_client
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ import re
 import pytest
 from django.test import Client
 
-from diagnosis.models import AuditEvent, Study
+from audit.models import AuditEvent
+from diagnosis.models import Study
 
 pytestmark = pytest.mark.django_db
 INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>|\son[a-z]+\s*=|javascript:", re.IGNORECASE)

@@ -55,7 +55,7 @@ def test_configuration_check_reports_a_bad_map_and_policy(settings) -> None:
 
 @pytest.mark.django_db
 def test_sync_sanitises_the_username_and_ignores_a_malformed_email(settings) -> None:
-    from diagnosis.services.audit import SYSTEM
+    from audit.services.events import SYSTEM
     from sso.config import sso_settings
     from sso.services import sso_user_sync
 

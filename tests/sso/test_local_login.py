@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from diagnosis.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import ROOT
 
 PASSWORD = "correct-horse-battery"
@@ -123,7 +123,7 @@ def test_production_refuses_sso_without_its_secret_or_over_http() -> None:
 
 @pytest.mark.django_db
 def test_changing_the_sso_policy_is_audited_without_the_secret(settings: Any) -> None:
-    from diagnosis.services.settings_audit import settings_audit
+    from audit.services.settings_audit import settings_audit
 
     settings_audit()
     sso_configured(settings, "admins")

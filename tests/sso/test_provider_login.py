@@ -13,7 +13,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from diagnosis.models import AuditEvent
+from audit.models import AuditEvent
 from sso.models import SsoIdentity
 from tests.sso.conftest import configure_sso, provider_login
 

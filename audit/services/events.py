@@ -1,0 +1,249 @@
+"""The append-only, hash-chained audit trail and its HMAC anchors.
+
+Each event's hash covers its own fields and the previous event's hash, so an altered, deleted or inserted
+row breaks the chain. An admin with database access could rebuild the whole chain; anchors (HMAC of the
+head with a key that never enters the database, also appended to a file outside it) stop that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from audit.models import AuditAnchor, AuditEvent
+from audit.services.anchors import anchor_line_append, anchor_signature, anchor_stream_on_commit
+
+GENESIS_HASH = "0" * 64
+_CHAIN_LOCK_ID = 0x41495253  # "AIRS": serialises chain appends on PostgreSQL
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Where a request came from: recorded with every event it causes."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest | None) -> AuditContext:
+        """Take the client address and user agent from a request (None gives an empty context)."""
+        if request is None:
+            return cls()
+        from portal.addresses import client_ip
+
+        return cls(ip=client_ip(request) or None, user_agent=request.headers.get("user-agent", "")[:512])
+
+
+SYSTEM = AuditContext()
+
+
+def ctx(request: Any) -> AuditContext:
+    """The audit context of a page or API request."""
+    return AuditContext.from_request(request)
+
+
+def jsonable(value: Any) -> Any:
+    """Round-trip through JSON so that what is hashed is exactly what the database returns."""
+    return None if value is None else json.loads(json.dumps(value, default=str, sort_keys=True))
+
+
+def event_digest(event: AuditEvent) -> str:
+    """The sha256 that chains this event to its predecessor."""
+    payload = {
+        "created_at": event.created_at.isoformat(),
+        "actor_id": event.actor_id,
+        "actor_username": event.actor_username,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "before": event.before,
+        "after": event.after,
+        "reason": event.reason,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "prev_hash": event.prev_hash,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def lock_chain() -> None:
+    """Serialise appends; SQLite's IMMEDIATE transactions already do."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
+
+
+@transaction.atomic(savepoint=False)  # inside a caller's transaction: no savepoint round trips
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    object_type: str = "",
+    object_id: object = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str = "",
+    context: AuditContext = SYSTEM,
+) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction."""
+    lock_chain()
+    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    is_user = actor is not None and getattr(actor, "is_authenticated", False)
+    event = AuditEvent(
+        created_at=timezone.now(),
+        actor=actor if is_user else None,
+        actor_username=(actor.get_username() if is_user else str(actor or "system"))[:150],
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        before=jsonable(before),
+        after=jsonable(after),
+        reason=reason,
+        ip=context.ip,
+        user_agent=context.user_agent,
+        prev_hash=prev_hash,
+    )
+    event.hash = event_digest(event)
+    event.save(force_insert=True)
+    anchor_stream_on_commit(event)
+    return event
+
+
+def audit_read(
+    *, actor: Any, action: str, object_type: str, ids: Sequence[object], context: AuditContext, **after: Any
+) -> AuditEvent | None:
+    """One event for a read that returned PHI: a list read names every record it returned (#17 finding 2).
+
+    A read that returned no record writes nothing (it disclosed nothing).
+    """
+    if not ids:
+        return None
+    return audit_record(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        after={"ids": [str(i) for i in ids], "count": len(ids), **after},
+        context=context,
+    )
+
+
+def audit_page_read(*, request: Any, page: Any, action: str, object_type: str) -> AuditEvent | None:
+    """A page of a list shows PHI: one event naming the records on it (#17 finding 2)."""
+    return audit_read(
+        actor=request.user,
+        action=action,
+        object_type=object_type,
+        ids=[row.id for row in page.object_list],
+        context=ctx(request),
+        query=request.GET.dict(),
+    )
+
+
+@transaction.atomic
+def audit_anchor() -> AuditAnchor | None:
+    """Sign the chain head and append the anchor to the file outside the database (once per head)."""
+    head = AuditEvent.objects.order_by("-id").first()
+    if head is None:
+        return None
+    latest = AuditAnchor.objects.order_by("-id").first()
+    if latest is not None and latest.event_id == head.id:
+        return latest  # nothing new since the last anchor
+    anchor = AuditAnchor.objects.create(
+        event=head, head_hash=head.hash, signature=anchor_signature(head.id, head.hash)
+    )
+    line = {"event_id": head.id, "head_hash": head.hash, "signature": anchor.signature}
+    anchor_line_append({**line, "signed_at": anchor.created_at.isoformat()})
+    return anchor
+
+
+@dataclass
+class VerifyReport:
+    """What audit_verify found: ok only when the chain and every anchor check out."""
+
+    checked: int = 0
+    anchors_checked: int = 0
+    head_id: int | None = None
+    last_anchored_id: int | None = None
+    anchored: int = 0  # events up to the newest verified anchor
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def unanchored(self) -> int:
+        """Events after the newest verified anchor (protected by the chain, not yet by a signature)."""
+        return self.checked - self.anchored
+
+
+def _verify_chain(report: VerifyReport) -> dict[int, str]:
+    """Recompute every hash and link; return id -> hash for the anchor checks."""
+    hashes: dict[int, str] = {}
+    prev_hash = GENESIS_HASH
+    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+        report.checked += 1
+        if event.prev_hash != prev_hash:
+            report.problems.append(f"event {event.id}: link broken (a row before it was deleted or inserted)")
+        if event_digest(event) != event.hash:
+            report.problems.append(f"event {event.id}: contents altered (hash mismatch)")
+        hashes[event.id] = event.hash
+        prev_hash = event.hash
+        report.head_id = event.id
+    return hashes
+
+
+def _file_anchors(path: Path, report: VerifyReport) -> list[dict[str, Any]]:
+    """Anchors from a file outside the database; an unreadable line is itself a problem."""
+    if not path.exists():
+        return []
+    anchors = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            anchor = json.loads(line)
+            anchors.append({"event_id": int(anchor["event_id"]), **anchor, "source": f"{path.name}:{number}"})
+        except (ValueError, KeyError, TypeError):
+            report.problems.append(f"anchor file {path} line {number}: unreadable")
+    return anchors
+
+
+def _check_anchor(anchor: dict[str, Any], hashes: dict[int, str], report: VerifyReport) -> None:
+    event_id, head_hash = anchor["event_id"], str(anchor.get("head_hash", ""))
+    where = f"anchor at event {event_id} ({anchor['source']})"
+    report.anchors_checked += 1
+    if not hmac.compare_digest(anchor_signature(event_id, head_hash), str(anchor.get("signature", ""))):
+        report.problems.append(f"{where}: signature invalid (forged anchor)")
+    elif hashes.get(event_id) != head_hash:
+        report.problems.append(f"{where}: chain no longer matches the signed head")
+    elif report.last_anchored_id is None or event_id > report.last_anchored_id:
+        report.last_anchored_id = event_id
+
+
+def audit_verify(*, anchor_files: Sequence[Path] = ()) -> VerifyReport:
+    """Check the whole chain, then every anchor (database, the anchor file, extra copies) with the key."""
+    report = VerifyReport()
+    hashes = _verify_chain(report)
+    anchors = [
+        {"event_id": a.event_id, "head_hash": a.head_hash, "signature": a.signature, "source": "database"}
+        for a in AuditAnchor.objects.order_by("id")
+    ]
+    for path in (settings.AIRSPACE_AUDIT_ANCHOR_FILE, *anchor_files):
+        anchors += _file_anchors(Path(path), report)
+    for anchor in anchors:
+        _check_anchor(anchor, hashes, report)
+    if report.last_anchored_id is not None:
+        report.anchored = sum(1 for event_id in hashes if event_id <= report.last_anchored_id)
+    return report

@@ -1,0 +1,26 @@
+"""The study's pixels for the viewer: the rendered X-ray and the heatmap overlay (audited, never cached)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import FileResponse, HttpRequest
+
+from audit.services.events import ctx
+from diagnosis import selectors
+from diagnosis.services.media import media_response
+from portal.roles import ANY_ROLE, role_required
+
+
+@role_required(*ANY_ROLE)
+def study_image(request: HttpRequest, pk: Any) -> FileResponse:
+    """The X-ray rendered for the viewer (audited, never cached)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    return media_response(user=request.user, study=study, kind="display", context=ctx(request))
+
+
+@role_required(*ANY_ROLE)
+def study_heatmap(request: HttpRequest, pk: Any) -> FileResponse:
+    """The heatmap overlay (audited, never cached)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    return media_response(user=request.user, study=study, kind="heatmap", context=ctx(request))

@@ -1,0 +1,110 @@
+"""Study pages: the list, the study page and its live panels, cancel and re-run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from audit.services.events import audit_page_read, audit_record, ctx
+from diagnosis import selectors
+from diagnosis.models import Study
+from diagnosis.services import studies
+from portal.errors import DomainError
+from portal.roles import ANY_ROLE, Role, has_role, role_required
+from reading.forms import ReviewForm
+from reading.selectors import current_review, review_history
+from reading.services.claims import reading_claim_holder
+
+
+@role_required(*ANY_ROLE)
+def study_list(request: HttpRequest) -> HttpResponse:
+    """My recent studies with live status, searchable by MRN."""
+    try:
+        filters = selectors.study_filters(request.GET)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+        filters = selectors.study_filters({})
+    page = Paginator(selectors.study_list(user=request.user, filters=filters), 25).get_page(
+        request.GET.get("page")
+    )
+    audit_page_read(request=request, page=page, action="study.list", object_type="study")
+    context = {"page": page, "mrn": filters.patient_mrn, "statuses": Study.Status.choices}
+    return render(request, "diagnosis/study_list.html", context)
+
+
+@role_required(*ANY_ROLE)
+def study_detail(request: HttpRequest, pk: Any) -> HttpResponse:
+    """The study page: image, heatmap, AI result card, review state and history (viewing is audited)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    audit_record(
+        actor=request.user, action="study.view", object_type="study", object_id=study.id, context=ctx(request)
+    )
+    return render(request, "diagnosis/study_detail.html", _study_context(request, study))
+
+
+def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
+    """What the study page and its live panels show: the images, the AI result and the read."""
+    prediction = selectors.current_prediction(study)
+    review = current_review(study)
+    return {
+        "study": study,
+        "prediction": prediction,
+        "review": review,
+        "history": review_history(study),
+        "image": next(iter(study.images.all()), None),
+        "review_form": ReviewForm(
+            ai_label=prediction.label if prediction else "", amending=review is not None
+        ),
+        "claim_holder": reading_claim_holder(study),  # an expired claim shows as none
+        "can_review": has_role(request.user, Role.RADIOLOGIST) and study.status == Study.Status.COMPLETED,
+    }
+
+
+@role_required(*ANY_ROLE)
+def study_status(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Status fragment polled by the study page (not an audited view)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    return render(request, "diagnosis/_study_status.html", {"study": study})
+
+
+@role_required(*ANY_ROLE)
+def study_panels(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Controls, viewer and result panels, swapped in when the status changes (PHI: audited as a poll)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    audit_record(
+        actor=request.user, action="study.poll", object_type="study", object_id=study.id, context=ctx(request)
+    )
+    return render(request, "diagnosis/_study_panels.html", _study_context(request, study))
+
+
+@role_required(Role.CLINICIAN, Role.ADMIN)
+@require_POST
+def study_cancel(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Cancel a study that no worker has started yet."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    try:
+        studies.study_cancel(user=request.user, study=study, context=ctx(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Study cancelled.")
+    return redirect("study-detail", pk=study.id)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def study_rerun(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Admin: analyse the study again on the current model (adds a prediction, never edits one)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    try:
+        studies.study_rerun(user=request.user, study=study, context=ctx(request))
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Queued again on the current model; the new result appears here.")
+    return redirect("study-detail", pk=study.id)

@@ -1,0 +1,28 @@
+"""The worker's predictor: loaded once per worker process, lazily, in that process (never in the web)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from modelops.selectors import active_bundle
+
+logger = logging.getLogger(__name__)
+_lock = threading.Lock()
+_predictor: Any = None
+
+
+def get_predictor() -> Any:
+    """The process-wide Predictor, loading (and warming) it on first use."""
+    global _predictor
+    if _predictor is None:
+        with _lock:
+            if _predictor is None:
+                from mlcore.inference import load_predictor  # TensorFlow is imported only here
+
+                predictor = load_predictor(active_bundle().path)
+                predictor.warm_up()
+                logger.info("Loaded model %s in worker process", predictor.version)
+                _predictor = predictor
+    return _predictor

@@ -1,0 +1,14 @@
+"""Model pages: the model card, its report files, and monitoring."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from modelops.views import model_card, monitoring
+
+urlpatterns = [
+    path("model/", model_card.model_card, name="model-card"),
+    path("model/report/<str:name>", model_card.model_report_file, name="model-report-file"),
+    path("monitoring/", monitoring.monitoring, name="monitoring"),
+    path("monitoring/plot/<str:kind>.svg", monitoring.monitoring_plot, name="monitoring-plot"),
+]

@@ -1,0 +1,89 @@
+"""Radiologists' reads of studies; the reading claim itself lives on the study row it locks."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from diagnosis.models import Label
+
+
+class ReadLabel(models.TextChoices):
+    """What a radiologist can sign: the AI's two labels, or that the study cannot be read for pneumonia."""
+
+    NORMAL = "NORMAL", "Normal"
+    PNEUMONIA = "PNEUMONIA", "Pneumonia"
+    NON_DIAGNOSTIC = "NON_DIAGNOSTIC", "Non-diagnostic"
+
+
+# The reasons a read may be non-diagnostic (a subset of Review.Reason; kept beside the constraint using it).
+NON_DIAGNOSTIC_REASONS = ("wrong_input", "image_quality", "other")
+
+
+class Review(models.Model):
+    """A radiologist's signed read. Amendments are new versions pointing at the previous one."""
+
+    class Decision(models.TextChoices):
+        AGREE = "agree", "Agree with AI"
+        OVERRIDE = "override", "Override AI"
+
+    class Reason(models.TextChoices):
+        IMAGE_QUALITY = "image_quality", "Poor image quality"
+        MISSED_FINDING = "missed_finding", "Model missed finding"
+        FALSE_ALARM = "false_alarm", "Model false alarm"
+        WRONG_INPUT = "wrong_input", "Not a chest X-ray / wrong input"
+        OTHER = "other", "Other"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey("diagnosis.Study", on_delete=models.PROTECT, related_name="reviews")
+    prediction = models.ForeignKey("diagnosis.Prediction", on_delete=models.PROTECT, related_name="reviews")
+    version = models.PositiveIntegerField(default=1)
+    previous = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="amended_by"
+    )
+    is_current = models.BooleanField(default=True)
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    final_label = models.CharField(max_length=16, choices=ReadLabel.choices)
+    # The AI label the reader saw (copied from the prediction) so the database can refuse an "override"
+    # that keeps it. Blank only on reads signed before it was recorded.
+    ai_label = models.CharField(max_length=10, choices=Label.choices, blank=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices, blank=True)
+    note = models.TextField(blank=True, max_length=4000)
+    # Why a signed read was amended (required on every version after the first).
+    amendment_reason = models.TextField(blank=True, max_length=1000)
+    signed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "diagnosis_review"  # the table predates the reading app; its rows stay where they are
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "version"], name="review_version_unique"),
+            models.UniqueConstraint(
+                fields=["study"], condition=Q(is_current=True), name="review_one_current_per_study"
+            ),
+            models.CheckConstraint(
+                condition=Q(decision="agree") | ~Q(reason=""), name="review_override_needs_reason"
+            ),
+            models.CheckConstraint(condition=Q(final_label__in=ReadLabel.values), name="review_label_valid"),
+            models.CheckConstraint(
+                condition=~Q(final_label=ReadLabel.NON_DIAGNOSTIC) | Q(reason__in=NON_DIAGNOSTIC_REASONS),
+                name="review_non_diagnostic_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(ai_label="")
+                | Q(decision="agree", final_label=F("ai_label"))
+                | (Q(decision="override") & ~Q(final_label=F("ai_label"))),
+                name="review_override_differs_from_ai",
+            ),
+            models.CheckConstraint(
+                condition=Q(previous__isnull=True) | ~Q(amendment_reason=""),
+                name="review_amendment_needs_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} {self.final_label} ({self.decision})"
