@@ -12,6 +12,23 @@ from django.db.models import QuerySet
 from audit.models import AuditEvent
 from portal.query_params import date_param
 
+# An audit event's fields in export order: the CSV header and the API's keys (which call the actor "actor").
+AUDIT_FIELDS = (
+    "id",
+    "created_at",
+    "actor_username",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "reason",
+    "ip",
+    "user_agent",
+    "prev_hash",
+    "hash",
+)
+
 
 @dataclass(frozen=True)
 class AuditFilters:

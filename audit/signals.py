@@ -1,7 +1,8 @@
-"""Audit of account and configuration changes that do not pass through Airspace's services.
+"""Audit of changes to models Airspace does not own (Django's User, Group and admin LogEntry).
 
-Role changes (User.groups, from either side), user record edits, staff department changes and every
-Django admin action are written to the audit chain in the same transaction as the change. The actor,
+Role changes (User.groups, from either side), user record edits, group renames and every Django admin
+action are written to the audit chain in the same transaction as the change. Airspace's own models
+(staff profiles, departments, studies...) are audited by their services instead. The actor,
 IP and user agent come from the current request (AuditRequestMiddleware); commands record "system".
 """
 
@@ -16,7 +17,6 @@ from django.dispatch import receiver
 
 from audit.middleware import current_request
 from audit.services.events import AuditContext, audit_record
-from diagnosis.models import Department, StaffProfile
 
 # User fields whose changes are recorded; the password hash itself never is, only that it changed.
 USER_FIELDS = ("username", "email", "first_name", "last_name", "is_active", "is_staff", "is_superuser")
@@ -116,28 +116,6 @@ def audit_user_deleted(sender: Any, instance: User, **_: Any) -> None:
     _record(action="user.delete", object_type="user", object_id=instance.pk, before=_user_state(instance))
 
 
-@receiver(pre_save, sender=StaffProfile)
-def remember_department(sender: Any, instance: StaffProfile, **_: Any) -> None:
-    """Keep the stored department: it decides which studies a clinician sees."""
-    stored = StaffProfile.objects.filter(pk=instance.pk).values_list("department__name", flat=True)
-    instance._airspace_before = stored.first() if instance.pk else None
-
-
-@receiver(post_save, sender=StaffProfile)
-def audit_department_change(sender: Any, instance: StaffProfile, created: bool, **_: Any) -> None:
-    """Record `user.department_changed` when a user's department (their data scope) changes."""
-    before = instance.__dict__.pop("_airspace_before", None)
-    after = instance.department.name if instance.department_id else None
-    if created or before != after:
-        _record(
-            action="user.department_changed",
-            object_type="user",
-            object_id=instance.user_id,
-            before={"department": before},
-            after={"department": after},
-        )
-
-
 @receiver(post_save, sender=LogEntry)
 def audit_admin_action(sender: Any, instance: LogEntry, created: bool, **_: Any) -> None:
     """Mirror every Django admin add/change/delete (settings, departments, users) into the chain."""
@@ -195,28 +173,3 @@ def audit_role_deleted(sender: Any, instance: Group, **_: Any) -> None:
             reason=f"role {instance.name} deleted",
         )
     _record(action="role.delete", object_type="group", object_id=instance.pk, before={"name": instance.name})
-
-
-@receiver(post_delete, sender=StaffProfile)
-def audit_profile_deleted(sender: Any, instance: StaffProfile, **_: Any) -> None:
-    """A removed profile removes the user's department scope (admin bulk deletes send no LogEntry signal)."""
-    department = instance.department.name if instance.department_id else None
-    _record(
-        action="user.department_changed",
-        object_type="user",
-        object_id=instance.user_id,
-        before={"department": department},
-        after={"department": None},
-        reason="staff profile deleted",
-    )
-
-
-@receiver(post_delete, sender=Department)
-def audit_department_deleted(sender: Any, instance: Department, **_: Any) -> None:
-    """Record `department.delete` (admin bulk deletes send no LogEntry signal)."""
-    _record(
-        action="department.delete",
-        object_type="department",
-        object_id=instance.pk,
-        before={"name": instance.name},
-    )

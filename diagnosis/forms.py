@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django import forms
 
@@ -16,8 +17,28 @@ def _not_in_future(value: dt.date | None, what: str) -> dt.date | None:
     return value
 
 
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Zero or more files under one name (<input type=file multiple>), each validated as a FileField."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        """The list of uploaded files (empty when none)."""
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(f, initial) for f in files]
+
+
 class StudyUploadForm(AccessibleForm):
     image = forms.FileField(label="Chest X-ray (JPEG, PNG or DICOM)")
+    images = MultipleFileField(
+        required=False, label="Further views of the same study (optional, up to 3; not analysed)"
+    )
     patient_mrn = forms.RegexField(
         regex=MRN_PATTERN,
         max_length=64,

@@ -3,9 +3,15 @@ API and monitoring all ask for (AIRSPACE_MODEL_BUNDLE when set, else the bundle 
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 
 from mlcore.bundle import Bundle, load_bundle
+from portal.errors import DomainError
+from portal.query_params import date_param
 
 
 def active_bundle(*, verify: bool = False) -> Bundle:
@@ -15,3 +21,25 @@ def active_bundle(*, verify: bool = False) -> Bundle:
     TensorFlow): the worker does this before it starts, pages only need the parsed metadata.
     """
     return load_bundle(settings.AIRSPACE_MODEL_BUNDLE, serving=verify, verify=verify)
+
+
+MODEL_VERSION = re.compile(r"[A-Za-z0-9._+\-]{1,64}")
+
+
+def monitoring_filters(params: Mapping[str, Any]) -> dict[str, Any]:
+    """model_version, date_from and date_to from the query string; a bad value is a 400 naming it."""
+    date_from, date_to = date_param(params, "date_from"), date_param(params, "date_to")
+    if date_from and date_to and date_from > date_to:
+        raise DomainError(
+            "date_from must not be after date_to.",
+            code="invalid_filter",
+            fields={"date_from": ["must not be after date_to"]},
+        )
+    version = str(params.get("model_version", "")).strip()
+    if version and not MODEL_VERSION.fullmatch(version):
+        raise DomainError(
+            "model_version is at most 64 letters, digits or . _ - +",
+            code="invalid_filter",
+            fields={"model_version": ["at most 64 letters, digits or . _ - +"]},
+        )
+    return {"model_version": version or None, "date_from": date_from, "date_to": date_to}

@@ -9,7 +9,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from knox.models import AuthToken
 
-from portal.tokens import audit_context, token_revoke, tokens_revoke_all
+from audit.services.events import ctx
+from portal.tokens import token_revoke, tokens_revoke_all
 
 admin.site.unregister(AuthToken)  # knox's own admin lists digests and links by digest
 
@@ -42,7 +43,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def revoke(self, request: Any, queryset: Any) -> None:
         tokens = list(queryset.select_related("user"))
         for token in tokens:
-            token_revoke(token=token, actor=request.user, context=audit_context(request))
+            token_revoke(token=token, actor=request.user, context=ctx(request))
         self.message_user(request, f"Revoked {len(tokens)} token(s).", messages.SUCCESS)
 
 
@@ -62,7 +63,7 @@ class AirspaceUserAdmin(UserAdmin):
                 user=user,
                 actor=request.user,
                 reason="revoked by an administrator",
-                context=audit_context(request),
+                context=ctx(request),
             )
             for user in queryset
         )

@@ -10,18 +10,12 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-
-def _context(request: HttpRequest | None) -> Any:
-    from audit.services.events import AuditContext
-
-    return AuditContext.from_request(request)
+from audit.services.events import audit_record, ctx
 
 
 @receiver(user_logged_in)
 def audit_login(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
     """Record a successful sign-in."""
-    from audit.services.events import audit_record
-
     # The backend that authenticated: a provider (single sign-on) or a local password (break-glass).
     via_sso = getattr(user, "backend", "") == "sso.backends.OidcBackend"
     audit_record(
@@ -30,18 +24,16 @@ def audit_login(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
         object_type="user",
         object_id=user.pk,
         reason="single sign-on" if via_sso else "",
-        context=_context(request),
+        context=ctx(request),
     )
 
 
 @receiver(user_logged_out)
 def audit_logout(sender: Any, request: HttpRequest, user: Any, **_: Any) -> None:
     """Record a sign-out."""
-    from audit.services.events import audit_record
-
     if user is not None:
         audit_record(
-            actor=user, action="auth.logout", object_type="user", object_id=user.pk, context=_context(request)
+            actor=user, action="auth.logout", object_type="user", object_id=user.pk, context=ctx(request)
         )
 
 
@@ -50,8 +42,6 @@ def audit_login_failed(
     sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **_: Any
 ) -> None:
     """Record a failed sign-in with the username tried (never the password)."""
-    from audit.services.events import audit_record
-
     username = str(credentials.get("username", ""))[:150]
     audit_record(
         actor=None,
@@ -62,7 +52,7 @@ def audit_login_failed(
         reason="single sign-on did not complete"
         if "nonce" in credentials
         else "bad credentials or locked out",
-        context=_context(request),
+        context=ctx(request),
     )
 
 

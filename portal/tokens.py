@@ -16,19 +16,12 @@ from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from knox.models import AuthToken
 
+from audit.middleware import current_request
+from audit.services.events import audit_record, ctx
+
 
 def _audit(**kwargs: Any) -> None:
-    from audit.services.events import audit_record
-
     audit_record(object_type="user", **kwargs)
-
-
-def audit_context(request: Any = None) -> Any:
-    """The audit context of a request (by default the one being handled)."""
-    from audit.middleware import current_request
-    from audit.services.events import AuditContext
-
-    return AuditContext.from_request(request or current_request())
 
 
 @transaction.atomic
@@ -87,9 +80,7 @@ def revoke_tokens_on_credential_change(sender: Any, instance: User, created: boo
     elif was_active and not instance.is_active:
         reason = "account deactivated"
     if reason:
-        from audit.middleware import current_request
-
         request = current_request()
         user = getattr(request, "user", None)
         actor = user if getattr(user, "is_authenticated", False) else None
-        tokens_revoke_all(user=instance, actor=actor, reason=reason, context=audit_context(request))
+        tokens_revoke_all(user=instance, actor=actor, reason=reason, context=ctx(request))

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, serializers
 
 from audit.models import AuditEvent
-from audit.selectors import audit_filters, audit_list
+from audit.selectors import AUDIT_FIELDS, audit_filters, audit_list
 from portal.api import permissions
 from portal.api.audited import AuditedListMixin
 from portal.api.schema import DATE_RANGE, query_param
@@ -27,21 +27,7 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEvent
-        fields = [
-            "id",
-            "created_at",
-            "actor",
-            "action",
-            "object_type",
-            "object_id",
-            "before",
-            "after",
-            "reason",
-            "ip",
-            "user_agent",
-            "prev_hash",
-            "hash",
-        ]
+        fields = ["actor" if name == "actor_username" else name for name in AUDIT_FIELDS]
 
 
 @extend_schema_view(get=extend_schema(parameters=AUDIT_FILTERS))

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit.middleware import current_request
 from audit.models import AuditAnchor, AuditEvent
 from audit.services.anchors import anchor_line_append, anchor_signature, anchor_stream_on_commit
 
@@ -47,9 +48,9 @@ class AuditContext:
 SYSTEM = AuditContext()
 
 
-def ctx(request: Any) -> AuditContext:
-    """The audit context of a page or API request."""
-    return AuditContext.from_request(request)
+def ctx(request: Any = None) -> AuditContext:
+    """The audit context of a page or API request (by default the one this thread is handling)."""
+    return AuditContext.from_request(request if request is not None else current_request())
 
 
 def jsonable(value: Any) -> Any:

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from audit import selectors
-from audit.selectors import audit_filters
+from audit.selectors import AUDIT_FIELDS, audit_filters
 from audit.services.events import audit_page_read, audit_record, ctx
 from portal.errors import DomainError
 from portal.roles import Role, role_required
@@ -63,21 +63,7 @@ class _Echo:
 
 
 def _audit_csv(events: Any) -> StreamingHttpResponse:
-    columns = [
-        "id",
-        "created_at",
-        "actor_username",
-        "action",
-        "object_type",
-        "object_id",
-        "before",
-        "after",
-        "reason",
-        "ip",
-        "user_agent",
-        "prev_hash",
-        "hash",
-    ]
+    columns = list(AUDIT_FIELDS)
     writer = SafeWriter(_Echo())  # usernames, user agents and notes are attacker text (#17 finding 4)
     # The details are JSON text (#16), not Python dict reprs: parseable by any tool reading the CSV.
     fields = [{"before": "before_json", "after": "after_json"}.get(c, c) for c in columns]

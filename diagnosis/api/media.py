@@ -10,10 +10,9 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from audit.services.events import AuditContext, ctx
+from audit.services.events import ctx
 from diagnosis import selectors
-from diagnosis.services.media import media_response
-from diagnosis.services.study_images import study_image_open
+from diagnosis.services.media import image_download, media_response, study_image_open
 from portal.api import permissions
 
 # The stored original is served as uploaded: JPEG, PNG or DICOM.
@@ -21,7 +20,6 @@ IMAGE_RESPONSES = {
     (200, content_type): OpenApiTypes.BINARY
     for content_type in ("image/jpeg", "image/png", "application/dicom", "application/octet-stream")
 }
-_CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "DICOM": "application/dicom"}
 
 
 class StudyImageItemView(APIView):
@@ -32,19 +30,8 @@ class StudyImageItemView(APIView):
     @extend_schema(responses=IMAGE_RESPONSES)
     def get(self, request: Request, pk: Any, image_id: Any) -> FileResponse:
         study = selectors.study_get(user=request.user, study_id=pk)
-        image = study_image_open(
-            user=request.user, study=study, image_id=image_id, context=AuditContext.from_request(request)
-        )
-        response = FileResponse(
-            image.file.open("rb"),
-            content_type=_CONTENT_TYPES.get(image.format, "application/octet-stream"),
-            as_attachment=True,
-            filename=f"image-{image.id}{image.file.name[-4:]}",
-        )
-        response["Cache-Control"] = "private, no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-        return response
+        image = study_image_open(user=request.user, study=study, image_id=image_id, context=ctx(request))
+        return image_download(image, filename=f"image-{image.id}{image.file.name[-4:]}")
 
 
 class StudyImageView(APIView):

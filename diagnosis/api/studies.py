@@ -18,7 +18,7 @@ from diagnosis import selectors
 from diagnosis.api import serializers as s
 from diagnosis.models import Label, Study
 from diagnosis.services import studies
-from diagnosis.services.study_images import study_create_with_images
+from diagnosis.services.images import upload_size_check
 from portal.api import permissions
 from portal.api.audited import AuditedListMixin
 from portal.api.schema import DATE_RANGE, query_param
@@ -72,10 +72,10 @@ class StudyListCreateView(AuditedListMixin, generics.ListAPIView):
         # The validated files again, in upload order (a repeated `image` field counts too).
         data.pop("image"), data.pop("images", None)
         image, *extra = uploaded_images(request)
-        studies.upload_size_check(image.size)
+        upload_size_check(image.size)
         upload = studies.StudyUpload(image_name=image.name or "", image_data=image.read(), **data)
         key = request.headers.get("Idempotency-Key", "")[:128]
-        created = study_create_with_images(
+        created = studies.study_create(
             user=request.user,
             upload=upload,
             extra_images=[(f.name or "", f.read()) for f in extra],

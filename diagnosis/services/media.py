@@ -8,16 +8,28 @@ from typing import Any
 from django.http import FileResponse, Http404
 
 from audit.services.events import SYSTEM, AuditContext, audit_record
-from diagnosis.models import Prediction, Study
+from diagnosis.models import Image, Prediction, Study
 
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "DICOM": "application/dicom"}
 
 
 def _private(response: FileResponse) -> FileResponse:
+    """No cache may keep it, no browser may sniff or run it."""
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+def image_download(image: Image, *, filename: str) -> FileResponse:
+    """The stored original as an attachment, with its content type and the private-media headers."""
+    response = FileResponse(
+        image.file.open("rb"),
+        content_type=_CONTENT_TYPES.get(image.format, "application/octet-stream"),
+        as_attachment=True,
+        filename=filename,
+    )
+    return _private(response)
 
 
 def _display_png(data: bytes) -> bytes:
@@ -65,10 +77,20 @@ def media_response(
         with image.file.open("rb") as handle:
             png = _display_png(handle.read())
         return _private(FileResponse(io.BytesIO(png), content_type="image/png"))
-    response = FileResponse(
-        image.file.open("rb"),
-        content_type=_CONTENT_TYPES.get(image.format, "application/octet-stream"),
-        as_attachment=True,
-        filename=f"study-{study.id}{image.file.name[-4:]}",
+    return image_download(image, filename=f"study-{study.id}{image.file.name[-4:]}")
+
+
+def study_image_open(*, user: Any, study: Study, image_id: Any, context: AuditContext = SYSTEM) -> Image:
+    """One image of a study the caller can already see (else 404), its download audited."""
+    image = study.images.filter(id=image_id).first()
+    if image is None:
+        raise Http404("No such image on this study.")
+    audit_record(
+        actor=user,
+        action="image.download",
+        object_type="image",
+        object_id=image.id,
+        after={"study": str(study.id)},
+        context=context,
     )
-    return _private(response)
+    return image

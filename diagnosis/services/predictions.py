@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
@@ -18,6 +15,7 @@ from django.utils import timezone
 from audit.services.events import audit_record
 from diagnosis.models import Image, Prediction, Study
 from diagnosis.services.intended_use import prediction_flags
+from diagnosis.services.storage import stored_files
 from diagnosis.services.workers import live_workers
 from integrations.services.hl7 import hl7_delivery_schedule
 from mlcore import InvalidImage, RejectedImage
@@ -107,9 +105,11 @@ def _next_run_number(study: Study, model_version: str) -> int:
     return (latest or 0) + 1
 
 
-@transaction.atomic
 def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction | None:
-    """Store the prediction and heatmap and complete the study, only if our claim still holds."""
+    """Store the prediction and heatmap and complete the study, only if our claim still holds.
+
+    The heatmap file goes if the row, the audit event or the commit fails (stored_files).
+    """
     prediction = Prediction(
         study=study,
         image=image,
@@ -133,51 +133,36 @@ def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction 
     # database on insert (Django would re-check each with its own SELECT, measured with bench/pipeline.py).
     fk_fields = ["study", "image", "requested_by"]
     prediction.full_clean(exclude=["heatmap", *fk_fields], validate_unique=False, validate_constraints=False)
-    updated = Study.objects.filter(
-        id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
-    ).update(
-        status=Study.Status.COMPLETED,
-        error_code="",
-        status_reason="",
-        completed_at=timezone.now(),
-        rerun_requested_by=None,
-    )
-    if not updated:
-        return None  # the claim was lost (stale and taken over): the other worker records it
-    prediction.heatmap.save("heatmap.png", ContentFile(result.heatmap_png), save=False)
-    try:
+    with stored_files() as files, transaction.atomic():
+        updated = Study.objects.filter(
+            id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
+        ).update(
+            status=Study.Status.COMPLETED,
+            error_code="",
+            status_reason="",
+            completed_at=timezone.now(),
+            rerun_requested_by=None,
+        )
+        if not updated:
+            return None  # the claim was lost (stale and taken over): the other worker records it
+        files.save(prediction.heatmap, "heatmap.png", result.heatmap_png)
         prediction.save(force_insert=True)  # a failure aborts the whole transaction: no savepoint needed
-    except Exception:  # a duplicate or a dropped database: never leave a heatmap file without its row
-        prediction.heatmap.storage.delete(prediction.heatmap.name)
-        raise
-    audit_record(
-        actor=None,
-        action="prediction.create",
-        object_type="prediction",
-        object_id=prediction.id,
-        after={
-            "study": str(study.id),
-            "probability": prediction.probability,
-            "label": prediction.label,
-            "model_version": prediction.model_version,
-            "indeterminate": prediction.indeterminate,
-            "run_number": prediction.run_number,
-        },
-    )
-    hl7_delivery_schedule(
-        study=study, event="preliminary", source_id=prediction.id
-    )  # no-op unless configured
+        audit_record(
+            actor=None,
+            action="prediction.create",
+            object_type="prediction",
+            object_id=prediction.id,
+            after={
+                "study": str(study.id),
+                "probability": prediction.probability,
+                "label": prediction.label,
+                "model_version": prediction.model_version,
+                "indeterminate": prediction.indeterminate,
+                "run_number": prediction.run_number,
+            },
+        )
+        hl7_delivery_schedule(study=study, event="preliminary", source_id=prediction.id)  # no-op unless configured
     return prediction
-
-
-def _test_hold() -> None:
-    """Test-only hook: hold the claim while the file AIRSPACE_TEST_HOLD_FILE exists, so faults can strike.
-
-    Only portal.settings.test defines the setting (never base or prod) and it is ignored with DEBUG on.
-    """
-    hold = getattr(settings, "AIRSPACE_TEST_HOLD_FILE", "")
-    while hold and not settings.DEBUG and Path(hold).exists():
-        time.sleep(0.1)
 
 
 def study_fail_timed_out(*, study_id: Any, hard: bool) -> bool:
@@ -253,7 +238,8 @@ def prediction_run(
             reason="Processing stopped repeatedly on this image; it was not analysed.",
         )
         return None
-    _test_hold()
+    if settings.AIRSPACE_BEFORE_PREDICT_HOOK:  # None outside portal.settings.test
+        settings.AIRSPACE_BEFORE_PREDICT_HOOK()
     outcome = _predict(study, images, predictor)
     if outcome is None:
         return None

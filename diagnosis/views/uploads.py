@@ -18,23 +18,35 @@ from portal.throttling import UploadRateThrottle
 @role_required(Role.CLINICIAN, Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def study_upload(request: HttpRequest) -> HttpResponse:
-    """The upload form: patient, study details and one image."""
+    """The upload form: patient, study details, the image to analyse and any further views."""
     form = StudyUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and not UploadRateThrottle().allow_request(request, None):
         form.add_error(None, "Too many uploads in a short time. Wait a minute and try again.")
         return render(request, "diagnosis/study_upload.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
-        image = data.pop("image")
+        image, extra = data.pop("image"), data.pop("images")
         upload = studies.StudyUpload(image_name=image.name or "", image_data=image.read(), **data)
         try:
-            created = studies.study_create(user=request.user, upload=upload, context=ctx(request))
+            created = studies.study_create(
+                user=request.user,
+                upload=upload,
+                extra_images=[(f.name or "", f.read()) for f in extra],
+                context=ctx(request),
+            )
         except DomainError as exc:
             if exc.code == "patient_conflict":
                 # Never filed silently: say which entered details differ (not the values on file).
                 context = {"form": form, "patient_conflict": patient_conflict_text(upload.patient_mrn, exc)}
                 return render(request, "diagnosis/study_upload.html", context, status=409)
-            form.add_error("image" if "image" in exc.fields or not exc.fields else None, exc.message)
+            field = (
+                "images"
+                if "images" in exc.fields
+                else "image"
+                if "image" in exc.fields or not exc.fields
+                else None
+            )
+            form.add_error(field, exc.message)
         else:
             if created.duplicate_of is not None:
                 messages.warning(

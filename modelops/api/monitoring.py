@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from modelops.selectors import monitoring_filters
 from modelops.services.monitoring import monitoring_report
 from portal.api import permissions
-from portal.errors import DomainError
-from portal.query_params import date_param
-
-MODEL_VERSION = re.compile(r"[A-Za-z0-9._+\-]{1,64}")
-
-
-def monitoring_filters(params: Mapping[str, Any]) -> dict[str, Any]:
-    """model_version, date_from and date_to from the query string; a bad value is a 400 naming it."""
-    date_from, date_to = date_param(params, "date_from"), date_param(params, "date_to")
-    if date_from and date_to and date_from > date_to:
-        raise DomainError(
-            "date_from must not be after date_to.",
-            code="invalid_filter",
-            fields={"date_from": ["must not be after date_to"]},
-        )
-    version = str(params.get("model_version", "")).strip()
-    if version and not MODEL_VERSION.fullmatch(version):
-        raise DomainError(
-            "model_version is at most 64 letters, digits or . _ - +",
-            code="invalid_filter",
-            fields={"model_version": ["at most 64 letters, digits or . _ - +"]},
-        )
-    return {"model_version": version or None, "date_from": date_from, "date_to": date_to}
 
 
 class MonitoringView(APIView):

@@ -11,7 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from diagnosis.models import Prediction
-from modelops.api.monitoring import monitoring_filters
+from modelops.selectors import monitoring_filters
 from modelops.services.monitoring import monitoring_report
 from portal.errors import DomainError
 from portal.roles import Role, role_required

@@ -211,6 +211,8 @@ AIRSPACE_DEIDENTIFY_DICOM = env_bool("AIRSPACE_DEIDENTIFY_DICOM", True)
 # from DJANGO_SECRET_KEY. Changing it splits future uploads of a study from earlier ones.
 AIRSPACE_DICOM_UID_SALT = os.environ.get("AIRSPACE_DICOM_UID_SALT", "")
 AIRSPACE_MODEL_BUNDLE = os.environ.get("AIRSPACE_MODEL_BUNDLE") or None
+# A callable run between a worker claiming a study and predicting it; only the test settings set one.
+AIRSPACE_BEFORE_PREDICT_HOOK = None
 
 # Worklist policy.
 AIRSPACE_ESCALATE_AFTER_MINUTES = env_int("AIRSPACE_ESCALATE_AFTER_MINUTES", 240)

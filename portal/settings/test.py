@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 from portal.settings.dev import *  # noqa: F403
 
@@ -19,9 +21,18 @@ if CELERY_BROKER_URL == "filesystem://":  # noqa: F405
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(CELERY_BROKER_DIR)  # noqa: F405
     (CELERY_BROKER_DIR / "processed").mkdir(parents=True, exist_ok=True)
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
-# Fault tests only: a worker holds its claim while this file exists, so it can be killed mid-prediction
-# or run into its time limit. Defined here alone (never in base/prod), and honoured only with DEBUG off.
-AIRSPACE_TEST_HOLD_FILE = os.environ.get("AIRSPACE_TEST_HOLD_FILE", "")
+# Fault tests only: a worker holds its processing claim while the file AIRSPACE_TEST_HOLD_FILE names
+# exists, so it can be killed mid-prediction or run into its time limit. base.py sets the hook to None.
+_TEST_HOLD_FILE = os.environ.get("AIRSPACE_TEST_HOLD_FILE", "")
+
+
+def _hold_while_file_exists() -> None:
+    """Called by prediction_run between claiming a study and predicting it."""
+    while _TEST_HOLD_FILE and Path(_TEST_HOLD_FILE).exists():
+        time.sleep(0.1)
+
+
+AIRSPACE_BEFORE_PREDICT_HOOK = _hold_while_file_exists if _TEST_HOLD_FILE else None
 # Parallel test runs (several developers on one machine) each name their own database.
 _test_db = os.environ.get("AIRSPACE_TEST_DB_NAME")
 if _test_db and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405

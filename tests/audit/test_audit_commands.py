@@ -17,6 +17,7 @@ from django.db import connection
 from audit.models import AuditAnchor, AuditEvent
 from audit.services.events import audit_record
 from diagnosis.models import Department, StaffProfile
+from diagnosis.services.staff import staff_department_set
 from tests.audit.test_audit import raw
 from tests.conftest import ROOT
 from tests.diagnosis.factories import completed_study, png_bytes
@@ -194,12 +195,11 @@ def test_admin_edit_records_actor_ip_roles_and_the_admin_action(client, alice):
     assert "Groups" in admin_event.after["change"]
 
 
-def test_department_change_is_audited(alice):
+def test_department_change_is_audited(alice, admin_user):
     ward = Department.objects.create(name="Paediatrics")
-    StaffProfile.objects.create(user=alice, department=ward)
-    profile = StaffProfile.objects.get(user=alice)
-    profile.department = Department.objects.create(name="Emergency")
-    profile.save()
+    staff_department_set(user=alice, department=ward)
+    staff_department_set(user=alice, department=Department.objects.create(name="Emergency"), actor=admin_user)
+    staff_department_set(user=alice, department=Department.objects.get(name="Emergency"))  # no change
     events = AuditEvent.objects.filter(action="user.department_changed", object_id=str(alice.pk)).order_by(
         "id"
     )

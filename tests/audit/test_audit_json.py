@@ -9,9 +9,8 @@ import json
 
 import pytest
 
-from audit.models import AuditEvent
+from audit.models import AuditEvent, details_json
 from audit.services.events import audit_record
-from diagnosis.models import details_json
 
 pytestmark = pytest.mark.django_db
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import re
-from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,54 +12,10 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from diagnosis.models import Study
-from reading.models import Review
-from reading.services.claims import reading_claim_take
-from tests.diagnosis.factories import completed_study, png_bytes
+from tests.diagnosis.factories import completed_study
+from tests.fixtures.pages import Tags, assert_no_inline_code, client_for, html, with_heatmap
 
 pytestmark = pytest.mark.django_db
-
-
-class Tags(HTMLParser):
-    """Every start tag with its attributes, plus the text of <title> and buttons/links, in document order."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-    def find(self, tag: str, **attrs: str) -> list[dict[str, str | None]]:
-        return [a for t, a in self.tags if t == tag and all(a.get(k) == v for k, v in attrs.items())]
-
-
-def html(response: Any) -> str:
-    return response.content.decode()
-
-
-def assert_no_inline_code(body: str) -> None:
-    """The CSP forbids inline script and style attributes: the pages must not rely on them."""
-    parsed = Tags(body)
-    for tag, attrs in parsed.tags:
-        assert "style" not in attrs, f"inline style on <{tag}>"
-        assert not [name for name in attrs if name.startswith("on")], f"inline handler on <{tag}>"
-        if tag == "script":
-            assert attrs.get("src"), "inline <script>"
-    assert "javascript:" not in body.lower()
-    assert not re.search(r"<style[\s>]", body)
-
-
-def client_for(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-def with_heatmap(study: Study) -> Study:
-    prediction = study.predictions.get()
-    prediction.heatmap.save("heatmap.png", ContentFile(png_bytes()), save=True)
-    return study
 
 
 # --- the page contract --------------------------------------------------------------------------------
@@ -250,37 +203,6 @@ def test_clinician_sees_no_review_form(alice: Any) -> None:
     assert 'id="review-form"' not in body and "reading.js" not in body
 
 
-def test_next_claims_the_first_free_study_and_skips_one_being_read(carol: Any, dave: Any, alice: Any) -> None:
-    taken = completed_study(created_by=alice, probability=0.99)
-    free = completed_study(created_by=alice, probability=0.7)
-    reading_claim_take(user=dave, study=taken)
-    response = client_for(carol).post(reverse("worklist-next"))
-    assert response.status_code == 302 and response["Location"] == reverse("study-detail", args=[free.id])
-    free.refresh_from_db()
-    assert free.reading_claimed_by == carol
-    assert AuditEvent.objects.filter(action="study.claim", object_id=str(free.id), actor=carol).exists()
-    again = client_for(carol).post(reverse("worklist-next"), {"after": str(free.id)}, follow=True)
-    assert again.redirect_chain[-1][0] == reverse("worklist") and "Nothing else" in html(again)
-
-
-def test_override_without_reason_is_refused_then_signed_with_one(carol: Any, alice: Any) -> None:
-    study = completed_study(created_by=alice)
-    client = client_for(carol)
-    url = reverse("study-review", args=[study.id])
-    refused = client.post(url, {"decision": "override", "final_label": "NORMAL"}, follow=True)
-    assert "needs a reason" in html(refused) and not Review.objects.exists()
-    signed = client.post(url, {"decision": "override", "final_label": "NORMAL", "reason": "false_alarm"})
-    review = Review.objects.get()
-    assert signed.status_code == 302 and review.final_label == "NORMAL" and review.reason == "false_alarm"
-    assert study.predictions.get().label == "PNEUMONIA"  # the AI output is never changed
-    event = AuditEvent.objects.get(action="review.sign")
-    assert event.after["decision"] == "override" and event.actor == carol
-    body = html(client.get(reverse("study-detail", args=[study.id])))
-    assert "Override AI" in body and "Model false alarm" in body
-
-
-# --- roles --------------------------------------------------------------------------------------------
-
 PAGES = ["study-list", "study-upload", "worklist", "audit", "model-card"]
 ALLOWED = {
     "alice": {"study-list", "study-upload", "model-card"},
@@ -316,83 +238,6 @@ def test_no_role_user_sees_the_no_access_page(nobody: Any) -> None:
 # --- admin: audit page and export ---------------------------------------------------------------------
 
 
-def test_audit_page_filters_and_exports_csv_and_the_export_is_audited(
-    admin_user: Any, alice: Any, carol: Any
-) -> None:
-    study = completed_study(created_by=alice)
-    reading_claim_take(user=carol, study=study)
-    client = client_for(admin_user)
-    body = html(client.get(reverse("audit"), {"action": "study.claim"}))
-    assert "study.claim" in body and "carol" in body and 'id="audit-export"' in body
-    assert_no_inline_code(body)
-    export = client.get(reverse("audit"), {"action": "study.claim", "format": "csv"})
-    text = b"".join(export.streaming_content).decode()
-    assert export["Content-Type"] == "text/csv" and "attachment" in export["Content-Disposition"]
-    rows = text.strip().splitlines()
-    assert rows[0].startswith("id,created_at,actor_username,action") and len(rows) == 2 and "carol" in rows[1]
-    assert AuditEvent.objects.filter(action="audit.export", actor=admin_user).count() == 1
-
-
-# --- the model page -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bundle(tmp_path: Path, settings: Any) -> Path:
-    """A small stand-in bundle with a card (including hostile HTML) and one report plot."""
-    (tmp_path / "report").mkdir()
-    (tmp_path / "metadata.json").write_text(
-        json.dumps(
-            {
-                "version": "cnn-test-7",
-                "previous_version": "cnn-test-6",
-                "changes": ["Heatmaps on a 20x20 map <b>not</b> 3x3"],
-                "sha256": "0" * 64,
-                "threshold": 0.42,
-                "indeterminate_band": [0.4, 0.45],
-                "metrics": {"roc_auc": {"value": 0.9312345, "ci_low": 0.9, "ci_high": 0.95}, "ece": 0.01},
-            }
-        )
-    )
-    (tmp_path / "MODEL_CARD.md").write_text(
-        "# Card\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n<script>alert(1)</script>\n"
-    )
-    (tmp_path / "report" / "roc_curve.png").write_bytes(png_bytes())
-    (tmp_path / "secret.txt").write_text("outside the report folder")
-    settings.AIRSPACE_MODEL_BUNDLE = str(tmp_path)
-    return tmp_path
-
-
-def test_model_page_renders_the_card_safely_with_metrics_and_plots(bundle: Path, carol: Any) -> None:
-    client = client_for(carol)
-    body = html(client.get(reverse("model-card")))
-    assert "cnn-test-7" in body and "0.4200" in body and "0.4000 – 0.4500" in body
-    assert (
-        re.search(r"roc auc</th><td>0.931</td><td>0.900 – 0.950</td>", body) and "ece</th><td>0.010" in body
-    )
-    assert "<table>" in body and "&lt;script&gt;" in body
-    # What changed since the previous version, from metadata (escaped like everything else).
-    assert "What changed since cnn-test-6" in body and "<dd>cnn-test-6</dd>" in body
-    assert "<li>Heatmaps on a 20x20 map &lt;b&gt;not&lt;/b&gt; 3x3</li>" in body
-    assert_no_inline_code(body)
-    url = reverse("model-report-file", args=["roc_curve.png"])
-    assert url in body
-    plot = client.get(url)
-    assert plot.status_code == 200 and plot["Content-Type"] == "image/png"
-    assert b"".join(plot.streaming_content) == png_bytes()
-
-
-@pytest.mark.parametrize("name", ["..%2Fsecret.txt", "secret.txt", "missing.png", ".hidden.png", "x.html"])
-def test_model_report_files_cannot_escape_the_report_folder(bundle: Path, carol: Any, name: str) -> None:
-    response = client_for(carol).get(f"/model/report/{name}")
-    assert response.status_code == 404
-
-
-def test_model_page_is_refused_to_a_user_without_a_role(bundle: Path, nobody: Any) -> None:
-    client = client_for(nobody)
-    assert client.get(reverse("model-card")).status_code == 403
-    assert client.get(reverse("model-report-file", args=["roc_curve.png"])).status_code == 403
-
-
 def test_navigation_matches_the_role(alice: Any, carol: Any, admin_user: Any) -> None:
     """Each role's menu shows only what it may open; admins reach audit, model and monitoring pages."""
     nav = {
@@ -409,14 +254,6 @@ def test_navigation_matches_the_role(alice: Any, carol: Any, admin_user: Any) ->
     assert 'aria-current="page"' in nav["root-admin"]
     assert f'href="{reverse("monitoring")}"' in nav["root-admin"]
     assert reverse("monitoring") not in nav["alice"] + nav["carol"]
-
-
-def test_review_form_offers_the_sites_configured_reasons(carol: Any, alice: Any, settings: Any) -> None:
-    settings.AIRSPACE_REVIEW_REASONS = ["missed_finding:Missed consolidation", "other"]
-    study = completed_study(created_by=alice)
-    body = html(client_for(carol).get(reverse("study-detail", args=[study.id])))
-    select = re.search(r'<select name="reason".*?</select>', body, re.S).group(0)
-    assert "Missed consolidation" in select and 'value="other"' in select and "false_alarm" not in select
 
 
 def test_error_pages_are_the_portals_own(alice: Any, client: Client) -> None:

@@ -82,10 +82,10 @@ def test_poison_study_fails_after_repeated_crashes(alice, xray_bytes, predictor)
 
 
 def _multi_view(user, first: tuple[str, bytes], *others: tuple[str, bytes]) -> Study:
-    from diagnosis.services.study_images import study_create_with_images
+    from diagnosis.services.studies import study_create
 
     upload = StudyUpload(image_name=first[0], image_data=first[1], patient_mrn="P-MV")
-    return study_create_with_images(user=user, upload=upload, extra_images=others).study
+    return study_create(user=user, upload=upload, extra_images=others).study
 
 
 def test_a_dicom_lateral_uploaded_first_gives_way_to_the_frontal_view(alice, xray_bytes, predictor):

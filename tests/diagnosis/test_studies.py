@@ -8,7 +8,8 @@ import pytest
 
 from audit.models import AuditEvent
 from diagnosis.models import Image, Patient, Study
-from diagnosis.services.studies import StudyUpload, safe_filename, study_cancel, study_create
+from diagnosis.services.images import safe_filename
+from diagnosis.services.studies import StudyUpload, study_cancel, study_create
 from portal.errors import DomainError, PayloadTooLarge
 
 pytestmark = pytest.mark.django_db

@@ -25,7 +25,7 @@ from diagnosis.models import Study
 from mlcore.heatmap import heatmap_png
 from modelops.services.monitoring import monitoring_report
 from reading.models import Review
-from reading.services.reviews import study_claim
+from reading.services.claims import reading_claim_take
 from tests.conftest import FIXTURE_XRAYS, ROOT
 from tests.diagnosis.factories import ImageFactory, PredictionFactory, StudyFactory
 from tests.e2e.conftest import login, shot
@@ -147,7 +147,7 @@ def test_indeterminate_result_and_its_summary_step_before_signing(
     page.context.clear_cookies()
 
     login(page, "carol")
-    study_claim(user=carol, study=study)
+    reading_claim_take(user=carol, study=study)
     page.goto(f"/studies/{study.id}/")
     page.locator("body").press("a")
     page.keyboard.press("Enter")

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.models import AuditEvent
 from diagnosis.models import Image
-from diagnosis.services.studies import identifier_digest
+from diagnosis.services.images import identifier_digest
 from modelops.services.dataset_export import deidentified_image
 from tests.fixtures.dicoms import HOSTILE_SECRETS, hostile_dicom, xray_dicom
 
