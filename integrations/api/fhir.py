@@ -11,9 +11,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from diagnosis import permissions, selectors
-from diagnosis.services.audit import AuditContext, audit_record
+from audit.services.events import AuditContext, audit_record
+from diagnosis import selectors
 from integrations.services.fhir import study_fhir_bundle
+from portal.api import permissions
 
 
 class FhirJSONRenderer(JSONRenderer):

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from diagnosis.models import Patient, Prediction, ReadLabel, Review, Study
-from diagnosis.selectors import current_prediction, current_review
+from diagnosis.models import Patient, Prediction, Study
+from diagnosis.selectors import current_prediction
+from reading.models import ReadLabel, Review
+from reading.selectors import current_review
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"

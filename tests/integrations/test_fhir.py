@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from reading.services.reviews import review_submit
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.imagingstudy import ImagingStudy
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
-from diagnosis.models import AuditEvent
-from diagnosis.services.reviews import review_submit
+from audit.models import AuditEvent
 from tests.diagnosis.factories import completed_study
 
 pytestmark = pytest.mark.django_db
