@@ -161,7 +161,9 @@ def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction 
                 "run_number": prediction.run_number,
             },
         )
-        hl7_delivery_schedule(study=study, event="preliminary", source_id=prediction.id)  # no-op unless configured
+        hl7_delivery_schedule(
+            study=study, event="preliminary", source_id=prediction.id
+        )  # no-op unless configured
     return prediction
 
 

@@ -12,16 +12,24 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from audit.services.events import audit_record
 from diagnosis.models import Study
-from diagnosis.services.audit import audit_record
 from integrations.models import Hl7Delivery
 from integrations.services.hl7_messages import oru_message
 from integrations.services.mllp import MllpError, mllp_send
+
+HL7_DELIVER_TASK = "integrations.tasks.hl7_deliver_task"
+
+
+def hl7_deliver_send(delivery_id: int) -> None:
+    """Publish one delivery to the worker, by task name."""
+    current_app.send_task(HL7_DELIVER_TASK, args=[delivery_id])
 
 
 def hl7_enabled() -> bool:
@@ -52,9 +60,8 @@ def hl7_delivery_schedule(*, study: Study, event: str, source_id: Any) -> Hl7Del
     )
     if created:
         _audit(delivery, "hl7.queue", source=str(source_id))
-        from integrations.tasks import hl7_deliver_task
-
-        hl7_deliver_task.delay_on_commit(delivery.id)
+        # By name: the task module imports this one, so importing it here would close a cycle.
+        transaction.on_commit(lambda: hl7_deliver_send(delivery.id))
     return delivery
 
 

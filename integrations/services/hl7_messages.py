@@ -12,8 +12,9 @@ from django.utils import timezone
 from hl7apy.consts import VALIDATION_LEVEL
 from hl7apy.core import Group, Message
 
-from diagnosis.models import Patient, Prediction, ReadLabel, Review, Study
+from diagnosis.models import Patient, Prediction, Study
 from integrations.models import Hl7Delivery
+from reading.models import ReadLabel, Review
 
 AI_NOTE = "AI decision support - not a diagnosis"
 _ESCAPES = (("\\", "\\E\\"), ("|", "\\F\\"), ("^", "\\S\\"), ("&", "\\T\\"), ("~", "\\R\\"))

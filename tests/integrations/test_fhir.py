@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from reading.services.reviews import review_submit
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fhir.resources.R4B.imagingstudy import ImagingStudy
@@ -14,6 +13,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
 
 from audit.models import AuditEvent
+from reading.services.reviews import review_submit
 from tests.diagnosis.factories import completed_study
 
 pytestmark = pytest.mark.django_db

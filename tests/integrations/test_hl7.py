@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from diagnosis.models import AuditEvent
-from diagnosis.services.reviews import review_submit
+from audit.models import AuditEvent
 from integrations.models import Hl7Delivery
 from integrations.services.hl7 import hl7_deliver, hl7_delivery_schedule, hl7_retry_delay
+from reading.services.reviews import review_submit
 from tests.diagnosis.factories import completed_study
 from tests.integrations.mllp_listener import MllpListener, free_port
 
@@ -48,7 +48,7 @@ def test_preliminary_final_and_corrected_reach_the_listener_each_acked(
     listener, alice, carol, dave, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent: list[int] = []
-    monkeypatch.setattr("integrations.tasks.hl7_deliver_task.delay", lambda i: sent.append(i))
+    monkeypatch.setattr("integrations.services.hl7.hl7_deliver_send", lambda i: sent.append(i))
     study = completed_study(created_by=alice, probability=0.83)
     study.accession_number = "ACC|7"
     study.save()
