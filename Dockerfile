@@ -25,6 +25,7 @@ COPY reading ./reading
 COPY modelops ./modelops
 COPY backups ./backups
 COPY sso ./sso
+COPY integrations ./integrations
 COPY mlcore ./mlcore
 COPY models ./models
 

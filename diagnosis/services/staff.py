@@ -22,7 +22,13 @@ def staff_department_set(
     *, user: Any, department: Department | None, actor: Any = None, context: AuditContext = SYSTEM
 ) -> StaffProfile:
     """Put `user` in `department` (None: no department); `user.department_changed` when it changes."""
-    profile = StaffProfile.objects.select_for_update().select_related("department").filter(user=user).first()
+    # Lock the profile row only: the department is a nullable join, which PostgreSQL cannot lock.
+    profile = (
+        StaffProfile.objects.select_for_update(of=("self",))
+        .select_related("department")
+        .filter(user=user)
+        .first()
+    )
     created = profile is None
     before = None if created else _name(profile.department)
     if created:
