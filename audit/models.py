@@ -27,6 +27,8 @@ class AuditEvent(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # The event's place in the chain (1, 2, 3...), assigned under the chain lock: a gap is a missing event.
+    seq = models.BigIntegerField(null=True, blank=True, unique=True, editable=False)
 
     class Meta:
         db_table = "diagnosis_auditevent"  # the table predates the audit app; its rows stay where they are

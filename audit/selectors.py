@@ -27,6 +27,7 @@ AUDIT_FIELDS = (
     "user_agent",
     "prev_hash",
     "hash",
+    "seq",  # covered by the hash: an auditor recomputing the chain needs it
 )
 
 

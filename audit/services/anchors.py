@@ -46,7 +46,7 @@ def _stream(event: Any) -> None:
     connection._airspace_audit_last = None
     try:
         signature = anchor_signature(event.id, event.hash)
-        line = {"event_id": event.id, "head_hash": event.hash, "signature": signature}
+        line = {"event_id": event.id, "seq": event.seq, "head_hash": event.hash, "signature": signature}
         anchor_line_append({**line, "signed_at": timezone.now().isoformat(), "kind": "commit"})
     except (ImproperlyConfigured, OSError) as exc:  # the commit stands; the beat anchor covers the event
         logger.warning("Audit event %s committed but not streamed to the anchor file: %s", event.id, exc)

@@ -74,6 +74,8 @@ def event_digest(event: AuditEvent) -> str:
         "user_agent": event.user_agent,
         "prev_hash": event.prev_hash,
     }
+    if event.seq is not None:  # events recorded before seq existed keep their original digest
+        payload["seq"] = event.seq
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -99,7 +101,10 @@ def audit_record(
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction."""
     lock_chain()
-    prev_hash = AuditEvent.objects.order_by("-id").values_list("hash", flat=True).first() or GENESIS_HASH
+    head = AuditEvent.objects.order_by("-id").values_list("hash", "seq").first()
+    prev_hash, prev_seq = head or (GENESIS_HASH, 0)
+    if prev_seq is None:  # the first event after the legacy rows: number them by position
+        prev_seq = AuditEvent.objects.count()
     is_user = actor is not None and getattr(actor, "is_authenticated", False)
     event = AuditEvent(
         created_at=timezone.now(),
@@ -114,6 +119,9 @@ def audit_record(
         ip=context.ip,
         user_agent=context.user_agent,
         prev_hash=prev_hash,
+        # Assigned under the chain lock from the previous event, so a rolled-back write leaves no gap here
+        # (unlike the id sequence, which burns a value on every rollback): a gap in seq is a missing event.
+        seq=prev_seq + 1,
     )
     event.hash = event_digest(event)
     event.save(force_insert=True)
@@ -163,7 +171,7 @@ def audit_anchor() -> AuditAnchor | None:
     anchor = AuditAnchor.objects.create(
         event=head, head_hash=head.hash, signature=anchor_signature(head.id, head.hash)
     )
-    line = {"event_id": head.id, "head_hash": head.hash, "signature": anchor.signature}
+    line = {"event_id": head.id, "seq": head.seq, "head_hash": head.hash, "signature": anchor.signature}
     anchor_line_append({**line, "signed_at": anchor.created_at.isoformat()})
     return anchor
 
@@ -177,6 +185,8 @@ class VerifyReport:
     head_id: int | None = None
     last_anchored_id: int | None = None
     anchored: int = 0  # events up to the newest verified anchor
+    missing: int = 0  # events absent from the numbered chain (gaps in seq)
+    sequenced: bool = False  # a numbered event has been seen
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -190,19 +200,41 @@ class VerifyReport:
 
 
 def _verify_chain(report: VerifyReport) -> dict[int, str]:
-    """Recompute every hash and link; return id -> hash for the anchor checks."""
+    """Recompute every hash and link, and check seq runs 1, 2, 3...; return id -> hash for the anchors."""
     hashes: dict[int, str] = {}
     prev_hash = GENESIS_HASH
-    for event in AuditEvent.objects.order_by("id").iterator(chunk_size=2000):
+    for position, event in enumerate(AuditEvent.objects.order_by("id").iterator(chunk_size=2000), start=1):
         report.checked += 1
         if event.prev_hash != prev_hash:
             report.problems.append(f"event {event.id}: link broken (a row before it was deleted or inserted)")
         if event_digest(event) != event.hash:
             report.problems.append(f"event {event.id}: contents altered (hash mismatch)")
+        _check_sequence(event, position, report)
         hashes[event.id] = event.hash
         prev_hash = event.hash
         report.head_id = event.id
     return hashes
+
+
+def _check_sequence(event: AuditEvent, position: int, report: VerifyReport) -> None:
+    """Ids may skip (a rolled-back insert burns one); seq may not: it is the event's place in the chain.
+
+    Legacy events (recorded before seq existed) have none and may only come first.
+    """
+    if event.seq is None:
+        if report.sequenced:
+            report.problems.append(f"event {event.id}: no sequence number after numbered events")
+        return
+    report.sequenced = True
+    expected = position + report.missing
+    if event.seq > expected:
+        report.problems.append(
+            f"event {event.id}: gap, {event.seq - expected} event(s) missing before it "
+            f"(seq {expected} to {event.seq - 1})"
+        )
+        report.missing += event.seq - expected
+    elif event.seq < expected:
+        report.problems.append(f"event {event.id}: sequence number {event.seq} repeated or out of order")
 
 
 def _file_anchors(path: Path, report: VerifyReport) -> list[dict[str, Any]]:

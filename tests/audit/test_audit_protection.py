@@ -1,5 +1,5 @@
 """Finding 6 (#17): the audit trail cannot be cut or rewritten with the portal's database rights, and what
-the owner can still do is detected: TRUNCATE blocked, every commit's last event anchored at once."""
+the owner can still do is detected: TRUNCATE blocked, tails anchored at commit, gaps in the sequence found."""
 
 from __future__ import annotations
 
@@ -138,7 +138,9 @@ def test_each_commit_signs_its_last_event_at_once(alice, anchors):
             last = audit_record(actor=alice, action="study.view", object_id=i)
         assert not anchors.exists()  # nothing is signed before COMMIT
     lines = [json.loads(line) for line in anchors.read_text().splitlines()]
-    assert [(line["event_id"], line["head_hash"]) for line in lines] == [(last.id, last.hash)]
+    assert [(line["event_id"], line["seq"], line["head_hash"]) for line in lines] == [
+        (last.id, last.seq, last.hash)
+    ]
     with pytest.raises(RuntimeError), transaction.atomic():
         audit_record(actor=alice, action="study.view")
         raise RuntimeError("rolled back: nothing to sign")
@@ -163,10 +165,28 @@ def test_tail_rewritten_and_rechained_is_detected(chain):
     assert problems and all("anchor" in p for p in problems), problems
 
 
+def test_a_gap_is_detected_even_when_the_chain_is_relinked_and_no_anchor_remains(chain, anchors):
+    as_owner("DELETE FROM diagnosis_auditevent WHERE id = %s", [chain[2].id])
+    prev = chain[1].hash
+    for event in AuditEvent.objects.filter(id__gt=chain[2].id).order_by("id"):
+        event.prev_hash = prev
+        event.hash = prev = event_digest(event)
+        as_owner(
+            "UPDATE diagnosis_auditevent SET prev_hash=%s, hash=%s WHERE id=%s",
+            [event.prev_hash, event.hash, event.id],
+        )
+    as_owner("DELETE FROM diagnosis_auditanchor")
+    anchors.unlink(missing_ok=True)  # the worst case: no anchor survives
+    problems = audit_verify().problems
+    assert problems == [
+        f"event {chain[3].id}: gap, 1 event(s) missing before it (seq {chain[2].seq} to {chain[2].seq})"
+    ]
+
+
 def test_a_rolled_back_write_leaves_an_id_gap_but_no_false_alarm(chain, alice):
     with pytest.raises(RuntimeError), transaction.atomic():
         audit_record(actor=alice, action="study.view")
         raise RuntimeError("roll back: PostgreSQL keeps the id consumed")
     after = audit_record(actor=alice, action="study.view")
-    assert after.id > chain[-1].id + 1
+    assert after.id > chain[-1].id + 1 and after.seq == chain[-1].seq + 1
     assert audit_verify().ok
