@@ -29,6 +29,12 @@ class StudyFhirView(APIView):
     permission_classes = [permissions.AnyRole]
     renderer_classes = [FhirJSONRenderer, JSONRenderer]
 
+    def handle_exception(self, exc: Exception) -> Response:
+        """Errors keep the API's JSON error body and media type: only a Bundle is served as FHIR."""
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, pk: Any) -> Response:
         study = selectors.study_get(user=request.user, study_id=pk)
