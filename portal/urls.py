@@ -31,6 +31,7 @@ urlpatterns = [
     path("", include("reading.urls")),
     path("", include("audit.urls")),
     path("", include("modelops.urls")),
+    path("", include("integrations.urls")),
     path("django-admin/", admin.site.urls),
 ]
 

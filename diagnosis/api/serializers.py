@@ -10,6 +10,8 @@ from rest_framework import serializers
 
 from diagnosis.models import MRN_MESSAGE, MRN_PATTERN, Image, Patient, Prediction, Study
 from diagnosis.selectors import current_prediction
+from integrations.models import Hl7Delivery
+from integrations.selectors import ehr_deliveries, ehr_deliveries_prefetch
 from reading.api.serializers import FinalReadSerializer, ReviewSerializer
 from reading.selectors import current_review, final_read_for, review_history
 from reading.services.claims import reading_claim_holder
@@ -102,6 +104,27 @@ class StudyImageSerializer(serializers.ModelSerializer):
         return reverse("api-study-image-item", kwargs={"pk": obj.study_id, "image_id": obj.id})
 
 
+class EhrDeliverySerializer(serializers.Serializer):
+    """One HL7 ORU^R01 delivery of the study to the EHR (docs/INTEGRATION.md)."""
+
+    id = serializers.IntegerField()
+    event = serializers.ChoiceField(Hl7Delivery.Event.choices)
+    status = serializers.ChoiceField(Hl7Delivery.State.choices)
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField(allow_blank=True)
+    control_id = serializers.CharField(help_text="MSH-10, kept across retries.")
+    updated_at = serializers.DateTimeField(help_text="When it was delivered, else when it was queued.")
+
+
+class StudyListSerializer(serializers.ListSerializer):
+    """Loads every study's EHR deliveries in one query for the whole page."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        studies = list(data.all() if hasattr(data, "all") else data)
+        ehr_deliveries_prefetch(studies)
+        return super().to_representation(studies)
+
+
 class StudySerializer(serializers.ModelSerializer):
     patient = PatientSerializer(read_only=True)
     prediction = serializers.SerializerMethodField()
@@ -119,9 +142,11 @@ class StudySerializer(serializers.ModelSerializer):
     )
     claimed_by = serializers.SerializerMethodField()
     final_read = serializers.SerializerMethodField()
+    ehr_deliveries = serializers.SerializerMethodField()
 
     class Meta:
         model = Study
+        list_serializer_class = StudyListSerializer
         fields = [
             "id",
             "status",
@@ -146,7 +171,13 @@ class StudySerializer(serializers.ModelSerializer):
             "reviews",
             "claimed_by",
             "reading_claim_expires_at",
+            "ehr_deliveries",
         ]
+
+    @extend_schema_field(EhrDeliverySerializer(many=True))
+    def get_ehr_deliveries(self, obj: Study) -> list[dict[str, Any]]:
+        """HL7 result deliveries to the EHR, oldest first; empty when HL7 output is off."""
+        return EhrDeliverySerializer(ehr_deliveries(obj), many=True).data
 
     @extend_schema_field(FinalReadSerializer(allow_null=True))
     def get_final_read(self, obj: Study) -> dict[str, Any] | None:

@@ -14,6 +14,7 @@ from audit.services.events import audit_page_read, audit_record, ctx
 from diagnosis import selectors
 from diagnosis.models import Study
 from diagnosis.services import studies
+from integrations.selectors import ehr_deliveries
 from portal.errors import DomainError
 from portal.roles import ANY_ROLE, Role, has_role, role_required
 from reading.forms import ReviewForm
@@ -62,6 +63,8 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
         ),
         "claim_holder": reading_claim_holder(study),  # an expired claim shows as none
         "can_review": has_role(request.user, Role.RADIOLOGIST) and study.status == Study.Status.COMPLETED,
+        # HL7 result deliveries: shown to admins and to clinicians (who may see this study).
+        "ehr_deliveries": ehr_deliveries(study) if has_role(request.user, Role.ADMIN, Role.CLINICIAN) else [],
     }
 
 

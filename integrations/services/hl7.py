@@ -18,11 +18,12 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from audit.services.events import audit_record
+from audit.services.events import SYSTEM, AuditContext, audit_record
 from diagnosis.models import Study
 from integrations.models import Hl7Delivery
 from integrations.services.hl7_messages import oru_message
 from integrations.services.mllp import MllpError, mllp_send
+from portal.errors import Conflict
 
 HL7_DELIVER_TASK = "integrations.tasks.hl7_deliver_task"
 
@@ -128,3 +129,23 @@ def _record_failure(delivery: Hl7Delivery, error: str) -> DeliveryOutcome:
     Hl7Delivery.objects.filter(id=delivery.id).update(state=state, claimed_at=None, last_error=error)
     _audit(delivery, "hl7.failed" if final else "hl7.attempt_failed", attempts=delivery.attempts, error=error)
     return DeliveryOutcome(state=str(state), attempts=delivery.attempts, error=error)
+
+
+@transaction.atomic
+def hl7_delivery_retry(*, delivery: Hl7Delivery, actor: Any, context: AuditContext = SYSTEM) -> None:
+    """An admin sends a FAILED delivery again: back to pending with fresh attempts, same MSH-10 (audited)."""
+    reset = Hl7Delivery.objects.filter(id=delivery.id, state=Hl7Delivery.State.FAILED).update(
+        state=Hl7Delivery.State.PENDING, attempts=0, claimed_at=None
+    )
+    if not reset:
+        raise Conflict("Only a failed delivery can be retried.", code="delivery_not_failed")
+    audit_record(
+        actor=actor,
+        action="hl7.retry",
+        object_type="study",
+        object_id=delivery.study_id,
+        before={"state": delivery.state, "attempts": delivery.attempts, "last_error": delivery.last_error},
+        after={"delivery": delivery.id, "event": delivery.event, "control_id": delivery.control_id},
+        context=context,
+    )
+    transaction.on_commit(lambda: hl7_deliver_send(delivery.id))

@@ -59,6 +59,7 @@ MATRIX: dict[str, dict[str, Row]] = {
     "api-study-heatmap": {"GET": ANY_ROLE},
     "api-study-image-item": {"GET": ANY_ROLE},
     "api-study-fhir": {"GET": ANY_ROLE},
+    "api-study-ehr-delivery-retry": {"POST": ADMIN_ONLY},
     "api-worklist": {"GET": READER},
     "api-worklist-summary": {"GET": READER},
     "api-audit": {"GET": ADMIN_ONLY},

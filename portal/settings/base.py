@@ -354,6 +354,9 @@ SPECTACULAR_SETTINGS = {
         "LabelEnum": "diagnosis.models.Label",
         "ReadLabelEnum": "reading.models.ReadLabel",
         "SexEnum": "diagnosis.models.Patient.Sex",
+        "StatusEnum": "diagnosis.models.Study.Status",  # the study status keeps its name
+        "EhrDeliveryStatusEnum": "integrations.models.Hl7Delivery.State",
+        "EhrDeliveryEventEnum": "integrations.models.Hl7Delivery.Event",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -53,6 +53,8 @@ def _url(api_route: ApiRoute, scene: Scene) -> str:
             kwargs[arg] = scene.patient.pk if "/patients/" in api_route.route else scene.study.pk
         elif arg == "image_id":
             kwargs[arg] = scene.study.images.get().pk
+        elif arg == "delivery_id":
+            kwargs[arg] = 1  # no such delivery: the admin gets 404; tests/integrations covers a real one
         else:
             pytest.fail(f"{api_route.name}: teach tests/portal/test_matrix.py what <{arg}> is")
     return reverse(api_route.name, kwargs=kwargs)
