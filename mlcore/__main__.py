@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="markdown table comparing run folders (short ablations)")
     compare.add_argument("runs", nargs="+")
     compare.add_argument("--out")
-    # Its own arguments are parsed by mlcore.gate_fit.cli (`python -m mlcore gate --help`).
+    # Its own arguments are parsed by mlcore.gate_cli.cli (`python -m mlcore gate --help`).
     sub.add_parser(
         "gate", help="measure (--evaluate) or collect (--collect DIR) a bundle's input gate", add_help=False
     )
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "gate":
-        from mlcore.gate_fit import cli
+        from mlcore.gate_cli import cli
 
         cli(rest)
         return 0

@@ -12,7 +12,7 @@ Every threshold is set on chest X-rays only (held-out patients' images); no nega
 5. DICOM modality: only projection radiography (CR/DX/DR) is read.
 The gate score is the largest of these, normalised so that 1.0 is the boundary: > 1 is rejected.
 
-`python -m mlcore gate --evaluate [BUNDLE]` measures the rates (see mlcore/gate_fit.py).
+`python -m mlcore gate --evaluate [BUNDLE]` measures the rates (see mlcore/gate_cli.py).
 """
 
 from __future__ import annotations

@@ -15,8 +15,6 @@ is measured leave-one-source-out: each source package's images are scored by a c
 
 from __future__ import annotations
 
-import argparse
-import json
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -25,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from mlcore.bundle import BundleMetadata, read_bundle_metadata, resolve_bundle_dir
+from mlcore.bundle import BundleMetadata, read_bundle_metadata
 from mlcore.config import PROJECT_ROOT, SEED, SHARED_DATA_DIR
 from mlcore.data import scan_folder, split_by_patient
 from mlcore.decoding import decode_image
@@ -381,31 +379,3 @@ def evaluate_gate_rates(bundle_dir: Path, per_kind: int = 40) -> dict[str, Any]:
         r = sum(rates["negatives"][k]["rejected"] for k in kinds)
         rates[group] = {"n": n, "rejected": r, "rate": r / max(n, 1)}
     return rates
-
-
-def cli(argv: list[str] | None = None) -> None:
-    """`python -m mlcore gate --evaluate [BUNDLE]`: measure the bundle's fitted gate and print the rates."""
-    parser = argparse.ArgumentParser(
-        prog="python -m mlcore gate", description="Measure the input gate of a bundle."
-    )
-    parser.add_argument("--evaluate", action="store_true", help="measure rejection rates (the default)")
-    parser.add_argument("bundle", nargs="?", help="bundle folder (default: models/CURRENT)")
-    parser.add_argument("--per-kind", type=int, default=40, help="negatives per kind")
-    parser.add_argument(
-        "--collect",
-        type=Path,
-        metavar="DIR",
-        help=f"store DIR/<category>/ images' evidence as {NEGATIVES_FILE}",
-    )
-    args = parser.parse_args(argv)
-    if args.collect:
-        bundle = resolve_bundle_dir(args.bundle)
-        real = collect_real_set(LiteRTRunner(bundle / "model.tflite"), args.collect)
-        real.save(bundle / NEGATIVES_FILE)
-        print(f"{len(real.names)} images from {len(set(real.source))} sources -> {bundle / NEGATIVES_FILE}")
-        return
-    print(json.dumps(evaluate_gate_rates(resolve_bundle_dir(args.bundle), args.per_kind), indent=2))
-
-
-if __name__ == "__main__":
-    cli()

@@ -69,18 +69,6 @@ def analysis_order(images: list[Image]) -> list[Image]:
     return sorted(images, key=lambda image: "lateral_view" in (image.meta or {}).get("flags", []))
 
 
-def study_processing_release(*, study: Study) -> None:
-    """Give an unprocessed processing claim back (e.g. the model is not loadable yet) so the study waits."""
-    Study.objects.filter(
-        id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
-    ).update(
-        status=Study.Status.QUEUED,
-        processing_started_at=None,
-        processing_worker="",
-        attempts=F("attempts") - 1,
-    )
-
-
 @transaction.atomic
 def study_finish_unprocessed(*, study: Study, status: str, code: str, reason: str) -> bool:
     """Move a claimed study to failed or rejected with its reason; audited."""

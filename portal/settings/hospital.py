@@ -1,0 +1,49 @@
+"""Settings for the hospital's systems: single sign-on over OpenID Connect and HL7 v2 results to the EHR."""
+
+from __future__ import annotations
+
+import os
+
+from portal.settings.env import env_bool, env_int
+
+# Single sign-on over OpenID Connect (sso app, docs/INTEGRATION.md). Off unless a client id and an issuer
+# (discovery) or the four endpoints are set. Provider groups map to roles and a department on every login.
+AIRSPACE_OIDC_ISSUER = os.environ.get("AIRSPACE_OIDC_ISSUER", "").strip()
+OIDC_RP_CLIENT_ID = os.environ.get("AIRSPACE_OIDC_CLIENT_ID", "").strip()
+OIDC_RP_CLIENT_SECRET = os.environ.get("AIRSPACE_OIDC_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("AIRSPACE_OIDC_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("AIRSPACE_OIDC_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("AIRSPACE_OIDC_USERINFO_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("AIRSPACE_OIDC_JWKS_ENDPOINT", "")
+OIDC_RP_SCOPES = os.environ.get("AIRSPACE_OIDC_SCOPES", "openid email profile")
+OIDC_RP_SIGN_ALGO = os.environ.get("AIRSPACE_OIDC_SIGN_ALGO", "RS256")
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True  # S256 code challenge; providers that do not support PKCE ignore it
+OIDC_TIMEOUT = env_int("AIRSPACE_OIDC_TIMEOUT", 10)
+OIDC_VERIFY_SSL = True
+LOGIN_REDIRECT_URL_FAILURE = "/login/?sso=failed"
+AIRSPACE_OIDC_USE_USERINFO = env_bool("AIRSPACE_OIDC_USE_USERINFO", True)
+AIRSPACE_OIDC_PROVIDER_NAME = os.environ.get("AIRSPACE_OIDC_PROVIDER_NAME", "single sign-on")
+AIRSPACE_OIDC_GROUPS_CLAIM = os.environ.get("AIRSPACE_OIDC_GROUPS_CLAIM", "groups")
+AIRSPACE_OIDC_USERNAME_CLAIM = os.environ.get("AIRSPACE_OIDC_USERNAME_CLAIM", "preferred_username")
+# "provider-group=role,..." (roles: clinician, radiologist, admin) or a JSON object; unmapped groups grant nothing.
+AIRSPACE_OIDC_ROLE_MAP = os.environ.get("AIRSPACE_OIDC_ROLE_MAP", "")
+# "provider-group=Department name,..."; empty: departments are managed in Airspace, not by the provider.
+AIRSPACE_OIDC_DEPARTMENT_MAP = os.environ.get("AIRSPACE_OIDC_DEPARTMENT_MAP", "")
+# Who may sign in with a local password: all, admins (break-glass admin accounts only) or off.
+AIRSPACE_LOCAL_LOGIN = os.environ.get("AIRSPACE_LOCAL_LOGIN", "all").strip().lower()
+
+
+# HL7 v2.5 ORU^R01 results over MLLP to the hospital's interface engine (#18 item 3). Off unless a host is
+# set: each recorded prediction (OBR-25 P), signed read (F) and amendment (C) becomes one delivery row,
+# sent by a Celery task and retried with exponential backoff until ACKed (AA) or out of attempts.
+AIRSPACE_HL7_HOST = os.environ.get("AIRSPACE_HL7_HOST", "")
+AIRSPACE_HL7_PORT = env_int("AIRSPACE_HL7_PORT", 2575)
+AIRSPACE_HL7_TIMEOUT = env_int("AIRSPACE_HL7_TIMEOUT", 10)
+AIRSPACE_HL7_MAX_ATTEMPTS = env_int("AIRSPACE_HL7_MAX_ATTEMPTS", 10)
+AIRSPACE_HL7_RETRY_SECONDS = env_int("AIRSPACE_HL7_RETRY_SECONDS", 5)
+AIRSPACE_HL7_RETRY_MAX_SECONDS = env_int("AIRSPACE_HL7_RETRY_MAX_SECONDS", 600)
+AIRSPACE_HL7_SENDING_FACILITY = os.environ.get("AIRSPACE_HL7_SENDING_FACILITY", "AIRSPACE")
+AIRSPACE_HL7_RECEIVING_APPLICATION = os.environ.get("AIRSPACE_HL7_RECEIVING_APPLICATION", "EHR")
+AIRSPACE_HL7_RECEIVING_FACILITY = os.environ.get("AIRSPACE_HL7_RECEIVING_FACILITY", "HOSPITAL")
+AIRSPACE_HL7_PROCESSING_ID = os.environ.get("AIRSPACE_HL7_PROCESSING_ID", "P")  # MSH-11: P, T or D
