@@ -28,8 +28,10 @@ def anchors(settings, tmp_path):
 
 
 @pytest.fixture
-def chain(alice, anchors):
-    """Five events, each committed on its own (as five requests would), so each is streamed at commit."""
+def chain(services, alice, anchors):
+    """Five events, each committed on its own (as five requests would), so each is streamed at commit.
+
+    The triggers, roles and tampering these tests need exist on PostgreSQL only."""
     return [
         audit_record(actor=alice, action="study.view", object_type="study", object_id=i) for i in range(5)
     ]
