@@ -48,11 +48,16 @@ def _audit(delivery: Hl7Delivery, action: str, **after: Any) -> None:
     )
 
 
-@transaction.atomic
 def hl7_delivery_schedule(*, study: Study, event: str, source_id: Any) -> Hl7Delivery | None:
     """Record that this study event must reach the EHR and send it after commit (None when HL7 is off)."""
+    # Checked before any transaction: every prediction calls this, and HL7 off must cost no savepoint.
     if not hl7_enabled():
         return None
+    with transaction.atomic():
+        return _delivery_record(study=study, event=event, source_id=source_id)
+
+
+def _delivery_record(*, study: Study, event: str, source_id: Any) -> Hl7Delivery:
     delivery, created = Hl7Delivery.objects.get_or_create(
         study_id=study.id,
         event=event,
