@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Hl7Delivery(models.Model):
@@ -31,6 +32,9 @@ class Hl7Delivery(models.Model):
     last_error = models.TextField(blank=True)
     # Set by the conditional UPDATE that claims a send; cleared when the attempt ends.
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # When the task carrying the next attempt is due; a pending delivery well past it lost its task
+    # (broker restart, a crash between commit and publish) and the sweep sends it again.
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 

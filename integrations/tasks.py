@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from integrations.services.hl7 import hl7_deliver, hl7_retry_delay
+from integrations.services.hl7 import hl7_deliver, hl7_retry_delay, hl7_sweep_lost
 
 
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
@@ -14,3 +14,9 @@ def hl7_deliver_task(self: Task, delivery_id: int) -> str:
     if outcome.retry:
         raise self.retry(countdown=hl7_retry_delay(outcome.attempts))
     return outcome.state
+
+
+@shared_task
+def hl7_sweep_task() -> int:
+    """Re-send pending HL7 deliveries whose task was lost (beat, every AIRSPACE_HL7_SWEEP_SECONDS)."""
+    return len(hl7_sweep_lost())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
@@ -131,7 +131,10 @@ def _record_delivered(delivery: Hl7Delivery) -> DeliveryOutcome:
 def _record_failure(delivery: Hl7Delivery, error: str) -> DeliveryOutcome:
     final = delivery.attempts >= settings.AIRSPACE_HL7_MAX_ATTEMPTS
     state = Hl7Delivery.State.FAILED if final else Hl7Delivery.State.PENDING
-    Hl7Delivery.objects.filter(id=delivery.id).update(state=state, claimed_at=None, last_error=error)
+    next_attempt_at = timezone.now() + timedelta(seconds=hl7_retry_delay(delivery.attempts))
+    Hl7Delivery.objects.filter(id=delivery.id).update(
+        state=state, claimed_at=None, last_error=error, next_attempt_at=next_attempt_at
+    )
     _audit(delivery, "hl7.failed" if final else "hl7.attempt_failed", attempts=delivery.attempts, error=error)
     return DeliveryOutcome(state=str(state), attempts=delivery.attempts, error=error)
 
@@ -140,7 +143,7 @@ def _record_failure(delivery: Hl7Delivery, error: str) -> DeliveryOutcome:
 def hl7_delivery_retry(*, delivery: Hl7Delivery, actor: Any, context: AuditContext = SYSTEM) -> None:
     """An admin sends a FAILED delivery again: back to pending with fresh attempts, same MSH-10 (audited)."""
     reset = Hl7Delivery.objects.filter(id=delivery.id, state=Hl7Delivery.State.FAILED).update(
-        state=Hl7Delivery.State.PENDING, attempts=0, claimed_at=None
+        state=Hl7Delivery.State.PENDING, attempts=0, claimed_at=None, next_attempt_at=timezone.now()
     )
     if not reset:
         raise Conflict("Only a failed delivery can be retried.", code="delivery_not_failed")
@@ -154,3 +157,29 @@ def hl7_delivery_retry(*, delivery: Hl7Delivery, actor: Any, context: AuditConte
         context=context,
     )
     transaction.on_commit(lambda: hl7_deliver_send(delivery.id))
+
+
+def hl7_sweep_lost(*, now: datetime | None = None) -> list[int]:
+    """Send again every pending delivery whose task is overdue by the grace period (its task was lost).
+
+    A live task always runs by `next_attempt_at` (its countdown), so only a lost one is found; a claim
+    still inside the send timeout is left alone. Each found row gets a fresh due time first, so a broker
+    that is still down is not flooded on every sweep. A repeat that does reach a worker is dropped by the
+    claim, and by the receiver through the unchanged MSH-10.
+    """
+    if not hl7_enabled():
+        return []
+    now = now or timezone.now()
+    overdue = now - timedelta(seconds=settings.AIRSPACE_HL7_SWEEP_GRACE_SECONDS)
+    stale_claim = now - timedelta(seconds=settings.AIRSPACE_HL7_TIMEOUT * 2 + 30)
+    found = list(
+        Hl7Delivery.objects.filter(state=Hl7Delivery.State.PENDING, next_attempt_at__lt=overdue)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale_claim))
+        .order_by("id")
+        .values_list("id", "attempts")[: settings.AIRSPACE_HL7_SWEEP_BATCH]
+    )
+    for delivery_id, attempts in found:
+        due = now + timedelta(seconds=hl7_retry_delay(attempts + 1))
+        Hl7Delivery.objects.filter(id=delivery_id).update(next_attempt_at=due)
+        hl7_deliver_send(delivery_id)
+    return [delivery_id for delivery_id, _ in found]

@@ -272,6 +272,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.audit_anchor_task",
         "schedule": float(env_int("AIRSPACE_AUDIT_ANCHOR_SECONDS", 10)),
     },
+    # HL7 deliveries whose task was lost are sent again (a no-op while HL7 is off).
+    "sweep-hl7-deliveries": {
+        "task": "integrations.tasks.hl7_sweep_task",
+        "schedule": float(env_int("AIRSPACE_HL7_SWEEP_SECONDS", 60)),
+    },
 }
 
 # API tokens (django-rest-knox): only a SHA-512 digest is stored, each expires, logout revokes it, and a

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from integrations.models import Hl7Delivery
-from integrations.services.hl7 import hl7_deliver, hl7_delivery_schedule, hl7_retry_delay
+from integrations.services.hl7 import hl7_deliver, hl7_delivery_schedule, hl7_retry_delay, hl7_sweep_lost
 from reading.services.reviews import review_submit
 from tests.diagnosis.factories import completed_study
 from tests.integrations.mllp_listener import MllpListener, free_port
@@ -145,3 +147,33 @@ def test_off_unless_configured_and_backoff_doubles(alice, carol, settings):
     assert not Hl7Delivery.objects.exists()
     settings.AIRSPACE_HL7_RETRY_SECONDS, settings.AIRSPACE_HL7_RETRY_MAX_SECONDS = 5, 60
     assert [hl7_retry_delay(n) for n in (1, 2, 3, 4, 5)] == [5, 10, 20, 40, 60]
+
+
+def test_the_sweep_resends_a_delivery_whose_task_was_lost_once(listener, alice, settings, monkeypatch):
+    """A pending delivery whose task never ran (lost on the broker) is sent by the sweep, once."""
+    sent: list[int] = []
+    monkeypatch.setattr("integrations.services.hl7.hl7_deliver_send", lambda i: sent.append(i))
+    settings.AIRSPACE_HL7_SWEEP_GRACE_SECONDS = 120
+    lost, fresh, busy = (completed_study(created_by=alice) for _ in range(3))
+    schedule = [
+        hl7_delivery_schedule(study=s, event="preliminary", source_id=s.predictions.get().id)
+        for s in (lost, fresh, busy)
+    ]
+    sent.clear()  # the on_commit sends never ran: the tasks are "lost" (no broker in this test)
+    now = timezone.now()
+    Hl7Delivery.objects.filter(id=schedule[0].id).update(next_attempt_at=now - timedelta(minutes=10))
+    Hl7Delivery.objects.filter(id=schedule[2].id).update(
+        next_attempt_at=now - timedelta(minutes=10), claimed_at=now - timedelta(seconds=5)
+    )
+
+    assert hl7_sweep_lost(now=now) == [schedule[0].id]  # not the one still due, not the one being sent
+    assert hl7_sweep_lost(now=now) == []  # its due time moved on: a down broker is not flooded
+    assert sent == [schedule[0].id]
+    assert hl7_deliver(delivery_id=sent[0]).state == "delivered"
+    assert len(listener.received) == 1
+    # An hour on: the other two are overdue too (the claim belongs to a dead sender by then); the
+    # delivered one is never looked at again.
+    assert hl7_sweep_lost(now=now + timedelta(hours=1)) == [schedule[1].id, schedule[2].id]
+
+    settings.AIRSPACE_HL7_HOST = ""
+    assert hl7_sweep_lost(now=now + timedelta(hours=2)) == []  # HL7 off: nothing is looked at
