@@ -100,9 +100,18 @@ class StudyPriority(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
+class StudySource(models.TextChoices):
+    """How a study reached Airspace."""
+
+    UPLOAD = "upload", "Upload"
+    DICOM = "dicom", "DICOM C-STORE"
+    STOW = "stow", "DICOMweb STOW-RS"
+
+
 class Study(models.Model):
     Status = StudyStatus
     Priority = StudyPriority
+    Source = StudySource
 
     FINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.CANCELLED)
 
@@ -142,6 +151,9 @@ class Study(models.Model):
     # Wrong-patient warnings recorded at upload (codes in diagnosis.services.patient_checks), e.g. a DICOM
     # header naming another patient; the study is still analysed, and readers are told.
     warnings = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.UPLOAD)
+    # The DICOM study it came from (C-STORE, STOW-RS or an uploaded DICOM file): results are filed back here.
+    study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -151,6 +163,7 @@ class Study(models.Model):
             models.CheckConstraint(
                 condition=Q(priority__in=StudyPriority.values), name="study_priority_valid"
             ),
+            models.CheckConstraint(condition=Q(source__in=StudySource.values), name="study_source_valid"),
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key"],
                 condition=~Q(idempotency_key=""),

@@ -49,6 +49,7 @@ class StudyFilters:
     reviewed: bool | None = None
     date_from: date | None = None
     date_to: date | None = None
+    study_instance_uid: str = ""
 
 
 def study_filters(params: Mapping[str, Any]) -> StudyFilters:
@@ -61,6 +62,7 @@ def study_filters(params: Mapping[str, Any]) -> StudyFilters:
         reviewed=bool_param(params, "reviewed"),
         date_from=date_param(params, "date_from"),
         date_to=date_param(params, "date_to"),
+        study_instance_uid=str(params.get("study_instance_uid", "")).strip()[:64],
     )
 
 
@@ -89,6 +91,8 @@ def study_list(*, user: Any, filters: StudyFilters | None = None) -> QuerySet[St
         queryset = queryset.filter(priority=filters.priority)
     if filters.patient_mrn:
         queryset = queryset.filter(patient__mrn=filters.patient_mrn)
+    if filters.study_instance_uid:
+        queryset = queryset.filter(study_instance_uid=filters.study_instance_uid)
     if filters.ai_label:
         # The current (latest) prediction's label: a re-run that changed the label must not still match.
         latest = Prediction.objects.filter(study=OuterRef("pk")).order_by("-created_at").values("label")[:1]

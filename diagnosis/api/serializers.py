@@ -155,6 +155,8 @@ class StudySerializer(serializers.ModelSerializer):
             "accession_number",
             "study_date",
             "clinical_notes",
+            "source",
+            "study_instance_uid",
             "created_at",
             "updated_at",
             "completed_at",

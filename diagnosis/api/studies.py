@@ -29,6 +29,9 @@ STUDY_FILTERS = [
     query_param("status", "Study status.", enum=Study.Status.values),
     query_param("priority", "Clinical priority.", enum=Study.Priority.values),
     query_param("patient_mrn", "Exact patient MRN."),
+    query_param(
+        "study_instance_uid", "Exact DICOM StudyInstanceUID (studies received over DICOM or STOW-RS)."
+    ),
     query_param("ai_label", "Label of any AI prediction on the study.", enum=Label.values),
     query_param("reviewed", "Whether a radiologist has signed a review.", OpenApiTypes.BOOL),
     *DATE_RANGE,

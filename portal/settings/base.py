@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "modelops",
     "sso",
     "integrations",
+    "pacs",
     "backups",
 ]
 

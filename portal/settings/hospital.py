@@ -51,3 +51,14 @@ AIRSPACE_HL7_SENDING_FACILITY = os.environ.get("AIRSPACE_HL7_SENDING_FACILITY", 
 AIRSPACE_HL7_RECEIVING_APPLICATION = os.environ.get("AIRSPACE_HL7_RECEIVING_APPLICATION", "EHR")
 AIRSPACE_HL7_RECEIVING_FACILITY = os.environ.get("AIRSPACE_HL7_RECEIVING_FACILITY", "HOSPITAL")
 AIRSPACE_HL7_PROCESSING_ID = os.environ.get("AIRSPACE_HL7_PROCESSING_ID", "P")  # MSH-11: P, T or D
+
+
+# DICOM in (pacs app, docs/DICOM.md): `manage.py dicom_listen` is a C-STORE SCP with this AE title on this
+# port; only registered inbound nodes (`manage.py dicom_node add ... --inbound`) may associate.
+AIRSPACE_DICOM_AE_TITLE = os.environ.get("AIRSPACE_DICOM_AE_TITLE", "AIRSPACE").strip()
+AIRSPACE_DICOM_BIND = os.environ.get("AIRSPACE_DICOM_BIND", "0.0.0.0")
+AIRSPACE_DICOM_PORT = env_int("AIRSPACE_DICOM_PORT", 11112)
+# A study is analysed once no instance of it has arrived for this long.
+AIRSPACE_DICOM_STUDY_QUIET_SECONDS = env_int("AIRSPACE_DICOM_STUDY_QUIET_SECONDS", 5)
+AIRSPACE_DICOM_MAX_INSTANCES_PER_ASSOCIATION = env_int("AIRSPACE_DICOM_MAX_INSTANCES_PER_ASSOCIATION", 500)
+AIRSPACE_DICOM_IDLE_SECONDS = env_int("AIRSPACE_DICOM_IDLE_SECONDS", 60)

@@ -1,0 +1,30 @@
+"""Django admin: DICOM nodes, changed only through the audited node services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+
+from audit.services.events import ctx
+from pacs.models import DicomNode
+from pacs.services.nodes import dicom_node_remove
+from portal.readonly_admin import ReadOnlyAdmin
+
+
+@admin.register(DicomNode)
+class DicomNodeAdmin(ReadOnlyAdmin):
+    """Browsable; added with `manage.py dicom_node add` (audited), removed here through the same service."""
+
+    list_display = ["name", "ae_title", "host", "port", "inbound", "outbound", "department", "active"]
+    list_filter = ["inbound", "outbound", "active"]
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return request.user.is_superuser or request.user.has_perm("pacs.delete_dicomnode")
+
+    def delete_model(self, request: Any, obj: DicomNode) -> None:
+        dicom_node_remove(name=obj.name, actor=request.user, context=ctx(request))
+
+    def delete_queryset(self, request: Any, queryset: Any) -> None:
+        for node in queryset:
+            self.delete_model(request, node)

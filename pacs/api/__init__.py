@@ -1,0 +1,1 @@
+"""DICOMweb endpoints of the pacs app (STOW-RS)."""

@@ -1,0 +1,1 @@
+"""Pages of the pacs app (admins: DICOM nodes and ignored instances)."""
