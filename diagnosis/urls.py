@@ -15,5 +15,6 @@ urlpatterns = [
     path("studies/<uuid:pk>/cancel/", studies.study_cancel, name="study-cancel"),
     path("studies/<uuid:pk>/rerun/", studies.study_rerun, name="study-rerun"),
     path("studies/<uuid:pk>/image/", media.study_image, name="study-image"),
+    path("studies/<uuid:pk>/pixels/", media.study_pixels, name="study-pixels"),
     path("studies/<uuid:pk>/heatmap/", media.study_heatmap, name="study-heatmap"),
 ]

@@ -36,7 +36,7 @@ _AGE_UNITS = {"Y": 1.0, "M": 1 / 12, "W": 7 / 365.25, "D": 1 / 365.25}
 def decode_dicom(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage:
     """Decode a single-frame DICOM image: modality LUT, VOI LUT/window, MONOCHROME1 inverted."""
     ds = read_dataset(data)
-    _refuse_non_image(ds)
+    refuse_non_image(ds)
     rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
     check_dimensions(cols, rows, max_pixels=max_pixels, min_side=min_side)
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
@@ -44,7 +44,7 @@ def decode_dicom(data: bytes, *, max_pixels: int, min_side: int) -> DecodedImage
             "Multi-frame DICOM (a series or cine) is not accepted; send a single radiograph.",
             code="dicom_multiframe",
         )
-    pixels = _pixel_array(ds)
+    pixels = stored_pixels(ds)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
     colour = 0.0
     if pixels.ndim == 3:  # RGB / YBR secondary captures: keep colourfulness for the gate
@@ -87,7 +87,7 @@ def header_patient(data: bytes) -> dict[str, str]:
     }
 
 
-def _refuse_non_image(ds: Dataset) -> None:
+def refuse_non_image(ds: Dataset) -> None:
     """Refuse reports, PDFs and other non-image objects, and images without pixel data."""
     if "SOPClassUID" not in ds and "PixelData" not in ds and "Rows" not in ds:
         raise InvalidImage("The DICOM file is damaged: no readable image attributes.", code="corrupt_image")
@@ -101,7 +101,7 @@ def _refuse_non_image(ds: Dataset) -> None:
         raise InvalidImage("The DICOM file contains no pixel data.", code="dicom_no_pixels")
 
 
-def _pixel_array(ds: Dataset) -> np.ndarray:
+def stored_pixels(ds: Dataset) -> np.ndarray:
     """The stored pixel values, or a clear error: compression we cannot decode, or damaged data.
 
     Uncompressed, RLE and JPEG baseline decode with pydicom alone; JPEG Lossless, JPEG-LS and JPEG 2000
@@ -133,9 +133,7 @@ def _decodable(syntax: str) -> bool:
 
 def _grayscale_values(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.ndarray:
     """Stored values → display values: Bits Stored mask, modality LUT, VOI LUT/window, MONOCHROME1 flip."""
-    bits_stored = int(ds.get("BitsStored", 0) or 0)
-    if pixels.dtype.kind == "u" and 0 < bits_stored < pixels.dtype.itemsize * 8:
-        pixels = pixels & np.asarray((1 << bits_stored) - 1, dtype=pixels.dtype)
+    pixels = mask_bits_stored(pixels, ds)
     if "ModalityLUTSequence" not in ds and "VOILUTSequence" not in ds:
         # Linear rescale and windowing commute well enough with averaging; LUT tables need integers.
         pixels = block_mean(pixels, reduction_factor(pixels.shape[1], pixels.shape[0]))
@@ -150,6 +148,14 @@ def _grayscale_values(pixels: np.ndarray, ds: Dataset, photometric: str) -> np.n
         ) from exc
     values = np.asarray(values, dtype=np.float64)
     return values.max() + values.min() - values if photometric == "MONOCHROME1" else values
+
+
+def mask_bits_stored(pixels: np.ndarray, ds: Dataset) -> np.ndarray:
+    """Clear the bits above Bits Stored of unsigned values (overlays and junk may live there)."""
+    bits_stored = int(ds.get("BitsStored", 0) or 0)
+    if pixels.dtype.kind == "u" and 0 < bits_stored < pixels.dtype.itemsize * 8:
+        return pixels & np.asarray((1 << bits_stored) - 1, dtype=pixels.dtype)
+    return pixels
 
 
 def block_mean(pixels: np.ndarray, factor: int) -> np.ndarray:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 
 from audit.services.events import SYSTEM, AuditContext, audit_record
 from diagnosis.models import Image, Prediction, Study
@@ -13,7 +14,7 @@ from diagnosis.models import Image, Prediction, Study
 _CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "DICOM": "application/dicom"}
 
 
-def _private(response: FileResponse) -> FileResponse:
+def _private[R: HttpResponseBase](response: R) -> R:
     """No cache may keep it, no browser may sniff or run it."""
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
@@ -60,11 +61,7 @@ def media_response(
             context=context,
         )
         return _private(FileResponse(prediction.heatmap.open("rb"), content_type="image/png"))
-    # The image the current prediction was made on (its heatmap overlays it), else the first uploaded.
-    latest = study.predictions.select_related("image").order_by("-created_at").first()
-    image = latest.image if latest else study.images.order_by("created_at").first()
-    if image is None:
-        raise Http404("No image for this study.")
+    image = displayed_image(study)
     audit_record(
         actor=user,
         action=f"image.{'view' if kind == 'display' else 'download'}",
@@ -78,6 +75,39 @@ def media_response(
             png = _display_png(handle.read())
         return _private(FileResponse(io.BytesIO(png), content_type="image/png"))
     return image_download(image, filename=f"study-{study.id}{image.file.name[-4:]}")
+
+
+def displayed_image(study: Study) -> Image:
+    """The image the current prediction was made on (its heatmap overlays it), else the first uploaded."""
+    latest = study.predictions.select_related("image").order_by("-created_at").first()
+    image = latest.image if latest else study.images.order_by("created_at").first()
+    if image is None:
+        raise Http404("No image for this study.")
+    return image
+
+
+def pixels_response(*, user: Any, study: Study, context: AuditContext = SYSTEM) -> HttpResponse:
+    """The displayed image's full-resolution values for the viewer (mlcore.viewer_pixels wire format),
+    audited as an image view, never cached. A file the viewer cannot read answers 422 with the reason."""
+    from mlcore.errors import InvalidImage
+    from mlcore.viewer_pixels import decode_viewer_pixels
+
+    image = displayed_image(study)
+    with image.file.open("rb") as handle:
+        data = handle.read()
+    try:
+        body = decode_viewer_pixels(data).encode()
+    except InvalidImage as exc:
+        return HttpResponse(str(exc), status=422, content_type="text/plain; charset=utf-8")
+    audit_record(
+        actor=user,
+        action="image.view",
+        object_type="image",
+        object_id=image.id,
+        after={"study": str(study.id), "resolution": "full"},
+        context=context,
+    )
+    return _private(HttpResponse(body, content_type="application/vnd.airspace.pixels+zlib"))
 
 
 def study_image_open(*, user: Any, study: Study, image_id: Any, context: AuditContext = SYSTEM) -> Image:

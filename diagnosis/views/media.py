@@ -1,14 +1,15 @@
-"""The study's pixels for the viewer: the rendered X-ray and the heatmap overlay (audited, never cached)."""
+"""The study's pixels for the viewer: the preview, the full-resolution values and the heatmap (audited, never
+cached)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, HttpRequest
+from django.http import FileResponse, HttpRequest, HttpResponse
 
 from audit.services.events import ctx
 from diagnosis import selectors
-from diagnosis.services.media import media_response
+from diagnosis.services.media import media_response, pixels_response
 from portal.roles import ANY_ROLE, role_required
 
 
@@ -24,3 +25,10 @@ def study_heatmap(request: HttpRequest, pk: Any) -> FileResponse:
     """The heatmap overlay (audited, never cached)."""
     study = selectors.study_get(user=request.user, study_id=pk)
     return media_response(user=request.user, study=study, kind="heatmap", context=ctx(request))
+
+
+@role_required(*ANY_ROLE)
+def study_pixels(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Full-resolution pixel values for the diagnostic viewer's window/level (audited, never cached)."""
+    study = selectors.study_get(user=request.user, study_id=pk)
+    return pixels_response(user=request.user, study=study, context=ctx(request))

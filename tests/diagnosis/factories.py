@@ -82,3 +82,33 @@ def completed_study(
         study=study, probability=probability, label=label, threshold=threshold, indeterminate=indeterminate
     )
     return study
+
+
+def film_study(
+    *,
+    created_by,
+    data: bytes,
+    patient: Patient | None = None,
+    probability: float = 0.9,
+    **fields,
+) -> Study:
+    """A completed study whose analysed image is the given DICOM file (the viewer's 16-bit films)."""
+    study = StudyFactory(
+        created_by=created_by,
+        status=Study.Status.COMPLETED,
+        **({"patient": patient} if patient is not None else {}),
+        **fields,
+    )
+    image = ImageFactory(
+        study=study,
+        format="DICOM",
+        original_filename="film.dcm",
+        file=ContentFile(data, name="film.dcm"),
+        sha256=hashlib.sha256(data).hexdigest(),
+        size_bytes=len(data),
+        width=320,
+        height=256,
+        deidentified=True,
+    )
+    PredictionFactory(study=study, image=image, probability=probability)
+    return study

@@ -1,0 +1,199 @@
+"""Full-resolution pixel values for the diagnostic viewer, which windows them itself (#19).
+
+The model path (mlcore.dicom.decode_dicom) reduces and windows once to 8 bits; a reader needs the stored values
+(12 or 16 bits) and the file's own display settings, so the browser can apply any window to the raw data.
+DICOM goes through the same reader and pixel decoder as the model path (read_dataset, stored_pixels,
+mask_bits_stored): one decoding path. JPEG and PNG are decoded at full size (8 bits, or 16 for a 16-bit PNG).
+
+Wire format (`ViewerPixels.encode`): zlib( u32 little-endian header length | header JSON | pad to even |
+pixels as little-endian uint16 or int16, row-major ). The header says which.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+from pydicom.dataset import Dataset
+from pydicom.pixels import apply_modality_lut
+
+from mlcore.decoding import MAX_PIXELS, MIN_SIDE, sniff_format
+from mlcore.dicom import mask_bits_stored, read_dataset, refuse_non_image, stored_pixels
+from mlcore.errors import InvalidImage
+from mlcore.image import check_dimensions
+
+VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+
+
+@dataclass(frozen=True)
+class Window:
+    """A window on modality values (after rescale): centre, width, and where it came from."""
+
+    center: float
+    width: float
+    source: str  # "WindowCenter/Width", "VOI LUT", "full range"
+
+
+@dataclass(frozen=True)
+class ViewerPixels:
+    """Stored values at full resolution and what the browser needs to display them as the file says."""
+
+    values: np.ndarray  # 2-D uint16 or int16
+    windows: tuple[Window, ...]  # the first is the initial window
+    slope: float = 1.0
+    intercept: float = 0.0
+    voi_function: str = "LINEAR"
+    photometric: str = "MONOCHROME2"  # MONOCHROME1: low values are white
+    bits_stored: int = 8
+    pixel_spacing: tuple[float, float] | None = None  # mm per pixel: (between rows, between columns)
+    spacing_source: str | None = None  # "PixelSpacing" or "ImagerPixelSpacing" (at the detector)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def header(self) -> dict[str, Any]:
+        """The JSON header of the wire format."""
+        height, width = self.values.shape
+        return {
+            "width": width,
+            "height": height,
+            "dtype": "int16" if self.values.dtype.kind == "i" else "uint16",
+            "bits_stored": self.bits_stored,
+            "slope": self.slope,
+            "intercept": self.intercept,
+            "min": int(self.values.min()),
+            "max": int(self.values.max()),
+            "windows": [{"center": w.center, "width": w.width, "source": w.source} for w in self.windows],
+            "voi_function": self.voi_function,
+            "photometric": self.photometric,
+            "pixel_spacing": list(self.pixel_spacing) if self.pixel_spacing else None,
+            "spacing_source": self.spacing_source,
+            **self.extra,
+        }
+
+    def encode(self, level: int = 1) -> bytes:
+        """The compressed wire format (level 1: a 3,000 px film compresses in tens of milliseconds)."""
+        header = json.dumps(self.header(), separators=(",", ":")).encode()
+        header += b" " * (len(header) % 2)  # the pixels start on an even offset (Uint16Array alignment)
+        dtype = "<i2" if self.values.dtype.kind == "i" else "<u2"
+        body = (
+            struct.pack("<I", len(header)) + header + np.ascontiguousarray(self.values, dtype=dtype).tobytes()
+        )
+        return zlib.compress(body, level)
+
+
+def decode_viewer_pixels(data: bytes) -> ViewerPixels:
+    """Stored bytes (DICOM, PNG or JPEG, as accepted on upload) → ViewerPixels, or InvalidImage."""
+    kind = sniff_format(data)
+    if kind == "DICOM":
+        return _dicom_pixels(read_dataset(data))
+    if kind in ("PNG", "JPEG"):
+        return _raster_pixels(data)
+    raise InvalidImage("This file is not an image the viewer can show.", code="unsupported_format")
+
+
+def _dicom_pixels(ds: Dataset) -> ViewerPixels:
+    """1. refuse non-images and multi-frames; 2. stored values, Bits Stored masked; 3. modality LUT tables
+    applied here (rescale slope/intercept travel to the browser); 4. the file's windows and spacing."""
+    refuse_non_image(ds)
+    check_dimensions(
+        int(ds.get("Columns", 0)), int(ds.get("Rows", 0)), max_pixels=MAX_PIXELS, min_side=MIN_SIDE
+    )
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        raise InvalidImage("Multi-frame DICOM is not shown by the viewer.", code="dicom_multiframe")
+    values = mask_bits_stored(stored_pixels(ds), ds)
+    if values.ndim == 3:  # colour secondary capture: luminance, 8 bits
+        values = np.asarray(
+            Image.fromarray(values.astype(np.uint8), mode="RGB").convert("L"), dtype=np.uint16
+        )
+        return _raster_result(values, 8)
+    slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
+    if "ModalityLUTSequence" in ds:  # a table, not a line: apply it here, its output is integer
+        values = np.asarray(apply_modality_lut(values, ds), dtype=np.uint16)
+        slope, intercept = 1.0, 0.0
+    elif values.dtype.kind not in "iu" or values.dtype.itemsize > 2:
+        values = values.astype(np.int16 if values.min() < 0 else np.uint16)
+    function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+    spacing, source = _spacing(ds)
+    low, high = float(values.min()) * slope + intercept, float(values.max()) * slope + intercept
+    return ViewerPixels(
+        values=values,
+        windows=_file_windows(ds) + (_full_range(min(low, high), max(low, high)),),
+        slope=slope,
+        intercept=intercept,
+        voi_function=function if function in VOI_FUNCTIONS else "LINEAR",
+        photometric="MONOCHROME1"
+        if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1"
+        else "MONOCHROME2",
+        bits_stored=int(ds.get("BitsStored", 16) or 16),
+        pixel_spacing=spacing,
+        spacing_source=source,
+    )
+
+
+def _file_windows(ds: Dataset) -> tuple[Window, ...]:
+    """Every WindowCenter/Width pair (multi-valued allowed), else the VOI LUT's input range, else none."""
+    centers, widths = _floats(ds.get("WindowCenter")), _floats(ds.get("WindowWidth"))
+    windows = tuple(
+        Window(center=c, width=w, source="WindowCenter/Width")
+        for c, w in zip(centers, widths, strict=False)
+        if w >= 1
+    )
+    if windows or "VOILUTSequence" not in ds:
+        return windows
+    # A VOI LUT table: start from a linear window over the input range the table covers.
+    try:
+        entries, first, _bits = (int(v) for v in ds.VOILUTSequence[0].LUTDescriptor)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return ()
+    entries = entries or 65536  # PS3.3: 0 means 2^16 entries
+    return (Window(center=first + entries / 2, width=float(entries), source="VOI LUT"),)
+
+
+def _floats(value: Any) -> list[float]:
+    """A DS or multi-valued DS as floats ([] when absent or malformed)."""
+    if value is None or value == "":
+        return []
+    items = list(value) if hasattr(value, "__iter__") and not isinstance(value, str | bytes) else [value]
+    try:
+        return [float(v) for v in items]
+    except (TypeError, ValueError):
+        return []
+
+
+def _spacing(ds: Dataset) -> tuple[tuple[float, float] | None, str | None]:
+    """Pixel Spacing (calibrated in the patient), else Imager Pixel Spacing (at the detector), in mm."""
+    for keyword in ("PixelSpacing", "ImagerPixelSpacing"):
+        values = _floats(ds.get(keyword))
+        if len(values) == 2 and all(0 < v < 100 for v in values):
+            return (values[0], values[1]), keyword
+    return None, None
+
+
+def _full_range(low: float, high: float) -> Window:
+    """The window showing every value present, darkest to brightest."""
+    return Window(center=(low + high + 1) / 2, width=max(1.0, high - low + 1), source="full range")
+
+
+def _raster_pixels(data: bytes) -> ViewerPixels:
+    """A PNG (8 or 16 bits) or JPEG at full size, EXIF orientation applied, as gray values."""
+    with Image.open(io.BytesIO(data)) as opened:
+        check_dimensions(*opened.size, max_pixels=MAX_PIXELS, min_side=MIN_SIDE)
+        image = ImageOps.exif_transpose(opened)
+        if image.mode.startswith("I;16") or image.mode == "I":
+            values = np.clip(np.asarray(image, dtype=np.int64), 0, 65535).astype(np.uint16)
+            return _raster_result(values, 16 if int(values.max()) > 255 else 8)
+        values = np.asarray(image.convert("L"), dtype=np.uint16)
+    return _raster_result(values, 8)
+
+
+def _raster_result(values: np.ndarray, bits: int) -> ViewerPixels:
+    """Gray values: 8 bits start as stored (identity window), 16 bits on their full range."""
+    full = _full_range(float(values.min()), float(values.max()))
+    if bits > 8:
+        return ViewerPixels(values=values, windows=(full,), bits_stored=bits)
+    return ViewerPixels(values=values, windows=(Window(center=128.0, width=256.0, source="as stored"), full))

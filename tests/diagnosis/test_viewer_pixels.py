@@ -1,0 +1,137 @@
+"""The diagnostic viewer's full-resolution pixels: decoding (mlcore.viewer_pixels) and the audited endpoint."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import reverse
+from PIL import Image as PILImage
+from pydicom.dataset import Dataset
+
+from audit.models import AuditEvent
+from mlcore.errors import InvalidImage
+from mlcore.viewer_pixels import decode_viewer_pixels
+from tests.diagnosis.factories import film_study
+from tests.fixtures.dicoms import make_dicom, xray_pixels
+from tests.fixtures.pages import client_for
+from tests.fixtures.viewer_dicoms import CURRENT, PRIOR
+
+
+def unpack(body: bytes) -> tuple[dict[str, Any], np.ndarray]:
+    """The wire format as the browser reads it: zlib, u32 header length, JSON header, pixels."""
+    raw = zlib.decompress(body)
+    (length,) = struct.unpack("<I", raw[:4])
+    header = json.loads(raw[4 : 4 + length])
+    dtype = "<i2" if header["dtype"] == "int16" else "<u2"
+    pixels = np.frombuffer(raw[4 + length :], dtype=dtype).reshape(header["height"], header["width"])
+    return header, pixels
+
+
+def test_a_16_bit_film_keeps_its_stored_values_window_and_pixel_spacing() -> None:
+    data = CURRENT.read_bytes()
+    header, pixels = unpack(decode_viewer_pixels(data).encode())
+    stored = pydicom.dcmread(io.BytesIO(data)).pixel_array
+    assert np.array_equal(pixels, stored) and stored.max() > 255  # 16 bits reach the browser, not 8
+    assert header["windows"][0] == {"center": 30000.0, "width": 20000.0, "source": "WindowCenter/Width"}
+    assert header["windows"][-1]["source"] == "full range"
+    assert header["pixel_spacing"] == [0.25, 0.25] and header["spacing_source"] == "PixelSpacing"
+    assert header["photometric"] == "MONOCHROME2" and header["bits_stored"] == 16
+    assert (header["width"], header["height"]) == (320, 256)
+
+
+def test_a_monochrome1_film_with_rescale_and_no_window_starts_on_its_full_modality_range() -> None:
+    header, pixels = unpack(decode_viewer_pixels(PRIOR.read_bytes()).encode())
+    assert header["photometric"] == "MONOCHROME1" and (header["slope"], header["intercept"]) == (2.0, -1000.0)
+    low, high = int(pixels.min()) * 2 - 1000, int(pixels.max()) * 2 - 1000
+    (window,) = header["windows"]
+    assert window == {"center": (low + high + 1) / 2, "width": high - low + 1, "source": "full range"}
+    assert header["pixel_spacing"] == [0.2, 0.2] and header["spacing_source"] == "ImagerPixelSpacing"
+
+
+def test_bits_above_bits_stored_are_cleared_and_several_windows_are_all_offered() -> None:
+    pixels = xray_pixels(12) | np.uint16(0xF000)  # overlay bits set above the 12 stored
+    ds = pydicom.dcmread(io.BytesIO(make_dicom(pixels, bits_stored=12)))
+    ds.WindowCenter, ds.WindowWidth = [2048, 1000], [4096, 800]
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    header, values = unpack(decode_viewer_pixels(out.getvalue()).encode())
+    assert int(values.max()) <= 4095
+    assert [(w["center"], w["width"]) for w in header["windows"][:2]] == [(2048, 4096), (1000, 800)]
+
+
+def test_a_voi_lut_table_starts_the_window_on_the_range_it_covers() -> None:
+    ds = pydicom.dcmread(io.BytesIO(make_dicom(xray_pixels(12), bits_stored=12)))
+    lut = Dataset()
+    lut.LUTDescriptor, lut.LUTData = [1024, 1500, 16], np.arange(1024, dtype="<u2").tobytes()
+    ds.VOILUTSequence = [lut]
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    header = decode_viewer_pixels(out.getvalue()).header()
+    assert header["windows"][0] == {"center": 1500 + 512, "width": 1024.0, "source": "VOI LUT"}
+
+
+def test_rasters_full_size_8_bit_as_stored_and_16_bit_png_on_its_range() -> None:
+    gray = np.tile(np.arange(200, dtype=np.uint8), (100, 1))
+    out = io.BytesIO()
+    PILImage.fromarray(gray, mode="L").save(out, format="PNG")
+    header, values = unpack(decode_viewer_pixels(out.getvalue()).encode())
+    assert np.array_equal(values, gray) and header["windows"][0]["source"] == "as stored"
+    deep = (np.tile(np.arange(200, dtype=np.uint16), (100, 1)) * 300).astype(np.uint16)
+    out = io.BytesIO()
+    PILImage.fromarray(deep).save(out, format="PNG")
+    header, values = unpack(decode_viewer_pixels(out.getvalue()).encode())
+    assert np.array_equal(values, deep) and header["bits_stored"] == 16
+    assert header["windows"][0]["source"] == "full range" and header["pixel_spacing"] is None
+
+
+def test_bytes_that_are_not_an_image_are_refused_with_a_reason() -> None:
+    with pytest.raises(InvalidImage):
+        decode_viewer_pixels(b"GIF89a" + b"\0" * 64)
+
+
+# --- the endpoint ---------------------------------------------------------------------------------------
+
+
+def test_a_reader_gets_the_pixels_privately_and_the_view_is_audited(alice: Any, carol: Any) -> None:
+    study = film_study(created_by=alice, data=CURRENT.read_bytes())
+    for user in (alice, carol):
+        response = client_for(user).get(reverse("study-pixels", args=[study.id]))
+        assert response.status_code == 200
+        assert (
+            response["Cache-Control"] == "private, no-store"
+            and response["X-Content-Type-Options"] == "nosniff"
+        )
+        header, pixels = unpack(response.content)
+        assert header["windows"][0]["center"] == 30000.0 and pixels.shape == (256, 320)
+        event = AuditEvent.objects.filter(actor=user, action="image.view").get()
+        assert event.after["resolution"] == "full" and event.after["study"] == str(study.id)
+
+
+def test_someone_elses_study_answers_like_a_missing_one_and_no_role_is_refused(
+    alice: Any, bob: Any, nobody: Any, client: Any
+) -> None:
+    study = film_study(created_by=alice, data=CURRENT.read_bytes())
+    url = reverse("study-pixels", args=[study.id])
+    assert client_for(bob).get(url).status_code == 404
+    missing = reverse("study-pixels", args=["00000000-0000-0000-0000-000000000000"])
+    assert client_for(bob).get(missing).status_code == 404
+    assert client_for(nobody).get(url).status_code == 403
+    assert client.get(url).status_code == 302  # anonymous: to the login page
+    assert not AuditEvent.objects.filter(action="image.view").exists()
+
+
+def test_a_stored_file_the_viewer_cannot_read_answers_422_not_500(alice: Any) -> None:
+    study = film_study(created_by=alice, data=CURRENT.read_bytes())
+    image = study.images.get()
+    image.file.save("junk.dcm", ContentFile(b"\0" * 128 + b"DICM" + b"\xff" * 40), save=True)
+    response = client_for(alice).get(reverse("study-pixels", args=[study.id]))
+    assert response.status_code == 422 and b"damaged" in response.content
+    assert not AuditEvent.objects.filter(action="image.view").exists()
