@@ -73,6 +73,14 @@ def heatmap_png(cam: np.ndarray, size: tuple[int, int]) -> bytes:
     return encode_png_rgba(np.asarray(heatmap_overlay(cam, size)))
 
 
+def heatmap_composite(base: Image.Image, overlay: Image.Image) -> Image.Image:
+    """The X-ray with the overlay stretched over it, as a viewer shows it: one RGB image."""
+    rgba = base.convert("RGBA")
+    if overlay.size != rgba.size:
+        overlay = overlay.convert("RGBA").resize(rgba.size, Image.Resampling.BILINEAR)
+    return Image.alpha_composite(rgba, overlay.convert("RGBA")).convert("RGB")
+
+
 def _chunk(kind: bytes, body: bytes) -> bytes:
     """One PNG chunk: length, type, body, CRC."""
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))

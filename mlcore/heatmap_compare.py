@@ -18,7 +18,7 @@ from PIL import Image
 
 from mlcore.config import PROJECT_ROOT
 from mlcore.decoding import decode_image
-from mlcore.heatmap import class_activation_map, heatmap_overlay
+from mlcore.heatmap import class_activation_map, heatmap_composite, heatmap_overlay
 from mlcore.image import display_size
 from mlcore.inference import Predictor, load_predictor
 from mlcore.preprocessing import to_model_input
@@ -41,8 +41,8 @@ def overlay_panel(predictor: Predictor, data: bytes) -> tuple[Image.Image, float
     label = "PNEUMONIA" if p >= predictor.threshold else "NORMAL"
     cam = class_activation_map(conv[0], predictor.logit_weights, 1.0 if label == "PNEUMONIA" else -1.0)
     size = display_size(decoded.width, decoded.height, PANEL_SIDE)
-    base = decoded.image.convert("L").resize(size, Image.Resampling.BILINEAR).convert("RGBA")
-    return Image.alpha_composite(base, heatmap_overlay(cam, size)), p, label, cam.shape[:2]
+    base = decoded.image.convert("L").resize(size, Image.Resampling.BILINEAR)
+    return heatmap_composite(base, heatmap_overlay(cam, size)), p, label, cam.shape[:2]
 
 
 def side_by_side(bundles: Sequence[Path], images: Sequence[Path], out: Path) -> Path:
