@@ -87,3 +87,57 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.version} {self.final_label} ({self.decision})"
+
+
+def report_upload_path(instance: Report, filename: str) -> str:
+    """Storage key of a signed report's PDF: beside its study's images, never from user input."""
+    return f"studies/{instance.study_id}/report-v{instance.version}-{uuid.uuid4().hex}.pdf"
+
+
+class ReportStatus(models.TextChoices):
+    CURRENT = "current", "Current"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class Report(models.Model):
+    """One version of a study's signed report: made with each signed review, superseded by an amendment.
+
+    The PDF is rendered once (by a worker after commit, or on first download) and never again; its sha256
+    is recorded with it, so a served copy can be checked against what was issued.
+    """
+
+    Status = ReportStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey("diagnosis.Study", on_delete=models.PROTECT, related_name="reports")
+    review = models.OneToOneField(Review, on_delete=models.PROTECT, related_name="report")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=ReportStatus.choices, default=ReportStatus.CURRENT)
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    pdf = models.FileField(upload_to=report_upload_path, max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    size_bytes = models.PositiveIntegerField(null=True, blank=True)
+    rendered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "version"], name="report_version_unique"),
+            models.UniqueConstraint(
+                fields=["study"], condition=Q(status="current"), name="report_one_current_per_study"
+            ),
+            models.CheckConstraint(condition=Q(status__in=ReportStatus.values), name="report_status_valid"),
+            models.CheckConstraint(
+                condition=Q(status="current", superseded_at__isnull=True)
+                | Q(status="superseded", superseded_at__isnull=False),
+                name="report_superseded_has_time",
+            ),
+            models.CheckConstraint(
+                condition=(Q(sha256="") & Q(pdf="")) | (~Q(sha256="") & ~Q(pdf="")),
+                name="report_pdf_has_sha256",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Report v{self.version} ({self.status})"

@@ -23,13 +23,14 @@ from django.db.models import (
     When,
 )
 from django.db.models.lookups import Exact
+from django.http import Http404
 from django.utils import timezone
 
 from diagnosis.models import Label, Prediction, Study
 from diagnosis.selectors import with_current
 from diagnosis.services.scope import visible_studies
 from portal.query_params import bool_param, choice_param, int_param
-from reading.models import ReadLabel, Review
+from reading.models import ReadLabel, Report, Review
 
 
 def review_history(study: Study) -> list[Review]:
@@ -220,3 +221,22 @@ def worklist_filters(params: Mapping[str, Any]) -> WorklistFilters:
         claim=choice_param(params, "claim", ["mine", "free", "taken"]),
         ordering=choice_param(params, "ordering", list(WORKLIST_ORDERINGS)) or "priority",
     )
+
+
+def report_versions(*, user: Any, study_id: Any) -> list[Report]:
+    """Every report version of a study this user may see, newest first (404 for a study they may not)."""
+    if not visible_studies(user).filter(id=study_id).exists():
+        raise Http404("No such study.")
+    return list(Report.objects.filter(study_id=study_id).order_by("-version"))
+
+
+def report_get(*, user: Any, study_id: Any, version: int | None = None) -> Report:
+    """One report version (the current one by default) of a visible study, else 404 (no existence leak)."""
+    reports = Report.objects.filter(study__in=visible_studies(user), study_id=study_id)
+    if version is None:
+        report = reports.filter(status=Report.Status.CURRENT).first()
+    else:
+        report = reports.filter(version=version).first()
+    if report is None:
+        raise Http404("No signed report for this study.")
+    return report

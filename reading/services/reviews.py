@@ -16,6 +16,7 @@ from integrations.services.hl7 import hl7_delivery_schedule
 from portal.errors import Conflict, DomainError
 from reading.models import NON_DIAGNOSTIC_REASONS, ReadLabel, Review
 from reading.services.claims import claim_taken, reading_claim_holder
+from reading.services.reports import report_version_create
 
 
 def review_reasons(configured: Iterable[Any] | None = None) -> list[tuple[str, str]]:
@@ -153,6 +154,7 @@ def review_submit(
     )
     review.full_clean()
     review.save()
+    report_version_create(review=review, previous=previous)
     Study.objects.filter(id=study.id).update(reading_claimed_by=None, reading_claim_expires_at=None)
     before, after = _review_audit(review, previous)
     audit_record(
