@@ -243,6 +243,16 @@ class Prediction(models.Model):
     confidence = models.FloatField()
     threshold = models.FloatField()
     indeterminate = models.BooleanField(default=False)
+    # The site's operating profile that turned the logit into this label (null before profiles existed);
+    # the raw logit lets a later profile be fitted on the site's reads without re-running the model.
+    operating_profile = models.ForeignKey(
+        "modelops.OperatingProfile",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="predictions",
+    )
+    logit = models.FloatField(null=True, blank=True)
     gate_score = models.FloatField(null=True, blank=True)
     flags = models.JSONField(default=list, blank=True)
     heatmap = models.FileField(upload_to=heatmap_upload_path, max_length=255, blank=True)

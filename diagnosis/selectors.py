@@ -29,7 +29,9 @@ def with_current(queryset: QuerySet[Study]) -> QuerySet[Study]:
     """Attach each study's current prediction and review in two queries, whatever the page size."""
     return queryset.select_related("patient", "created_by", "reading_claimed_by").prefetch_related(
         Prefetch(
-            "predictions", queryset=Prediction.objects.order_by("-created_at"), to_attr="prediction_list"
+            "predictions",
+            queryset=Prediction.objects.select_related("operating_profile").order_by("-created_at"),
+            to_attr="prediction_list",
         ),
         Prefetch(
             "reviews",

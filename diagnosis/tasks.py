@@ -12,7 +12,7 @@ from diagnosis.heartbeat import worker_identity
 from diagnosis.services.predictions import prediction_run, study_fail_timed_out
 from diagnosis.services.sweeper import sweep_stuck_studies
 from mlcore import BundleError
-from modelops.services.predictor import get_predictor
+from modelops.services.predictor import predictor_with_profile
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,13 @@ def prediction_run_task(self: Task, study_id: str) -> str | None:
         # in processing; the conditional UPDATE in prediction_record still admits one prediction only.
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         retake = bool(self.request.retries) or redelivered
+        predictor, profile = predictor_with_profile()
         prediction = prediction_run(
-            study_id=study_id, predictor=get_predictor(), retake=retake, worker=worker_identity()
+            study_id=study_id,
+            predictor=predictor,
+            retake=retake,
+            worker=worker_identity(),
+            operating_profile=profile,
         )
     except SoftTimeLimitExceeded:
         study_fail_timed_out(study_id=study_id, hard=False)

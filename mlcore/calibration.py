@@ -119,3 +119,17 @@ def fit_operating_point(
     threshold = threshold_for_sensitivity(p, labels, target_sensitivity)
     low, high = indeterminate_band(p, labels, threshold, band_sensitivity, band_specificity)
     return OperatingPoint(temperature, threshold, low, high, target_sensitivity)
+
+
+def profile_probability(logits: np.ndarray, temperature: float, bias: float = 0.0) -> np.ndarray:
+    """An operating profile's calibrated P(PNEUMONIA) = sigmoid(logit / T + bias); bias 0 is the bundle's."""
+    return sigmoid(np.asarray(logits, dtype=np.float64) / temperature + bias)
+
+
+def logit_from_probability(probability: np.ndarray, temperature: float, bias: float = 0.0) -> np.ndarray:
+    """The raw logit behind a probability a profile produced (for predictions stored without their logit).
+
+    Probabilities saturated at 0 or 1 are clipped to 1e-12 from the edge, so they map to a large but finite logit.
+    """
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-12, 1.0 - 1e-12)
+    return temperature * (np.log(p) - np.log1p(-p) - bias)

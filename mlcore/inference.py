@@ -6,6 +6,7 @@ than `tf.function` and ~50x faster than `keras.Model.predict` on this CPU); Tens
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -48,6 +49,8 @@ class PredictionResult:
     image_height: int
     image_format: str
     meta: dict[str, Any] = field(default_factory=dict)
+    # The raw model logit, kept so a site can recalibrate from its reads without re-running the model.
+    logit: float | None = None
 
 
 class Predictor:
@@ -65,6 +68,7 @@ class Predictor:
         self.logit_weights = head["kernel"].reshape(-1).astype(np.float32)
         self.gate = Gate.load(bundle.file("gate.npz"))
         self.temperature = self.metadata.temperature
+        self.bias = 0.0
         self.threshold = self.metadata.threshold
         self.band = self.metadata.indeterminate_band
 
@@ -80,9 +84,17 @@ class Predictor:
             _, conv = self.runner.run(zeros)
         heatmap_png(class_activation_map(conv[0], self.logit_weights), (64, 64))
 
+    def with_operating_point(
+        self, *, temperature: float, bias: float, threshold: float, band: tuple[float, float]
+    ) -> Predictor:
+        """The same loaded model labelling at another operating point (a site's profile); shares the runner."""
+        other = copy.copy(self)
+        other.temperature, other.bias, other.threshold, other.band = temperature, bias, threshold, band
+        return other
+
     def calibrated(self, logit: float) -> float:
-        """P(pneumonia) = sigmoid(logit / T)."""
-        z = logit / self.temperature
+        """P(pneumonia) = sigmoid(logit / T + bias) (bias 0 for the bundle's own calibration)."""
+        z = logit / self.temperature + self.bias
         return 1.0 / (1.0 + math.exp(-z)) if z >= 0 else math.exp(z) / (1.0 + math.exp(z))
 
     def predict(self, data: bytes) -> PredictionResult:
@@ -163,6 +175,7 @@ class Predictor:
             image_height=decoded.height,
             image_format=decoded.format,
             meta=dict(decoded.meta),
+            logit=logit,
         )
 
 

@@ -12,6 +12,7 @@ from diagnosis.models import MRN_MESSAGE, MRN_PATTERN, Image, Patient, Predictio
 from diagnosis.selectors import current_prediction
 from integrations.models import Hl7Delivery
 from integrations.selectors import ehr_deliveries, ehr_deliveries_prefetch
+from modelops.models import OperatingProfile
 from reading.api.serializers import FinalReadSerializer, ReviewSerializer
 from reading.selectors import current_review, final_read_for, review_history
 from reading.services.claims import reading_claim_holder
@@ -44,8 +45,28 @@ class PatientInputSerializer(serializers.Serializer):
     )
 
 
+class OperatingProfileBriefSerializer(serializers.ModelSerializer):
+    """The site operating profile that labelled a prediction (docs/MODEL_BUNDLE.md, operating profiles)."""
+
+    indeterminate_band = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OperatingProfile
+        fields = ["id", "source", "temperature", "bias", "threshold", "indeterminate_band", "created_at"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.FloatField()))
+    def get_indeterminate_band(self, obj: OperatingProfile) -> list[float]:
+        return [obj.indeterminate_low, obj.indeterminate_high]
+
+
 class PredictionSerializer(serializers.ModelSerializer):
     heatmap_url = serializers.SerializerMethodField()
+    operating_profile = OperatingProfileBriefSerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="The operating profile (calibration, threshold, band) that produced the label; null for "
+        "predictions made before profiles existed.",
+    )
 
     class Meta:
         model = Prediction
@@ -57,6 +78,7 @@ class PredictionSerializer(serializers.ModelSerializer):
             "threshold",
             "indeterminate",
             "model_version",
+            "operating_profile",
             "run_number",
             "flags",
             "gate_score",

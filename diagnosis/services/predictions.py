@@ -93,8 +93,11 @@ def _next_run_number(study: Study, model_version: str) -> int:
     return (latest or 0) + 1
 
 
-def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction | None:
-    """Store the prediction and heatmap and complete the study, only if our claim still holds.
+def prediction_record(
+    *, study: Study, image: Image, result: Any, operating_profile: Any = None
+) -> Prediction | None:
+    """Store the prediction (with the operating profile that labelled it) and heatmap and complete the
+    study, only if our claim still holds.
 
     The heatmap file goes if the row, the audit event or the commit fails (stored_files).
     """
@@ -108,6 +111,8 @@ def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction 
         confidence=result.confidence,
         threshold=result.threshold,
         indeterminate=result.indeterminate,
+        operating_profile=operating_profile,
+        logit=getattr(result, "logit", None),
         gate_score=result.gate_score,
         flags=prediction_flags(study=study, image=image, result_flags=result.flags),
         requested_by=study.rerun_requested_by,
@@ -119,7 +124,7 @@ def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction 
     )
     # Field validation here; foreign keys, uniqueness and the check constraints are enforced by the
     # database on insert (Django would re-check each with its own SELECT, measured with bench/pipeline.py).
-    fk_fields = ["study", "image", "requested_by"]
+    fk_fields = ["study", "image", "requested_by", "operating_profile"]
     prediction.full_clean(exclude=["heatmap", *fk_fields], validate_unique=False, validate_constraints=False)
     with stored_files() as files, transaction.atomic():
         updated = Study.objects.filter(
@@ -147,6 +152,7 @@ def prediction_record(*, study: Study, image: Image, result: Any) -> Prediction 
                 "model_version": prediction.model_version,
                 "indeterminate": prediction.indeterminate,
                 "run_number": prediction.run_number,
+                "operating_profile": prediction.operating_profile_id,
             },
         )
         hl7_delivery_schedule(
@@ -212,7 +218,12 @@ def _finish_failed(study: Study, exc: Exception) -> None:
 
 
 def prediction_run(
-    *, study_id: Any, predictor: Any, retake: bool = False, worker: str = ""
+    *,
+    study_id: Any,
+    predictor: Any,
+    retake: bool = False,
+    worker: str = "",
+    operating_profile: Any = None,
 ) -> Prediction | None:
     """Claim the study for `worker`, run the model on its image (see _predict), and record the outcome.
     Idempotent."""
@@ -234,4 +245,4 @@ def prediction_run(
     if outcome is None:
         return None
     image, result = outcome
-    return prediction_record(study=study, image=image, result=result)
+    return prediction_record(study=study, image=image, result=result, operating_profile=operating_profile)

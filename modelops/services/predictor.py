@@ -26,3 +26,18 @@ def get_predictor() -> Any:
                 logger.info("Loaded model %s in worker process", predictor.version)
                 _predictor = predictor
     return _predictor
+
+
+def predictor_with_profile() -> tuple[Any, Any]:
+    """The process's predictor set to its version's active operating profile, and that profile.
+
+    One indexed query per study, so an activation reaches every worker from its next study on.
+    """
+    from modelops.services.profiles import profile_active
+
+    predictor = get_predictor()
+    profile = profile_active(bundle=predictor.bundle)
+    profiled = predictor.with_operating_point(
+        temperature=profile.temperature, bias=profile.bias, threshold=profile.threshold, band=profile.band
+    )
+    return profiled, profile
