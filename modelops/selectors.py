@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from mlcore.bundle import Bundle, load_bundle
+from modelops.models import OperatingProfile
 from portal.errors import DomainError
 from portal.query_params import date_param
 
@@ -43,3 +46,13 @@ def monitoring_filters(params: Mapping[str, Any]) -> dict[str, Any]:
             fields={"model_version": ["at most 64 letters, digits or . _ - +"]},
         )
     return {"model_version": version or None, "date_from": date_from, "date_to": date_to}
+
+
+def profile_list(*, model_version: str) -> QuerySet[OperatingProfile]:
+    """A model version's operating profiles, newest first (admin pages; the caller checks the role)."""
+    return OperatingProfile.objects.filter(model_version=model_version).select_related("created_by")
+
+
+def profile_get(*, profile_id: int) -> OperatingProfile:
+    """One profile, or Http404."""
+    return get_object_or_404(OperatingProfile.objects.select_related("created_by"), pk=profile_id)

@@ -13,8 +13,8 @@ from markdown_it import MarkdownIt
 
 from mlcore import BundleError
 from mlcore.bundle import read_metadata
-from modelops.selectors import active_bundle
-from portal.roles import ANY_ROLE, role_required
+from modelops.selectors import active_bundle, profile_list
+from portal.roles import ANY_ROLE, Role, has_role, role_required
 
 # Report files a browser may be given: plain names, known types (no path, no HTML).
 REPORT_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,120}\.(png|svg|jpg|json|csv|txt|md)$")
@@ -127,6 +127,12 @@ def model_card(request: HttpRequest) -> HttpResponse:
         "metrics": _metrics(metadata),
         "card_html": card_html,
         "plots": _plots(bundle) if bundle else [],
+        # Admins see the site's operating profiles and may calibrate from the signed reads.
+        "profiles": (
+            list(profile_list(model_version=str(metadata.get("version", ""))))
+            if has_role(request.user, Role.ADMIN) and metadata
+            else []
+        ),
     }
     return render(request, "modelops/model_card.html", context)
 
