@@ -47,3 +47,104 @@ class DicomNode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.ae_title}@{self.host}:{self.port})"
+
+
+class InboundStudy(models.Model):
+    """One StudyInstanceUID arriving from one sender: collected until quiet, then filed as a study.
+
+    Keeps the original identifiers a result needs to be filed back into the PACS study (the files on disk
+    are de-identified like every upload's).
+    """
+
+    class State(models.TextChoices):
+        COLLECTING = "collecting", "Collecting (quiet window)"
+        RELEASED = "released", "Filed as a study"
+        FAILED = "failed", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    node = models.ForeignKey(DicomNode, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The account the study is filed and audited under: the node's service account, or the STOW-RS caller.
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=8, default="dicom")  # diagnosis.StudySource: dicom or stow
+    study_instance_uid = models.CharField(max_length=64, db_index=True)
+    study = models.ForeignKey(
+        "diagnosis.Study", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(max_length=12, choices=State.choices, default=State.COLLECTING, db_index=True)
+    error = models.TextField(blank=True)
+    first_received_at = models.DateTimeField(auto_now_add=True)
+    last_received_at = models.DateTimeField(db_index=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    # The original study and patient identifiers, as the first accepted instance carried them.
+    patient_id = models.CharField(max_length=64, blank=True)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    patient_name = models.CharField(max_length=324, blank=True)  # PN, "Family^Given"
+    patient_birth_date = models.DateField(null=True, blank=True)
+    patient_sex = models.CharField(max_length=16, blank=True)
+    accession_number = models.CharField(max_length=16, blank=True)
+    dicom_study_id = models.CharField(max_length=16, blank=True)  # (0020,0010) Study ID
+    study_date = models.DateField(null=True, blank=True)
+    study_time = models.CharField(max_length=16, blank=True)
+    referring_physician_name = models.CharField(max_length=324, blank=True)
+    study_description = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-last_received_at"]
+        constraints = [
+            # Concurrent associations of one sender never open two collections of one study.
+            models.UniqueConstraint(
+                fields=["sender", "study_instance_uid"],
+                condition=models.Q(state="collecting"),
+                name="inbound_study_one_collecting",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Inbound study {self.study_instance_uid} ({self.state})"
+
+
+class ReceivedInstance(models.Model):
+    """One instance that arrived over C-STORE or STOW-RS, and what became of it."""
+
+    class Status(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        IGNORED = "ignored", "Ignored by a routing rule"
+        FAILED = "failed", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    node = models.ForeignKey(DicomNode, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=8, default="dicom")
+    inbound_study = models.ForeignKey(
+        InboundStudy, null=True, blank=True, on_delete=models.PROTECT, related_name="instances"
+    )
+    # The original UIDs as sent (the stored file's are remapped by de-identification).
+    sop_class_uid = models.CharField(max_length=64, blank=True)
+    sop_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    series_instance_uid = models.CharField(max_length=64, blank=True)
+    study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    transfer_syntax_uid = models.CharField(max_length=64, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    body_part = models.CharField(max_length=64, blank=True)
+    view_position = models.CharField(max_length=16, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
+    rule = models.CharField(max_length=40, blank=True)  # the routing rule that ignored it
+    reason = models.TextField(blank=True)
+    # The received bytes, held only while the study collects (then filed de-identified, and cleared).
+    payload = models.BinaryField(null=True, blank=True, editable=False)
+    image = models.ForeignKey(
+        "diagnosis.Image", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["accepted", "ignored", "failed"]), name="received_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sop_instance_uid or 'instance'} ({self.status})"

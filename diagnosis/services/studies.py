@@ -48,6 +48,9 @@ class StudyUpload:
     priority: str = Study.Priority.ROUTINE
     # Set after a 409 patient_conflict: file under the existing record although the details differ.
     confirm_patient: bool = False
+    # How it arrived (Study.Source) and, from DICOM or STOW-RS, the study it came from.
+    source: str = Study.Source.UPLOAD
+    study_instance_uid: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ def _store(
             idempotency_key=idempotency_key,
             duplicate_of=duplicate,
             warnings=upload_warnings(resolution.differences, [image for image, _, _ in images]),
+            source=upload.source,
+            study_instance_uid=upload.study_instance_uid,
         )
         # Fields are validated here; foreign keys (all set from rows just read, never from input),
         # the new primary keys' uniqueness and the check/unique constraints by the database on insert
@@ -229,6 +234,7 @@ def _audit_image(
             "priority": study.priority,
             "duplicate_of": str(duplicate.id) if duplicate else None,
             "warnings": study.warnings,
+            "source": study.source,
         },
         context=context,
     )

@@ -274,6 +274,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("AIRSPACE_AUDIT_ANCHOR_SECONDS", 10)),
     },
     # HL7 deliveries whose task was lost are sent again (a no-op while HL7 is off).
+    # DICOM studies whose quiet-window release task was lost are filed (pacs app).
+    "sweep-inbound-dicom-studies": {
+        "task": "pacs.tasks.inbound_study_sweep_task",
+        "schedule": float(env_int("AIRSPACE_DICOM_SWEEP_SECONDS", 30)),
+    },
     "sweep-hl7-deliveries": {
         "task": "integrations.tasks.hl7_sweep_task",
         "schedule": float(env_int("AIRSPACE_HL7_SWEEP_SECONDS", 60)),

@@ -62,3 +62,10 @@ AIRSPACE_DICOM_PORT = env_int("AIRSPACE_DICOM_PORT", 11112)
 AIRSPACE_DICOM_STUDY_QUIET_SECONDS = env_int("AIRSPACE_DICOM_STUDY_QUIET_SECONDS", 5)
 AIRSPACE_DICOM_MAX_INSTANCES_PER_ASSOCIATION = env_int("AIRSPACE_DICOM_MAX_INSTANCES_PER_ASSOCIATION", 500)
 AIRSPACE_DICOM_IDLE_SECONDS = env_int("AIRSPACE_DICOM_IDLE_SECONDS", 60)
+# Intended-use flags (adult_patient, infant_patient) whose instances are ignored instead of analysed with a
+# notice, e.g. "adult_patient" at a children's hospital PACS that also routes adults; empty: all analysed.
+AIRSPACE_DICOM_IGNORED_AGE_FLAGS = tuple(
+    flag.strip() for flag in os.environ.get("AIRSPACE_DICOM_IGNORED_AGE_FLAGS", "").split(",") if flag.strip()
+)
+# Beat files collecting studies whose release task was lost.
+AIRSPACE_DICOM_SWEEP_SECONDS = env_int("AIRSPACE_DICOM_SWEEP_SECONDS", 30)

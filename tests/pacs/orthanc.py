@@ -154,15 +154,20 @@ def orthanc_start(folder: Path) -> Orthanc:
     raise RuntimeError(f"Orthanc did not answer within 30 s: {log.read_text()[-2000:]}")
 
 
+def process_stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop one subprocess a fixture started (terminate, then kill), by its handle only."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def orthanc_stop(server: Orthanc) -> None:
     """Stop this Orthanc (and only it)."""
-    if server.process.poll() is None:
-        server.process.terminate()
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
+    process_stop(server.process)
 
 
 @pytest.fixture

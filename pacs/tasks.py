@@ -1,0 +1,27 @@
+"""Celery tasks of the pacs app: thin wrappers that pass ids to services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from pacs.dispatch import inbound_study_release_send
+from pacs.services.assembly import inbound_studies_overdue, inbound_study_release
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def inbound_study_release_task(inbound_study_id: int) -> str:
+    """File a collected study once quiet; an instance that arrived meanwhile moves the release on."""
+    release = inbound_study_release(inbound_study_id=inbound_study_id)
+    if release.wait_seconds > 0:
+        inbound_study_release_send(inbound_study_id=inbound_study_id, countdown=release.wait_seconds + 0.05)
+        return "waiting"
+    return "filed" if release.study is not None else (release.error or "done")
+
+
+@shared_task
+def inbound_study_sweep_task() -> int:
+    """File collecting studies whose release task was lost (beat, every AIRSPACE_DICOM_SWEEP_SECONDS)."""
+    overdue = inbound_studies_overdue()
+    for inbound_study_id in overdue:
+        inbound_study_release(inbound_study_id=inbound_study_id)
+    return len(overdue)
