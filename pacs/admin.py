@@ -7,7 +7,8 @@ from typing import Any
 from django.contrib import admin
 
 from audit.services.events import ctx
-from pacs.models import DicomNode
+from pacs.models import DicomDelivery, DicomNode
+from pacs.services.deliveries import dicom_delivery_retry
 from pacs.services.nodes import dicom_node_remove
 from portal.readonly_admin import ReadOnlyAdmin
 
@@ -28,3 +29,29 @@ class DicomNodeAdmin(ReadOnlyAdmin):
     def delete_queryset(self, request: Any, queryset: Any) -> None:
         for node in queryset:
             self.delete_model(request, node)
+
+
+@admin.register(DicomDelivery)
+class DicomDeliveryAdmin(ReadOnlyAdmin):
+    """Every result delivery to a DICOM node; failed ones are sent again with the action (audited)."""
+
+    list_display = [
+        "id",
+        "study",
+        "node",
+        "kind",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "delivered_at",
+    ]
+    list_filter = ["status", "kind", "node"]
+    actions = ["retry_failed"]
+
+    @admin.action(description="Send the selected failed deliveries again")
+    def retry_failed(self, request: Any, queryset: Any) -> None:
+        failed = list(queryset.filter(status=DicomDelivery.Status.FAILED))
+        for delivery in failed:
+            dicom_delivery_retry(delivery=delivery, actor=request.user, context=ctx(request))
+        self.message_user(request, f"{len(failed)} failed deliveries queued again.")

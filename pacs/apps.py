@@ -9,3 +9,8 @@ class PacsConfig(AppConfig):
     name = "pacs"
     verbose_name = "DICOM network (PACS)"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from pacs import receivers
+
+        receivers.connect()

@@ -148,3 +148,53 @@ class ReceivedInstance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sop_instance_uid or 'instance'} ({self.status})"
+
+
+class DicomDelivery(models.Model):
+    """One result object (AI SR, heatmap capture, review SR) for one outbound node, and how sending it went."""
+
+    class Kind(models.TextChoices):
+        SR = "sr", "AI structured report"
+        SC = "sc", "Heatmap secondary capture"
+        REVIEW_SR = "review_sr", "Radiologist read SR"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    id = models.BigAutoField(primary_key=True)
+    study = models.ForeignKey("diagnosis.Study", on_delete=models.PROTECT, related_name="+")
+    node = models.ForeignKey(DicomNode, on_delete=models.PROTECT, related_name="deliveries")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The prediction (sr, sc) or review version (review_sr) the object reports.
+    source_id = models.UUIDField()
+    # Derived from the study and the record (pacs.dicom_objects.uids): a resend is the same instance.
+    sop_instance_uid = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    # Set by the conditional UPDATE that claims a send; cleared when the attempt ends.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # When the next attempt is due: the sweep re-sends a pending row whose task is overdue (lost).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["node", "sop_instance_uid"], name="dicom_delivery_once_per_node"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "delivered", "failed"]),
+                name="dicom_delivery_status",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["sr", "sc", "review_sr"]), name="dicom_delivery_kind"
+            ),
+        ]
+        indexes = [models.Index(fields=["study", "id"], name="dicom_delivery_study")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.node_id} for study {self.study_id} ({self.status})"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
 
-from pacs.models import DicomNode
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+
+from pacs.models import DicomDelivery, DicomNode
 
 
 def dicom_nodes() -> QuerySet[DicomNode]:
@@ -19,3 +24,33 @@ def inbound_node_for(*, ae_title: str, host: str) -> DicomNode | None:
         .filter(active=True, inbound=True, ae_title=ae_title.strip(), host=host)
         .first()
     )
+
+
+def _delivery_row(delivery: DicomDelivery) -> dict[str, Any]:
+    node = delivery.node
+    return {
+        "id": delivery.id,
+        "destination": node.name,
+        "destination_address": node.dicomweb_url or f"{node.ae_title}@{node.host}:{node.port}",
+        "kind": delivery.kind,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error,
+        "sop_instance_uid": delivery.sop_instance_uid,
+        "created_at": delivery.created_at,
+        "delivered_at": delivery.delivered_at,
+    }
+
+
+def dicom_delivery_rows(studies: Iterable[Any]) -> dict[Any, list[dict[str, Any]]]:
+    """Each study's result deliveries to DICOM nodes, oldest first, in one query for all of them."""
+    by_study: dict[Any, list[dict[str, Any]]] = defaultdict(list)
+    rows = DicomDelivery.objects.select_related("node").filter(study_id__in=[s.id for s in studies])
+    for delivery in rows.order_by("id"):
+        by_study[delivery.study_id].append(_delivery_row(delivery))
+    return by_study
+
+
+def dicom_delivery_get(*, study: Any, delivery_id: int) -> DicomDelivery:
+    """One delivery of a study the caller already may see; Http404 when it belongs to another study."""
+    return get_object_or_404(DicomDelivery, id=delivery_id, study_id=study.id)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from pacs.dispatch import inbound_study_release_send
 from pacs.services.assembly import inbound_studies_overdue, inbound_study_release
+from pacs.services.deliveries import dicom_deliver, dicom_retry_delay, dicom_sweep_lost
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -25,3 +26,18 @@ def inbound_study_sweep_task() -> int:
     for inbound_study_id in overdue:
         inbound_study_release(inbound_study_id=inbound_study_id)
     return len(overdue)
+
+
+@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=None)
+def dicom_deliver_task(self: Task, delivery_id: int) -> str:
+    """Send one result object to one node; not taken yet: try again later with backoff (the row counts)."""
+    outcome = dicom_deliver(delivery_id=delivery_id)
+    if outcome.retry:
+        raise self.retry(countdown=dicom_retry_delay(outcome.attempts))
+    return outcome.status
+
+
+@shared_task
+def dicom_sweep_task() -> int:
+    """Re-send pending DICOM deliveries whose task was lost (beat, every AIRSPACE_DICOM_SWEEP_SECONDS)."""
+    return len(dicom_sweep_lost())

@@ -27,11 +27,13 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/", include("portal.api.urls")),
     path("api/v1/", include("integrations.api.urls")),
+    path("api/v1/", include("pacs.api.urls")),
     path("", include("diagnosis.urls")),
     path("", include("reading.urls")),
     path("", include("audit.urls")),
     path("", include("modelops.urls")),
     path("", include("integrations.urls")),
+    path("", include("pacs.urls")),
     path("django-admin/", admin.site.urls),
 ]
 

@@ -8,6 +8,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from diagnosis.hooks import result_deliveries, result_deliveries_prefetch
 from diagnosis.models import MRN_MESSAGE, MRN_PATTERN, Image, Patient, Prediction, Study
 from diagnosis.selectors import current_prediction
 from integrations.models import Hl7Delivery
@@ -138,12 +139,34 @@ class EhrDeliverySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(help_text="When it was delivered, else when it was queued.")
 
 
+class DicomDeliverySerializer(serializers.Serializer):
+    """One result object sent back to a DICOM node (PACS) into the original study (docs/DICOM.md)."""
+
+    id = serializers.IntegerField()
+    destination = serializers.CharField(help_text="The outbound node's name.")
+    destination_address = serializers.CharField(help_text="AE@host:port, or the DICOMweb URL.")
+    kind = serializers.ChoiceField(
+        [("sr", "AI structured report"), ("sc", "Heatmap secondary capture"), ("review_sr", "Read SR")]
+    )
+    status = serializers.ChoiceField(
+        [("pending", "Pending"), ("delivered", "Delivered"), ("failed", "Failed")]
+    )
+    attempts = serializers.IntegerField()
+    last_error = serializers.CharField(allow_blank=True)
+    sop_instance_uid = serializers.CharField(
+        help_text="Derived from the study and the record: a resend is the same."
+    )
+    created_at = serializers.DateTimeField()
+    delivered_at = serializers.DateTimeField(allow_null=True)
+
+
 class StudyListSerializer(serializers.ListSerializer):
-    """Loads every study's EHR deliveries in one query for the whole page."""
+    """Loads every study's EHR and DICOM deliveries in one query each for the whole page."""
 
     def to_representation(self, data: Any) -> list[Any]:
         studies = list(data.all() if hasattr(data, "all") else data)
         ehr_deliveries_prefetch(studies)
+        result_deliveries_prefetch(studies)
         return super().to_representation(studies)
 
 
@@ -165,6 +188,7 @@ class StudySerializer(serializers.ModelSerializer):
     claimed_by = serializers.SerializerMethodField()
     final_read = serializers.SerializerMethodField()
     ehr_deliveries = serializers.SerializerMethodField()
+    deliveries = serializers.SerializerMethodField()
 
     class Meta:
         model = Study
@@ -196,12 +220,18 @@ class StudySerializer(serializers.ModelSerializer):
             "claimed_by",
             "reading_claim_expires_at",
             "ehr_deliveries",
+            "deliveries",
         ]
 
     @extend_schema_field(EhrDeliverySerializer(many=True))
     def get_ehr_deliveries(self, obj: Study) -> list[dict[str, Any]]:
         """HL7 result deliveries to the EHR, oldest first; empty when HL7 output is off."""
         return EhrDeliverySerializer(ehr_deliveries(obj), many=True).data
+
+    @extend_schema_field(DicomDeliverySerializer(many=True))
+    def get_deliveries(self, obj: Study) -> list[dict[str, Any]]:
+        """Result objects (AI SR, heatmap capture, read SR) sent to DICOM nodes, oldest first."""
+        return DicomDeliverySerializer(result_deliveries(obj), many=True).data
 
     @extend_schema_field(FinalReadSerializer(allow_null=True))
     def get_final_read(self, obj: Study) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from audit.services.events import audit_record
+from diagnosis.hooks import prediction_recorded
 from diagnosis.models import Image, Prediction, Study
 from diagnosis.services.intended_use import prediction_flags
 from diagnosis.services.storage import stored_files
@@ -158,6 +159,8 @@ def prediction_record(
         hl7_delivery_schedule(
             study=study, event="preliminary", source_id=prediction.id
         )  # no-op unless configured
+        # The served prediction only: a shadow run is never sent out (pacs listens: results to the PACS).
+        prediction_recorded.send(sender=Prediction, prediction=prediction)
     return prediction
 
 

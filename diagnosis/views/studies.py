@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from audit.services.events import audit_page_read, audit_record, ctx
 from diagnosis import selectors
+from diagnosis.hooks import result_deliveries
 from diagnosis.models import Study
 from diagnosis.services import studies
 from integrations.selectors import ehr_deliveries
@@ -65,6 +66,10 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
         "can_review": has_role(request.user, Role.RADIOLOGIST) and study.status == Study.Status.COMPLETED,
         # HL7 result deliveries: shown to admins and to clinicians (who may see this study).
         "ehr_deliveries": ehr_deliveries(study) if has_role(request.user, Role.ADMIN, Role.CLINICIAN) else [],
+        # Result objects back to the PACS (pacs app, through diagnosis.hooks): same audience.
+        "dicom_deliveries": result_deliveries(study)
+        if has_role(request.user, Role.ADMIN, Role.CLINICIAN)
+        else [],
     }
 
 

@@ -283,6 +283,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "integrations.tasks.hl7_sweep_task",
         "schedule": float(env_int("AIRSPACE_HL7_SWEEP_SECONDS", 60)),
     },
+    # DICOM result deliveries whose task was lost are sent again (a no-op without outbound nodes).
+    "sweep-dicom-deliveries": {
+        "task": "pacs.tasks.dicom_sweep_task",
+        "schedule": float(env_int("AIRSPACE_DICOM_DELIVERY_SWEEP_SECONDS", 60)),
+    },
 }
 
 # API tokens (django-rest-knox): only a SHA-512 digest is stored, each expires, logout revokes it, and a

@@ -69,3 +69,17 @@ AIRSPACE_DICOM_IGNORED_AGE_FLAGS = tuple(
 )
 # Beat files collecting studies whose release task was lost.
 AIRSPACE_DICOM_SWEEP_SECONDS = env_int("AIRSPACE_DICOM_SWEEP_SECONDS", 30)
+
+# DICOM out (pacs app): each result object goes to every active outbound node as its own task, retried with
+# doubling backoff from RETRY_SECONDS capped at RETRY_MAX_SECONDS; 40 attempts at the cap keep trying for
+# about three hours, so a PACS down for an hour gets everything once it is back. The beat sweep re-sends a
+# pending delivery whose task was lost.
+AIRSPACE_DICOM_SEND_TIMEOUT = env_int("AIRSPACE_DICOM_SEND_TIMEOUT", 30)
+AIRSPACE_DICOM_MAX_ATTEMPTS = env_int("AIRSPACE_DICOM_MAX_ATTEMPTS", 40)
+AIRSPACE_DICOM_RETRY_SECONDS = env_int("AIRSPACE_DICOM_RETRY_SECONDS", 5)
+AIRSPACE_DICOM_RETRY_MAX_SECONDS = env_int("AIRSPACE_DICOM_RETRY_MAX_SECONDS", 300)
+AIRSPACE_DICOM_DELIVERY_SWEEP_SECONDS = env_int("AIRSPACE_DICOM_DELIVERY_SWEEP_SECONDS", 60)
+AIRSPACE_DICOM_SWEEP_GRACE_SECONDS = env_int("AIRSPACE_DICOM_SWEEP_GRACE_SECONDS", 120)
+AIRSPACE_DICOM_SWEEP_BATCH = env_int("AIRSPACE_DICOM_SWEEP_BATCH", 200)
+# Who made the result objects: the institution named in them (blank: none).
+AIRSPACE_DICOM_INSTITUTION = os.environ.get("AIRSPACE_DICOM_INSTITUTION", "")

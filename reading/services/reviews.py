@@ -10,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from audit.services.events import SYSTEM, AuditContext, audit_record
+from diagnosis.hooks import review_signed
 from diagnosis.models import Study
 from diagnosis.selectors import current_prediction
 from integrations.services.hl7 import hl7_delivery_schedule
@@ -169,4 +170,5 @@ def review_submit(
     )
     event = "corrected" if previous else "final"
     hl7_delivery_schedule(study=study, event=event, source_id=review.id)  # no-op unless configured
+    review_signed.send(sender=Review, review=review)  # pacs: the read SR to the PACS
     return review
