@@ -65,6 +65,8 @@ class Stack:
     port: int = field(default_factory=free_port)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     token: str = ""
+    # The source tree every process runs from (bench/load.py --baseline runs an older revision's tree).
+    code: Path = ROOT
 
     @property
     def base_url(self) -> str:
@@ -87,6 +89,7 @@ class Stack:
             "LOG_LEVEL": "WARNING",
             "AIRSPACE_UPLOAD_THROTTLE": "1000000/min",  # one demo clinician drives the whole load
             "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(self.code),  # this tree's packages first, whatever the venv's editable install
             **extra,
         }
 
@@ -140,12 +143,12 @@ class Stack:
                 (VAR_DIR / name).unlink()
 
     def _manage(self, *args: str) -> None:
-        subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=True)
+        subprocess.run([sys.executable, "manage.py", *args], cwd=self.code, env=self.env(), check=True)
 
     def spawn(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
         """Start one process in its own group, logging to VAR_DIR/<name>.log."""
         log = (VAR_DIR / f"{name}.log").open("ab")
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(cmd, cwd=self.code, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
         self.procs[name] = proc
         return proc
@@ -202,25 +205,32 @@ class Stack:
             return json.loads(response.read())["token"]
 
     def cpu_snapshot(self) -> dict[str, dict[int, float]]:
-        """CPU seconds used so far by each process of the stack, by role: web (gunicorn), workers (Celery
-        main and pool processes), beat, and postgres (the backends serving the bench database)."""
-        roles = {
-            proc.pid: ("workers" if name.startswith("worker") else name) for name, proc in self.procs.items()
-        }
+        """CPU seconds used so far by each process of the stack, by role (see CPU_ROLES), read from /proc:
+        per-process counters, so the figures hold while other jobs share the machine."""
+        roles = {proc.pid: name.rstrip("0123456789") for name, proc in self.procs.items()}
         backends = {
             row[0] for row in self.query("SELECT pid FROM pg_stat_activity WHERE datname = %s", (DB_NAME,))
         }
-        tick = os.sysconf("SC_CLK_TCK")
-        snapshot: dict[str, dict[int, float]] = {"web": {}, "workers": {}, "beat": {}, "postgres": {}}
+        snapshot: dict[str, dict[int, float]] = {role: {} for role in CPU_ROLES}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             with suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                pid, group, cpu = int(entry.name), int(fields[2]), (int(fields[11]) + int(fields[12])) / tick
-                role = "postgres" if pid in backends else roles.get(group)
-                if role:
+                pid = int(entry.name)
+                group, cpu = _proc_group_cpu(pid)
+                if pid in backends:
+                    snapshot["postgres"][pid] = cpu
+                elif group in roles:
+                    # The process started is the group leader: gunicorn's master, Celery's main process.
+                    leader = pid == group
+                    role = {"web": ("web master", "web"), "worker": ("worker main", "worker pool")}.get(
+                        roles[group], (roles[group], roles[group])
+                    )[0 if leader else 1]
                     snapshot[role][pid] = cpu
+        with suppress(OSError, IndexError, ValueError, redis.RedisError):
+            redis_pid = int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])
+            snapshot["redis (whole server)"][redis_pid] = _proc_group_cpu(redis_pid)[1]
+        snapshot["load client"][os.getpid()] = _proc_group_cpu(os.getpid())[1]
         return snapshot
 
     def query(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -251,6 +261,20 @@ class Stack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# The roles the CPU is split into. "redis (whole server)" counts every client of the Redis server (on a
+# shared machine, other people's too); "load client" is the bench process itself (it shares the cores).
+CPU_ROLES = ("web", "web master", "worker pool", "worker main", "beat", "postgres", "redis (whole server)",
+             "load client")  # fmt: skip
+# The stack's own cost per study: what the bench client and other Redis users spend is not in it.
+STACK_ROLES = ("web", "web master", "worker pool", "worker main", "beat", "postgres")
+
+
+def _proc_group_cpu(pid: int) -> tuple[int, float]:
+    """(process group, user + system CPU seconds) of one process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[2]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:

@@ -1,24 +1,30 @@
 """Load: uploads of real chest X-rays at concurrency 16 through the API of the running stack, comparing
-gunicorn configurations side by side in one run.
+gunicorn configurations (and, with --baseline, an older revision's code) side by side in one run.
 
-Starts the stack once (2 Celery worker processes, beat, PostgreSQL in its own database, Redis in its own
-DB; see bench/_stack.py), then for each round and each gunicorn configuration restarts only gunicorn and
-sends the uploads. Per run it prints throughput, upload and upload->result latency percentiles, the error
-count, and whether every study reached a final state with exactly one prediction; then one table with
-every run side by side. Configurations alternate within a round so machine noise hits them alike.
+Starts the stack (2 Celery worker processes, beat, PostgreSQL in its own database, Redis in its own DB; see
+bench/_stack.py), then for each round and each gunicorn configuration restarts only gunicorn and sends the
+uploads. Per run it prints throughput, upload and upload->result latency percentiles, the error count,
+whether every study reached a final state with exactly one prediction, and the CPU milliseconds per study
+of each component (gunicorn workers and master, Celery pool and main processes, beat, the PostgreSQL
+backends, the Redis server, the load client), read from /proc so they hold while other jobs share the
+machine; then one table with every run side by side. Configurations alternate within a round so machine
+noise hits them alike.
 
     .venv/bin/python bench/load.py [--uploads 500] [--concurrency 16] [--rounds 2]
-        [--config NAME='GUNICORN ARGS' ...] [--kill]
+        [--config NAME='GUNICORN ARGS' ...] [--baseline REV] [--kill]
 
 Default configurations: `sync` (gunicorn -w 2, what docker-compose.yml ships) and `gthread` (2 processes
-x 4 threads). --kill adds a run per configuration with worker 1 SIGKILLed and restarted
-halfway (bench/worker_kill.py measures that recovery in detail).
+x 4 threads). --baseline REV runs git revision REV's code (git archive into the bench's var folder) in
+its own stack before the working tree's in every round, so a change's CPU per study is measured against
+what it replaced under the same machine load. --kill adds a run per configuration with worker 1 SIGKILLed
+and restarted halfway (bench/worker_kill.py measures that recovery in detail).
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+import subprocess
 import sys
 import threading
 import time
@@ -28,7 +34,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _stack import FINAL, Stack, cpu_used, image_paths, percentile, post_study, table  # noqa: E402
+from _stack import (  # noqa: E402
+    FINAL,
+    ROOT,
+    STACK_ROLES,
+    VAR_DIR,
+    Stack,
+    cpu_used,
+    image_paths,
+    percentile,
+    post_study,
+    table,
+)
 
 ROUND_TIMEOUT_S = 600
 # sync -w 2 (what docker-compose.yml ships: measured best here) against gthread 2 x 4 threads.
@@ -61,9 +78,14 @@ class Run:
     text: str
 
     @property
+    def stack_ms(self) -> float:
+        """CPU ms per upload of the whole stack: web, workers, beat, the bench database's backends."""
+        return sum(self.cpu_ms[role] for role in STACK_ROLES)
+
+    @property
     def capacity(self) -> float:
-        """Uploads/s two idle cores could carry at this CPU cost per upload (web + workers + database)."""
-        return 2000 / sum(self.cpu_ms.values())
+        """Uploads/s two idle cores could carry at this CPU cost per upload (the stack, not the client)."""
+        return 2000 / self.stack_ms
 
 
 def upload_all(stack: Stack, images: list[tuple[str, bytes]], n: int, concurrency: int, halfway=None) -> list:
@@ -135,9 +157,10 @@ def report(stack: Stack, uploads: list[Upload], config: str, title: str, cpu: di
         ("completed with exactly one prediction", f"{sum(1 for r in completed if r[3] == 1)} / {len(completed)}"),
         ("studies with more than one prediction", str(sum(1 for r in rows if r[3] > 1))),
         ("all final, one prediction each", "YES" if once else "NO"),
-        ("CPU ms per upload: web / workers / postgres / beat",
-         " / ".join(f"{cpu_ms[k]:.1f}" for k in ("web", "workers", "postgres", "beat"))),
-        ("=> uploads/s 2 idle cores could carry", f"{2000 / sum(cpu_ms.values()):.0f}"),
+        *((f"CPU ms per upload: {role}", f"{ms:.1f}") for role, ms in cpu_ms.items()),
+        ("CPU ms per upload: the stack (web, workers, beat, postgres)",
+         f"{sum(cpu_ms[role] for role in STACK_ROLES):.1f}"),
+        ("=> uploads/s 2 idle cores could carry", f"{2000 / sum(cpu_ms[r] for r in STACK_ROLES):.0f}"),
     ]  # fmt: skip
     return Run(config, len(uploads), errors, upload_rate, up, res, once, cpu_ms, table(out, title))  # type: ignore[arg-type]
 
@@ -169,18 +192,32 @@ def run(
 
 def side_by_side(runs: list[Run], configs: dict[str, str]) -> str:
     """Every run in one table, grouped by configuration."""
-    head = (f"{'config':<10} {'uploads/s':>9} {'errors':>6} {'upload p50/p95/p99 ms':>22} "
-            f"{'result p50/p95/p99/max s':>26}  once  {'CPU ms/upload web+wk+pg':>24} {'2-core cap/s':>12}")  # fmt: skip
+    head = (f"{'config':<16} {'uploads/s':>9} {'errors':>6} {'upload p50/p95/p99 ms':>22} "
+            f"{'result p50/p95/p99/max s':>26}  once  {'CPU ms/study web+wk+pg=stack':>28} {'2-core cap/s':>12}")  # fmt: skip
     lines = ["Side by side (each row one run)", head, "-" * len(head)]
     for name in configs:
         for r in (r for r in runs if r.config == name):
             up = "/".join(f"{v:.0f}" for v in r.upload_ms)
             res = "/".join(f"{v:.2f}" for v in r.result_s)
-            cpu = "+".join(f"{r.cpu_ms[k]:.0f}" for k in ("web", "workers", "postgres"))
-            lines.append(f"{name:<10} {r.throughput:>9.1f} {r.errors:>6} {up:>22} {res:>26}  "
-                         f"{'YES' if r.exactly_once else 'NO ':<4} {cpu:>24} {r.capacity:>12.0f}")  # fmt: skip
+            web = r.cpu_ms["web"] + r.cpu_ms["web master"]
+            worker = r.cpu_ms["worker pool"] + r.cpu_ms["worker main"]
+            cpu = f"{web:.0f}+{worker:.0f}+{r.cpu_ms['postgres']:.0f}={r.stack_ms:.0f}"
+            lines.append(f"{name:<16} {r.throughput:>9.1f} {r.errors:>6} {up:>22} {res:>26}  "
+                         f"{'YES' if r.exactly_once else 'NO ':<4} {cpu:>28} {r.capacity:>12.0f}")  # fmt: skip
     lines += [f"  {name}: gunicorn {args}" for name, args in configs.items()]
     return "\n".join(lines)
+
+
+def baseline_tree(revision: str) -> Path:
+    """The source tree of an older revision (git archive into the bench's var folder), to run side by side."""
+    sha = subprocess.run(["git", "rev-parse", "--short", revision], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    tree = VAR_DIR / f"baseline-{sha}"
+    if not (tree / "manage.py").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, check=True, capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
 
 
 def main() -> None:
@@ -190,26 +227,41 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="runs per configuration, interleaved")
     parser.add_argument("--config", action="append", default=[], help="NAME='gunicorn args' (repeatable)")
     parser.add_argument("--kill", action="store_true", help="also a run with worker 1 killed halfway")
+    parser.add_argument("--baseline", metavar="REV", help="also run git revision REV's code, interleaved")
     args = parser.parse_args()
     configs = dict(c.split("=", 1) for c in args.config) or DEFAULT_CONFIGS
+    trees = {"": ROOT}
+    if args.baseline:
+        tree = baseline_tree(args.baseline)
+        trees = {f"{tree.name.removeprefix('baseline-')}:": tree, "": ROOT}
+    names = {f"{prefix}{name}": web for prefix in trees for name, web in configs.items()}
     images = [(p.name, p.read_bytes()) for p in image_paths()]
     print(
         f"{len(images)} distinct real X-rays, cycled; stack: 2 Celery workers (-c 1), beat; gunicorn per run"
     )
     runs: list[Run] = []
-    with Stack(workers=2, web_args=tuple(shlex.split(next(iter(configs.values()))))) as stack:
-        for _ in range(args.rounds):
-            for name, web in configs.items():
-                stack.start_web(shlex.split(web))
-                runs.append(run(stack, images, name, args.uploads, args.concurrency, kill=False))
-                print(runs[-1].text, "\n", flush=True)
-        if args.kill:
+    for _ in range(args.rounds):
+        for prefix, tree in trees.items():
+            # One stack per source tree and round; only gunicorn restarts between configurations.
+            with Stack(
+                workers=2, web_args=tuple(shlex.split(next(iter(configs.values())))), code=tree
+            ) as stack:
+                for name, web in configs.items():
+                    stack.start_web(shlex.split(web))
+                    runs.append(run(stack, images, prefix + name, args.uploads, args.concurrency, kill=False))
+                    print(runs[-1].text, "\n", flush=True)
+    if args.kill:
+        with Stack(workers=2, web_args=tuple(shlex.split(next(iter(configs.values()))))) as stack:
             for name, web in configs.items():
                 stack.start_web(shlex.split(web))
                 print(
                     run(stack, images, name, args.uploads, args.concurrency, kill=True).text, "\n", flush=True
                 )
-        print(side_by_side(runs, configs))
+    print(side_by_side(runs, names))
+    if args.baseline:
+        print(
+            f"  {next(iter(trees))} the code of git revision {args.baseline} (unprefixed: the working tree)"
+        )
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import re
 
 import numpy as np
+from PIL import Image as PILImage
 
 from mlcore.heatmap import (
     ALPHA_FLOOR,
@@ -13,6 +15,7 @@ from mlcore.heatmap import (
     colour_table,
     colourise,
     heatmap_overlay,
+    heatmap_png,
 )
 from tests.conftest import ROOT
 
@@ -54,6 +57,17 @@ def test_overlay_uses_the_colour_table() -> None:
     overlay = np.asarray(heatmap_overlay(cam, (2, 2)))
     assert overlay.shape == (2, 2, 4)
     assert tuple(overlay[0, 1]) == tuple(colour_table()[255])
+
+
+def test_the_png_is_the_overlay_pixel_for_pixel() -> None:
+    """The indexed PNG (palette = colour table) decodes to exactly the RGBA overlay, odd sizes included."""
+    rng = np.random.default_rng(7)
+    for size in ((512, 417), (301, 512), (64, 64)):
+        cam = rng.random((7, 7)).astype(np.float32)
+        with PILImage.open(io.BytesIO(heatmap_png(cam, size))) as png:
+            decoded = np.asarray(png.convert("RGBA"))
+        assert decoded.shape == (size[1], size[0], 4)
+        assert np.array_equal(decoded, np.asarray(heatmap_overlay(cam, size)))
 
 
 def test_the_page_legend_shows_the_same_colours() -> None:
