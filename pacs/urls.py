@@ -1,9 +1,10 @@
-"""Page routes of the pacs app."""
+"""Routes of the pacs app: DICOMweb STOW-RS and the delivery retry page."""
 
 from __future__ import annotations
 
 from django.urls import path
 
+from pacs.api.stow import StowView
 from pacs.views.deliveries import dicom_delivery_retry_view
 
 urlpatterns = [
@@ -12,4 +13,6 @@ urlpatterns = [
         dicom_delivery_retry_view,
         name="study-dicom-delivery-retry",
     ),
+    path("dicomweb/studies", StowView.as_view(), name="dicomweb-stow"),
+    path("dicomweb/studies/<str:study_uid>", StowView.as_view(), name="dicomweb-stow-study"),
 ]

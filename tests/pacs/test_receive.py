@@ -134,3 +134,36 @@ def test_child_chest_dx_is_held_then_filed_as_the_node_like_an_upload(dicom_list
     study.refresh_from_db()
     assert study.status == "queued" and InboundStudy.objects.count() == 1
     assert AuditEvent.objects.filter(action="study.image_add", after__after_analysis=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_the_original_identity_and_uids_of_a_filed_study_are_kept_for_the_results() -> None:
+    from pacs.selectors import analysed_image, study_identity
+    from pacs.services.receive import Sender, instance_receive
+    from tests.fixtures.dicoms import pydicom_read
+    from tests.fixtures.pacs_dicoms import fixture
+
+    node = _node()
+    data = fixture("chest_dx_child.dcm")
+    assert instance_receive(data=data, sender=Sender(user=node.service_user, node=node)).status == "accepted"
+    inbound = InboundStudy.objects.get()
+    study = inbound_study_release(
+        inbound_study_id=inbound.id, now=inbound.last_received_at + dt.timedelta(seconds=9)
+    ).study
+    original = pydicom_read(data)
+    identity = study_identity(study=study)
+    assert identity.study_instance_uid == original.StudyInstanceUID
+    assert (identity.patient_id, identity.patient_name, identity.patient_sex) == ("PACS-0001", "Lee^Amy", "F")
+    assert (identity.patient_birth_date, identity.study_date) == (dt.date(2021, 3, 1), dt.date(2025, 3, 1))
+    assert (identity.accession_number, identity.study_id, identity.study_time) == (
+        "ACC-9001",
+        "S9001",
+        "101500",
+    )
+    assert (identity.referring_physician_name, identity.study_description) == ("Grey^Meredith", "XR CHEST AP")
+    image = analysed_image(image=study.images.get())
+    assert (image.sop_instance_uid, image.series_instance_uid, image.sop_class_uid) == (
+        original.SOPInstanceUID,
+        original.SeriesInstanceUID,
+        original.SOPClassUID,
+    )
