@@ -28,12 +28,14 @@ urlpatterns = [
     path("api/v1/", include("portal.api.urls")),
     path("api/v1/", include("integrations.api.urls")),
     path("api/v1/", include("pacs.api.urls")),
+    path("api/v1/", include("notifications.api.urls")),
     path("", include("diagnosis.urls")),
     path("", include("reading.urls")),
     path("", include("audit.urls")),
     path("", include("modelops.urls")),
     path("", include("integrations.urls")),
     path("", include("pacs.urls")),
+    path("", include("notifications.urls")),
     path("django-admin/", admin.site.urls),
 ]
 

@@ -65,6 +65,8 @@ MATRIX: dict[str, dict[str, Row]] = {
     "api-audit": {"GET": ADMIN_ONLY},
     "api-monitoring": {"GET": ADMIN_ONLY},
     "api-model": {"GET": ANY_ROLE},
+    "api-notifications": {"GET": ANY_ROLE},  # each user's own only
+    "api-notification-read": {"POST": ANY_ROLE},
     # The schema and its docs describe the API, not patient data: public in development and tests; the
     # production settings require a signed-in user (SERVE_PERMISSIONS, tests/security/test_hardening.py).
     "api-schema": {"GET": PUBLIC},

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "integrations",
     "pacs",
     "backups",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -73,6 +74,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
                 "portal.roles.roles_context",
+                "notifications.context_processors.bell",
             ],
         },
     }
@@ -287,6 +289,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-dicom-deliveries": {
         "task": "pacs.tasks.dicom_sweep_task",
         "schedule": float(env_int("AIRSPACE_DICOM_DELIVERY_SWEEP_SECONDS", 60)),
+    },
+    # Radiologists hear of urgent, positive or indeterminate studies that waited past the escalation limit.
+    "scan-escalations": {
+        "task": "notifications.tasks.escalation_scan_task",
+        "schedule": float(env_int("AIRSPACE_ESCALATION_SCAN_SECONDS", 60)),
     },
 }
 

@@ -83,3 +83,26 @@ AIRSPACE_DICOM_SWEEP_GRACE_SECONDS = env_int("AIRSPACE_DICOM_SWEEP_GRACE_SECONDS
 AIRSPACE_DICOM_SWEEP_BATCH = env_int("AIRSPACE_DICOM_SWEEP_BATCH", 200)
 # Who made the result objects: the institution named in them (blank: none).
 AIRSPACE_DICOM_INSTITUTION = os.environ.get("AIRSPACE_DICOM_INSTITUTION", "")
+
+
+# Email (notifications, password-reset links) through Django's mailers (MAILERS, new in Django 6.1): the
+# console in development; production sends over the hospital's SMTP server when AIRSPACE_EMAIL_HOST is set
+# and sends none otherwise (notifications stay in the bell). portal/settings/prod.py refuses a half-configured
+# server. AIRSPACE_EMAIL_BACKEND / AIRSPACE_EMAIL_FILE_PATH are for development and the browser tests.
+_EMAIL_FILE_PATH = os.environ.get("AIRSPACE_EMAIL_FILE_PATH", "")
+MAILERS = {
+    "default": {
+        "BACKEND": os.environ.get(
+            "AIRSPACE_EMAIL_BACKEND",
+            "django.core.mail.backends.filebased.EmailBackend"
+            if _EMAIL_FILE_PATH
+            else "django.core.mail.backends.console.EmailBackend",
+        ),
+        "OPTIONS": {"file_path": _EMAIL_FILE_PATH} if _EMAIL_FILE_PATH else {},
+    }
+}
+DEFAULT_FROM_EMAIL = os.environ.get("AIRSPACE_EMAIL_FROM", "Airspace <airspace@localhost>")
+AIRSPACE_EMAIL_ENABLED = True
+# The address users reach the portal at: links in emails (a worker has no request to take it from).
+AIRSPACE_PUBLIC_URL = os.environ.get("AIRSPACE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+AIRSPACE_NOTIFY_EMAIL_MAX_ATTEMPTS = env_int("AIRSPACE_NOTIFY_EMAIL_MAX_ATTEMPTS", 5)

@@ -49,3 +49,40 @@ if os.environ.get("AIRSPACE_OIDC_CLIENT_ID"):
         )
 elif AIRSPACE_LOCAL_LOGIN == "off":  # noqa: F405
     raise ImproperlyConfigured("AIRSPACE_LOCAL_LOGIN=off needs single sign-on (AIRSPACE_OIDC_CLIENT_ID)")
+
+# Email: SMTP when a server is named, none otherwise; never the console (it would log patient links).
+if os.environ.get("AIRSPACE_EMAIL_BACKEND") or os.environ.get("AIRSPACE_EMAIL_FILE_PATH"):
+    raise ImproperlyConfigured(
+        "AIRSPACE_EMAIL_BACKEND is for development: production sets AIRSPACE_EMAIL_HOST"
+    )
+_email_host = os.environ.get("AIRSPACE_EMAIL_HOST", "")
+AIRSPACE_EMAIL_ENABLED = bool(_email_host)
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+if _email_host:
+    _email = {
+        "host": _email_host,
+        "port": env_int("AIRSPACE_EMAIL_PORT", 587),  # noqa: F405
+        "username": os.environ.get("AIRSPACE_EMAIL_USER", ""),
+        "password": os.environ.get("AIRSPACE_EMAIL_PASSWORD", ""),
+        "use_tls": env_bool("AIRSPACE_EMAIL_TLS", True),  # noqa: F405
+        "use_ssl": env_bool("AIRSPACE_EMAIL_SSL", False),  # noqa: F405
+        "timeout": env_int("AIRSPACE_EMAIL_TIMEOUT", 10),  # noqa: F405
+    }
+    _email_problems = [
+        "AIRSPACE_EMAIL_TLS and AIRSPACE_EMAIL_SSL are both on (choose one)"
+        if _email["use_tls"] and _email["use_ssl"]
+        else "",
+        "AIRSPACE_EMAIL_USER is set without AIRSPACE_EMAIL_PASSWORD"
+        if _email["username"] and not _email["password"]
+        else "",
+        "neither TLS nor SSL is on: the password would cross the network in clear"
+        if _email["username"] and not (_email["use_tls"] or _email["use_ssl"])
+        else "",
+        "AIRSPACE_EMAIL_FROM is not set" if not os.environ.get("AIRSPACE_EMAIL_FROM") else "",
+        "AIRSPACE_PUBLIC_URL must be the portal's https:// address (links in emails)"
+        if not os.environ.get("AIRSPACE_PUBLIC_URL", "").startswith("https://")
+        else "",
+    ]
+    if any(_email_problems):
+        raise ImproperlyConfigured("Email: " + "; ".join(p for p in _email_problems if p))
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": _email}}

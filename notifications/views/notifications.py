@@ -1,0 +1,49 @@
+"""The notification list and marking notifications read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from notifications.selectors import notification_get, notification_list
+from notifications.services.notifications import notification_mark_read, notifications_mark_all_read
+from portal.query_params import int_param
+from portal.roles import ANY_ROLE, role_required
+
+
+@role_required(*ANY_ROLE)
+@require_GET
+def notifications_page(request: HttpRequest) -> HttpResponse:
+    """The user's notifications, newest first, 50 a page."""
+    page = Paginator(notification_list(user=request.user), 50).get_page(int_param(request.GET, "page") or 1)
+    return render(request, "notifications/list.html", {"page": page, "notifications": page.object_list})
+
+
+@role_required(*ANY_ROLE)
+@require_POST
+def notification_open(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Mark it read and open its study."""
+    notification = notification_get(user=request.user, notification_id=pk)
+    notification_mark_read(user=request.user, notification=notification)
+    return redirect("study-detail", pk=notification.study_id)
+
+
+@role_required(*ANY_ROLE)
+@require_POST
+def notification_read(request: HttpRequest, pk: Any) -> HttpResponse:
+    """Mark one read and stay on the list."""
+    notification = notification_get(user=request.user, notification_id=pk)
+    notification_mark_read(user=request.user, notification=notification)
+    return redirect("notifications")
+
+
+@role_required(*ANY_ROLE)
+@require_POST
+def notifications_read_all(request: HttpRequest) -> HttpResponse:
+    """Mark every notification read."""
+    notifications_mark_all_read(user=request.user)
+    return redirect("notifications")
