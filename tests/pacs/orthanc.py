@@ -136,22 +136,34 @@ def orthanc_start(folder: Path) -> Orthanc:
     http_port, dicom_port = free_port(), free_port()
     config = folder / "orthanc.json"
     config.write_text(json.dumps(orthanc_config(folder, http_port, dicom_port), indent=2))
-    log = folder / "orthanc.log"
+    server = Orthanc(f"http://127.0.0.1:{http_port}", dicom_port, ORTHANC_AET, None, folder / "orthanc.log")  # type: ignore[arg-type]
+    _run(server)
+    return server
+
+
+def orthanc_restart(server: Orthanc) -> None:
+    """Start a stopped Orthanc again on the same ports, configuration and storage (a PACS back from downtime)."""
+    _run(server)
+
+
+def _run(server: Orthanc) -> None:
+    """Launch the process of `server` (its log appended) and wait until its REST API answers."""
+    config = server.log.parent / "orthanc.json"
     process = subprocess.Popen(
-        [ORTHANC, "--no-jobs", str(config)], stdout=log.open("wb"), stderr=subprocess.STDOUT
+        [ORTHANC, "--no-jobs", str(config)], stdout=server.log.open("ab"), stderr=subprocess.STDOUT
     )
-    server = Orthanc(f"http://127.0.0.1:{http_port}", dicom_port, ORTHANC_AET, process, log)
+    server.process = process
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"Orthanc exited at start: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"Orthanc exited at start: {server.log.read_text()[-2000:]}")
         try:
             server.get("/system")
-            return server
+            return
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     orthanc_stop(server)
-    raise RuntimeError(f"Orthanc did not answer within 30 s: {log.read_text()[-2000:]}")
+    raise RuntimeError(f"Orthanc did not answer within 30 s: {server.log.read_text()[-2000:]}")
 
 
 def process_stop(process: subprocess.Popen[bytes]) -> None:

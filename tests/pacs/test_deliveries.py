@@ -5,7 +5,6 @@ Orthanc (C-STORE and STOW-RS), are read back from its REST API, and the delivery
 from __future__ import annotations
 
 import io
-import subprocess
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +23,7 @@ from pacs.services.deliveries import (
     dicom_sweep_lost,
 )
 from reading.services.reviews import review_submit
-from tests.pacs.orthanc import ORTHANC, Orthanc, orthanc_stop
+from tests.pacs.orthanc import Orthanc, orthanc_restart, orthanc_stop
 from tests.pacs.results import dicom_study, outbound_node, prediction_recorded
 from tests.pacs.sr_content import ai_probability, values
 
@@ -124,21 +123,6 @@ def test_an_override_and_an_amendment_each_send_a_read_sr_and_the_ai_sr_is_never
         if orthanc.get(f"/instances/{i}/simplified-tags")["SOPInstanceUID"] == ai_uid
     )
     assert orthanc.get(f"/instances/{ai_id}/file") == ai_before  # the AI's SR is byte-for-byte as first sent
-
-
-def orthanc_restart(server: Orthanc) -> None:
-    """Start the same Orthanc again: same configuration, ports and storage (a PACS back from downtime)."""
-    config = server.log.parent / "orthanc.json"
-    server.process = subprocess.Popen(
-        [ORTHANC, "--no-jobs", str(config)], stdout=server.log.open("ab"), stderr=subprocess.STDOUT
-    )
-    for _ in range(300):
-        try:
-            server.get("/system")
-            return
-        except OSError:
-            subprocess.run(["sleep", "0.1"], check=True)
-    raise RuntimeError("Orthanc did not come back")
 
 
 def test_orthanc_down_then_up_gets_each_object_exactly_once(orthanc, pacs, alice):
