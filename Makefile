@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 DEMO_PASSWORD ?= airspace-demo
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DICOM_PORT ?= 11112
 export DJANGO_SETTINGS_MODULE ?= portal.settings.dev
 
 .PHONY: install run test test-fast lint bench bench-load bench-pipeline migrate clean
@@ -25,14 +26,15 @@ migrate: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py collectstatic --noinput -v0
 
-# Web server and Celery worker (with its embedded beat for the sweeper) together; Ctrl-C stops both once,
+# Web server, Celery worker (with its embedded beat for the sweeper) and the DICOM receiver together; Ctrl-C stops both once,
 # cleanly (portal/dev_supervisor.py: no `kill 0`, which re-signalled make and the shell's own trap).
 run: migrate
 	$(BIN)/python manage.py seed_demo --password "$(DEMO_PASSWORD)"
 	@echo "Portal: http://$(HOST):$(PORT)/  users clinician / radiologist / admin, password $(DEMO_PASSWORD)"
 	@exec $(BIN)/python -m portal.dev_supervisor \
 		"$(BIN)/celery -A portal worker -B -Q inference -c 1 --loglevel=INFO -s var/celerybeat-schedule" \
-		"$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload"
+		"$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload" \
+		"$(BIN)/python manage.py dicom_listen --bind $(HOST) --port $(DICOM_PORT)"
 
 # Tests always run on portal.settings.test (the exported dev default above would otherwise win over pyproject).
 test: install

@@ -86,29 +86,27 @@ class Receiver:
         ]
 
     def on_requested(self, event: Any) -> None:
-        """Accept only a registered inbound node calling from its registered address."""
+        """Accept only a registered inbound node calling from its registered address; fail closed."""
         calling = str(event.assoc.requestor.primitive.calling_ae_title or "").strip()
         host = str(event.assoc.requestor.address)
-        close_old_connections()
-        node = inbound_node_for(ae_title=calling, host=host)
-        if node is None or node.service_user is None:
-            audit_record(
-                actor=None,
-                action="dicom.association_refused",
-                object_type="dicom_node",
-                object_id=calling,
-                after={"calling_ae_title": calling, "host": host},
-                context=AuditContext(ip=host),
-            )
-            logger.warning("Refused association from %s at %s: not a registered inbound node", calling, host)
-            event.assoc.acse.send_reject(0x01, 0x01, 0x03)  # permanent, service user, calling AE unknown
-            event.assoc.kill()  # as pynetdicom's own rejection does: lets the A-ASSOCIATE-RJ go out first
+        try:
+            close_old_connections()
+            node = inbound_node_for(ae_title=calling, host=host)
+            if node is None or node.service_user is None:
+                _refusal_audit(calling, host)
+        except Exception:  # noqa: BLE001 - pynetdicom would accept after a handler error: reject instead
+            logger.exception("Could not check the association from %s at %s", calling, host)
+            _reject(event.assoc, transient=True)
             return
-        sender = Sender(
-            user=node.service_user, node=node, context=AuditContext(ip=host, user_agent=f"DICOM {calling}")
-        )
+        if node is None or node.service_user is None:
+            logger.warning("Refused association from %s at %s: not a registered inbound node", calling, host)
+            _reject(event.assoc, transient=False)
+            return
+        context = AuditContext(ip=host, user_agent=f"DICOM {calling}")
         with self._lock:
-            self._associations[id(event.assoc)] = _Association(node=node, sender=sender)
+            self._associations[id(event.assoc)] = _Association(
+                node, Sender(user=node.service_user, node=node, context=context)
+            )
 
     def on_store(self, event: Any) -> int | Dataset:
         """Commit the instance, then answer; the status says what the sender must do."""
@@ -132,6 +130,23 @@ class Receiver:
         with self._lock:
             self._associations.pop(id(event.assoc), None)
         connection.close()
+
+
+def _refusal_audit(calling: str, host: str) -> None:
+    audit_record(
+        actor=None,
+        action="dicom.association_refused",
+        object_type="dicom_node",
+        object_id=calling,
+        after={"calling_ae_title": calling, "host": host},
+        context=AuditContext(ip=host),
+    )
+
+
+def _reject(assoc: Any, *, transient: bool) -> None:
+    """A-ASSOCIATE-RJ from the service user: calling AE title not recognised (or, transient, no reason)."""
+    assoc.acse.send_reject(0x02 if transient else 0x01, 0x01, 0x01 if transient else 0x03)
+    assoc.kill()  # as pynetdicom's own rejection does: lets the A-ASSOCIATE-RJ go out first
 
 
 def _status(code: int, comment: str) -> Dataset:

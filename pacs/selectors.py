@@ -9,8 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from pacs.dicom_objects.records import AnalysedImage, StudyIdentity
-from pacs.models import DicomDelivery, DicomNode, InboundStudy, ReceivedInstance
+from pacs.models import DicomDelivery, DicomNode, ReceivedInstance
 
 
 def dicom_nodes() -> QuerySet[DicomNode]:
@@ -55,39 +54,6 @@ def dicom_delivery_rows(studies: Iterable[Any]) -> dict[Any, list[dict[str, Any]
 def dicom_delivery_get(*, study: Any, delivery_id: int) -> DicomDelivery:
     """One delivery of a study the caller already may see; Http404 when it belongs to another study."""
     return get_object_or_404(DicomDelivery, id=delivery_id, study_id=study.id)
-
-
-def study_identity(*, study: Any) -> StudyIdentity | None:
-    """The original study a DICOM- or STOW-received study came from (what results are filed back into)."""
-    inbound = (
-        InboundStudy.objects.filter(study=study, state=InboundStudy.State.RELEASED).order_by("id").first()
-    )
-    if inbound is None:
-        return None
-    return StudyIdentity(
-        study_instance_uid=inbound.study_instance_uid,
-        patient_id=inbound.patient_id,
-        patient_name=inbound.patient_name,
-        patient_birth_date=inbound.patient_birth_date,
-        patient_sex=inbound.patient_sex,
-        issuer_of_patient_id=inbound.issuer_of_patient_id,
-        accession_number=inbound.accession_number,
-        study_id=inbound.dicom_study_id,
-        study_date=inbound.study_date,
-        study_time=inbound.study_time,
-        referring_physician_name=inbound.referring_physician_name,
-        study_description=inbound.study_description,
-    )
-
-
-def analysed_image(*, image: Any) -> AnalysedImage | None:
-    """The original UIDs of the received instance an image was filed from (None for an uploaded file)."""
-    row = (
-        ReceivedInstance.objects.filter(image=image)
-        .values("sop_class_uid", "sop_instance_uid", "series_instance_uid")
-        .first()
-    )
-    return AnalysedImage(**row) if row else None
 
 
 def received_instances(*, status: str = "") -> QuerySet[ReceivedInstance]:

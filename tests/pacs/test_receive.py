@@ -138,8 +138,8 @@ def test_child_chest_dx_is_held_then_filed_as_the_node_like_an_upload(dicom_list
 
 @pytest.mark.django_db
 def test_the_original_identity_and_uids_of_a_filed_study_are_kept_for_the_results() -> None:
-    from pacs.selectors import analysed_image, study_identity
     from pacs.services.receive import Sender, instance_receive
+    from pacs.services.result_objects import analysed_image, study_identity
     from tests.fixtures.dicoms import pydicom_read
     from tests.fixtures.pacs_dicoms import fixture
 
@@ -151,7 +151,7 @@ def test_the_original_identity_and_uids_of_a_filed_study_are_kept_for_the_result
         inbound_study_id=inbound.id, now=inbound.last_received_at + dt.timedelta(seconds=9)
     ).study
     original = pydicom_read(data)
-    identity = study_identity(study=study)
+    identity = study_identity(study)
     assert identity.study_instance_uid == original.StudyInstanceUID
     assert (identity.patient_id, identity.patient_name, identity.patient_sex) == ("PACS-0001", "Lee^Amy", "F")
     assert (identity.patient_birth_date, identity.study_date) == (dt.date(2021, 3, 1), dt.date(2025, 3, 1))
@@ -161,7 +161,7 @@ def test_the_original_identity_and_uids_of_a_filed_study_are_kept_for_the_result
         "101500",
     )
     assert (identity.referring_physician_name, identity.study_description) == ("Grey^Meredith", "XR CHEST AP")
-    image = analysed_image(image=study.images.get())
+    image = analysed_image(study.images.get())
     assert (image.sop_instance_uid, image.series_instance_uid, image.sop_class_uid) == (
         original.SOPInstanceUID,
         original.SeriesInstanceUID,
