@@ -16,6 +16,7 @@ from django.db.models import (
     Subquery,
     prefetch_related_objects,
 )
+from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 
 from diagnosis.models import Label, Patient, Prediction, Study
@@ -47,6 +48,7 @@ class StudyFilters:
     status: str = ""
     priority: str = ""
     patient_mrn: str = ""
+    query: str = ""  # patient name, part of an MRN, or part of an accession number
     ai_label: str = ""
     reviewed: bool | None = None
     date_from: date | None = None
@@ -60,6 +62,7 @@ def study_filters(params: Mapping[str, Any]) -> StudyFilters:
         status=choice_param(params, "status", Study.Status.values),
         priority=choice_param(params, "priority", Study.Priority.values),
         patient_mrn=str(params.get("patient_mrn", ""))[:64],
+        query=str(params.get("q", "")).strip()[:100],
         ai_label=choice_param(params, "ai_label", Label.values),
         reviewed=bool_param(params, "reviewed"),
         date_from=date_param(params, "date_from"),
@@ -95,6 +98,8 @@ def study_list(*, user: Any, filters: StudyFilters | None = None) -> QuerySet[St
         queryset = queryset.filter(patient__mrn=filters.patient_mrn)
     if filters.study_instance_uid:
         queryset = queryset.filter(study_instance_uid=filters.study_instance_uid)
+    if filters.query:
+        queryset = queryset.filter(study_search(filters.query))
     if filters.ai_label:
         # The current (latest) prediction's label: a re-run that changed the label must not still match.
         latest = Prediction.objects.filter(study=OuterRef("pk")).order_by("-created_at").values("label")[:1]
@@ -135,14 +140,47 @@ def current_prediction(study: Study) -> Prediction | None:
     return study.predictions.order_by("-created_at").first()
 
 
-def patient_list(*, user: Any, mrn: str = "", query: str = "") -> QuerySet[Patient]:
-    """Patients this user may see, optionally by exact MRN or a name/MRN search."""
+def study_search(query: str) -> Q:
+    """Studies whose patient's name or MRN, or whose accession number, contains the text (any case)."""
+    return (
+        Q(patient__name__icontains=query)
+        | Q(patient__mrn__icontains=query)
+        | Q(accession_number__icontains=query)
+    )
+
+
+def patient_list(*, user: Any, mrn: str = "", query: str = "", accession: bool = False) -> QuerySet[Patient]:
+    """Patients this user may see, optionally by exact MRN or a name/MRN search (`accession`: also the
+    patients with a study, visible to the user, whose accession number contains the text)."""
     queryset = visible_patients(user)
     if mrn:
         queryset = queryset.filter(mrn=mrn)
     if query:
-        queryset = queryset.filter(Q(mrn__icontains=query) | Q(name__icontains=query))
+        found = Q(mrn__icontains=query) | Q(name__icontains=query)
+        if accession:
+            studies = visible_studies(user).filter(accession_number__icontains=query)
+            found |= Q(id__in=studies.values("patient_id"))
+        queryset = queryset.filter(found)
     return queryset.order_by("mrn")
+
+
+def patient_studies(*, user: Any, patient: Patient, exclude: Study | None = None) -> QuerySet[Study]:
+    """The patient's studies this user may see, the most recently taken first (study date, else upload)."""
+    queryset = visible_studies(user).filter(patient=patient)
+    if exclude is not None:
+        queryset = queryset.exclude(id=exclude.id)
+    taken = Coalesce("study_date", TruncDate("created_at"))
+    return with_current(queryset.order_by(taken.desc(), "-created_at"))
+
+
+def study_for_comparison(*, user: Any, study: Study, other_id: Any) -> Study | None:
+    """Another visible study of the same patient to read beside `study`, or None (missing, not the same
+    patient, or not the user's to see: all answer alike)."""
+    try:
+        other_id = uuid.UUID(str(other_id))
+    except ValueError:
+        return None
+    return patient_studies(user=user, patient=study.patient, exclude=study).filter(id=other_id).first()
 
 
 def patient_get(*, user: Any, patient_id: Any) -> Patient:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.urls import path
 
-from diagnosis.views import media, studies, uploads
+from diagnosis.views import media, patients, studies, uploads
 
 urlpatterns = [
+    path("patients/", patients.patient_list, name="patient-list"),
+    path("patients/<uuid:pk>/", patients.patient_detail, name="patient-detail"),
     path("studies/", studies.study_list, name="study-list"),
     path("studies/new/", uploads.study_upload, name="study-upload"),
     path("studies/<uuid:pk>/", studies.study_detail, name="study-detail"),

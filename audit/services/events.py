@@ -149,13 +149,34 @@ def audit_read(
 
 def audit_page_read(*, request: Any, page: Any, action: str, object_type: str) -> AuditEvent | None:
     """A page of a list shows PHI: one event naming the records on it (#17 finding 2)."""
+    return audit_rows_read(
+        request=request,
+        rows=page.object_list,
+        action=action,
+        object_type=object_type,
+        query=request.GET.dict(),
+    )
+
+
+def audit_rows_read(
+    *, request: Any, rows: Sequence[Any], action: str, object_type: str, **after: Any
+) -> AuditEvent | None:
+    """Records shown on a page (a list, a patient's studies): one event naming them, by the request's user."""
+    ids = [row.id for row in rows]
     return audit_read(
+        actor=request.user, action=action, object_type=object_type, ids=ids, context=ctx(request), **after
+    )
+
+
+def audit_view(*, request: Any, action: str, object_type: str, object_id: Any, **after: Any) -> AuditEvent:
+    """One record opened by the request's user (a page or API read of PHI)."""
+    return audit_record(
         actor=request.user,
         action=action,
         object_type=object_type,
-        ids=[row.id for row in page.object_list],
+        object_id=object_id,
+        after=after or None,
         context=ctx(request),
-        query=request.GET.dict(),
     )
 
 

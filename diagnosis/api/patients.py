@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from audit.services.events import audit_record, ctx
+from audit.services.events import audit_view, ctx
 from diagnosis import selectors
 from diagnosis.api import serializers as s
 from diagnosis.services.patients import patient_get_or_create
@@ -57,13 +57,7 @@ class PatientListCreateView(AuditedListMixin, generics.ListAPIView):
 
 
 def _audit_patient_view(request: Request, patient: Any) -> None:
-    audit_record(
-        actor=request.user,
-        action="patient.view",
-        object_type="patient",
-        object_id=patient.id,
-        context=ctx(request),
-    )
+    audit_view(request=request, action="patient.view", object_type="patient", object_id=patient.id)
 
 
 class PatientDetailView(APIView):

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from audit.services.events import audit_page_read, audit_record, ctx
+from audit.services.events import audit_page_read, audit_record, audit_rows_read, audit_view, ctx
 from diagnosis import selectors
 from diagnosis.hooks import result_deliveries
 from diagnosis.models import Study
@@ -35,7 +35,12 @@ def study_list(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     audit_page_read(request=request, page=page, action="study.list", object_type="study")
-    context = {"page": page, "mrn": filters.patient_mrn, "statuses": Study.Status.choices}
+    context = {
+        "page": page,
+        "mrn": filters.patient_mrn,
+        "query": filters.query,
+        "statuses": Study.Status.choices,
+    }
     return render(request, "diagnosis/study_list.html", context)
 
 
@@ -46,7 +51,30 @@ def study_detail(request: HttpRequest, pk: Any) -> HttpResponse:
     audit_record(
         actor=request.user, action="study.view", object_type="study", object_id=study.id, context=ctx(request)
     )
-    return render(request, "diagnosis/study_detail.html", _study_context(request, study))
+    priors = list(selectors.patient_studies(user=request.user, patient=study.patient, exclude=study))
+    audit_rows_read(
+        request=request, rows=priors, action="study.list", object_type="study", priors_of=str(study.id)
+    )
+    context = _study_context(request, study)
+    if request.GET.get("compare") and context["compare"] is None:
+        messages.error(request, "That study cannot be shown beside this one.")
+    return render(request, "diagnosis/study_detail.html", {**context, "priors": priors})
+
+
+def _comparison(request: HttpRequest, study: Study) -> Study | None:
+    """The study of the same patient asked for with ?compare=, audited as a view, else None."""
+    if not request.GET.get("compare"):
+        return None
+    other = selectors.study_for_comparison(user=request.user, study=study, other_id=request.GET["compare"])
+    if other is not None:
+        audit_view(
+            request=request,
+            action="study.view",
+            object_type="study",
+            object_id=other.id,
+            compared_with=str(study.id),
+        )
+    return other
 
 
 def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
@@ -70,6 +98,7 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
         "dicom_deliveries": result_deliveries(study)
         if has_role(request.user, Role.ADMIN, Role.CLINICIAN)
         else [],
+        "compare": _comparison(request, study),
     }
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+from datetime import date
 
 import factory
+import pydicom
 from django.core.files.base import ContentFile
 from PIL import Image as PILImage
 
@@ -93,6 +95,7 @@ def film_study(
     **fields,
 ) -> Study:
     """A completed study whose analysed image is the given DICOM file (the viewer's 16-bit films)."""
+    header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
     study = StudyFactory(
         created_by=created_by,
         status=Study.Status.COMPLETED,
@@ -106,9 +109,44 @@ def film_study(
         file=ContentFile(data, name="film.dcm"),
         sha256=hashlib.sha256(data).hexdigest(),
         size_bytes=len(data),
-        width=320,
-        height=256,
+        width=int(header.Columns),
+        height=int(header.Rows),
         deidentified=True,
     )
     PredictionFactory(study=study, image=image, probability=probability)
     return study
+
+
+def patient_with_two_films(*, created_by) -> tuple[Study, Study]:
+    """Ada, born 2021-01-15: last year's film (12-bit MONOCHROME1, read as Normal by the AI) and this
+    year's (16-bit, its own window, urgent): tests/fixtures/viewer's prior and current."""
+    from tests.fixtures.viewer_dicoms import CURRENT, PRIOR
+
+    ada = Patient.objects.create(
+        mrn="VIEW-0001", name="Ada Lovelace", birth_date=date(2021, 1, 15), created_by=created_by
+    )
+    films = (
+        (PRIOR, date(2025, 3, 1), "ACC-PRIOR-7", "Cough, fever", 0.2, Study.Priority.ROUTINE),
+        (
+            CURRENT,
+            date(2026, 3, 1),
+            "ACC-2026-0042",
+            "Fever for three days, crackles right base",
+            0.91,
+            "urgent",
+        ),
+    )
+    prior, current = (
+        film_study(
+            created_by=created_by,
+            data=path.read_bytes(),
+            patient=ada,
+            study_date=taken,
+            accession_number=accession,
+            clinical_notes=notes,
+            probability=probability,
+            priority=priority,
+        )
+        for path, taken, accession, notes, probability, priority in films
+    )
+    return prior, current

@@ -40,7 +40,7 @@ def test_a_16_bit_film_keeps_its_stored_values_window_and_pixel_spacing() -> Non
     header, pixels = unpack(decode_viewer_pixels(data).encode())
     stored = pydicom.dcmread(io.BytesIO(data)).pixel_array
     assert np.array_equal(pixels, stored) and stored.max() > 255  # 16 bits reach the browser, not 8
-    assert header["windows"][0] == {"center": 30000.0, "width": 20000.0, "source": "WindowCenter/Width"}
+    assert header["windows"][0] == {"center": 36000.0, "width": 40000.0, "source": "WindowCenter/Width"}
     assert header["windows"][-1]["source"] == "full range"
     assert header["pixel_spacing"] == [0.25, 0.25] and header["spacing_source"] == "PixelSpacing"
     assert header["photometric"] == "MONOCHROME2" and header["bits_stored"] == 16
@@ -110,7 +110,7 @@ def test_a_reader_gets_the_pixels_privately_and_the_view_is_audited(alice: Any, 
             and response["X-Content-Type-Options"] == "nosniff"
         )
         header, pixels = unpack(response.content)
-        assert header["windows"][0]["center"] == 30000.0 and pixels.shape == (256, 320)
+        assert header["windows"][0]["center"] == 36000.0 and pixels.shape == (256, 320)
         event = AuditEvent.objects.filter(actor=user, action="image.view").get()
         assert event.after["resolution"] == "full" and event.after["study"] == str(study.id)
 

@@ -21,6 +21,12 @@ SAFETY = (
     "safety-06-heatmap-legend",
     "safety-07-patient-conflict",
 )
+# Issue #19 (tests/e2e/test_viewer_browser.py): the diagnostic viewer and a reading session.
+VIEWER = (
+    "viewer-01-16bit-windowed-measured",
+    "viewer-02-worklist-age-accession-indication",
+    "viewer-03-prior-side-by-side",
+)
 WIDTH = 1000
 SAFETY_WIDTH = 720
 
@@ -29,7 +35,8 @@ def publish(source: Path, target: Path) -> list[Path]:
     """Write each screenshot that exists, downscaled with a 256-colour palette (small enough to commit)."""
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, width in [*((n, WIDTH) for n in JOURNEYS), *((n, SAFETY_WIDTH) for n in SAFETY)]:
+    shots = [*((n, WIDTH) for n in (*JOURNEYS, *VIEWER)), *((n, SAFETY_WIDTH) for n in SAFETY)]
+    for name, width in shots:
         if not (source / f"{name}.png").is_file():
             print(f"skipped {name}: no screenshot (run the browser tests first)")
             continue

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.diagnosis.factories import completed_study
+from tests.diagnosis.factories import completed_study, film_study
 from tests.e2e.conftest import PASSWORD, shot
+from tests.fixtures.viewer_dicoms import PRIOR
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.services]
 
@@ -48,7 +49,16 @@ def sign_in(tab: Any, username: str) -> None:
     ("who", "paths"),
     [
         ("alice", ["/studies/", "/studies/new/", "/studies/{study}/", "/model/"]),
-        ("carol", ["/worklist/", "/studies/{study}/"]),
+        (
+            "carol",
+            [
+                "/worklist/",
+                "/studies/{study}/",
+                "/studies/{study}/?compare={prior}",
+                "/patients/?q=MRN",
+                "/patients/{patient}/",
+            ],
+        ),
         ("root-admin", ["/audit/"]),
     ],
 )
@@ -56,11 +66,12 @@ def test_pages_have_no_serious_accessibility_violations(
     audited_tab: Any, alice: Any, carol: Any, admin_user: Any, who: str, paths: list[str]
 ) -> None:
     study = completed_study(created_by=alice, probability=0.83, indeterminate=True)
+    prior = film_study(created_by=alice, data=PRIOR.read_bytes(), patient=study.patient)
     audited_tab.goto("/login/")
     problems = {"/login/": axe_violations(audited_tab)}
     sign_in(audited_tab, who)
     for path in paths:
-        audited_tab.goto(path.format(study=study.id))
+        audited_tab.goto(path.format(study=study.id, prior=prior.id, patient=study.patient_id))
         problems[path] = axe_violations(audited_tab)
     found = {path: issues for path, issues in problems.items() if issues}
     if found:

@@ -101,7 +101,11 @@ def test_1_clinician_uploads_and_sees_result_and_heatmap_without_reload(
     page.mouse.move(box["x"] + box["width"] / 2 + 60, box["y"] + box["height"] / 2 + 30)
     page.mouse.up()
     page.get_by_label("Opacity").fill("70")
-    page.get_by_label("Level (brightness)").fill("120")
+    page.wait_for_selector('[data-viewer][data-state="full"]')  # full resolution in: window on its values
+    page.get_by_label("Level", exact=True).fill("120")
+    page.get_by_label("Window", exact=True).fill("180")
+    page.get_by_label("Window", exact=True).press("Tab")
+    assert page.locator("[data-viewer]").get_attribute("data-window") == "120 180 0"
     shot(page, "01-clinician-viewer-zoomed", full_page=False)
     study.refresh_from_db()
     prediction = study.predictions.get()

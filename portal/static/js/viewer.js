@@ -1,132 +1,476 @@
-// X-ray viewer: zoom (slider, buttons, wheel, + / -), pan (drag or arrow keys), window/level as
-// brightness/contrast, heatmap overlay toggle (off by default) with its legend, and opacity.
-// Re-run after the panels are swapped in.
+// Diagnostic viewer (#19). Each pane shows the server's 8-bit preview at once, then fetches the stored pixel
+// values at full resolution (/studies/<id>/pixels/: zlib, u32 header length, JSON header, uint16/int16 values)
+// and draws them on a canvas through a window/level LUT computed here, on the raw values, as DICOM PS3.3
+// C.11.2.1.2 defines it (LINEAR, LINEAR_EXACT, SIGMOID), starting from the file's own window.
+// Zoom (to 1:1 and beyond), pan, invert, reset, distance measurement (mm from Pixel Spacing, else px),
+// the heatmap as an optional layer (off by default, not fetched until turned on), linked zoom/pan between
+// the current study and a comparison, keyboard shortcuts with a help dialog. Re-run after panels swap in.
 "use strict";
 
 window.airspace = window.airspace || {};
 
-window.airspace.setupViewer = function setupViewer() {
-  const stage = document.querySelector("[data-viewer]");
-  if (!stage || stage.dataset.ready === "1") return;
-  stage.dataset.ready = "1";
-  const layer = stage.querySelector("[data-pan]");
-  const xray = document.getElementById("xray");
-  const heat = document.getElementById("heatmap");
-  const tools = document.querySelector("[data-viewer-tools]");
-  const control = (name) => tools && tools.querySelector(`[data-${name}]`);
-  const view = { zoom: 1, x: 0, y: 0 };
+(function () {
+  const MAX_ZOOM = 16; // relative to fit
+  const dpr = () => window.devicePixelRatio || 1;
+  const panes = [];
+  let activePane = null;
 
-  // Keep the picture inside the stage: pan is limited to the zoomed overflow.
-  function clamp() {
-    const limitX = ((view.zoom - 1) * stage.clientWidth) / 2;
-    const limitY = ((view.zoom - 1) * stage.clientHeight) / 2;
-    view.x = Math.max(-limitX, Math.min(limitX, view.x));
-    view.y = Math.max(-limitY, Math.min(limitY, view.y));
+  // --- window/level: DICOM PS3.3 C.11.2.1.2, output 0..255 ----------------------------------------------
+  function voi(x, center, width, fn) {
+    if (fn === "SIGMOID") return 255 / (1 + Math.exp((-4 * (x - center)) / width));
+    if (fn === "LINEAR_EXACT") {
+      if (x <= center - width / 2) return 0;
+      if (x > center + width / 2) return 255;
+      return ((x - center) / width + 0.5) * 255;
+    }
+    if (x <= center - 0.5 - (width - 1) / 2) return 0;
+    if (x > center - 0.5 + (width - 1) / 2) return 255;
+    return ((x - (center - 0.5)) / (width - 1) + 0.5) * 255;
+  }
+  window.airspace.voi = voi;
+
+  // Window values as a reader reads them: whole numbers on a 16-bit scale, one decimal on a small one.
+  const tidy = (value) => (Math.abs(value) >= 100 ? Math.round(value) : +value.toFixed(1)); // the browser test checks rendered pixels against this formula
+
+  async function fetchPixels(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
+    if (!response.ok) throw new Error((await response.text()) || `HTTP ${response.status}`);
+    const inflated = response.body.pipeThrough(new DecompressionStream("deflate"));
+    const buffer = await new Response(inflated).arrayBuffer();
+    const length = new DataView(buffer).getUint32(0, true);
+    const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)));
+    const Typed = header.dtype === "int16" ? Int16Array : Uint16Array;
+    return { header, values: new Typed(buffer, 4 + length, header.width * header.height) };
   }
 
-  function apply() {
-    const zoomInput = control("zoom");
-    view.zoom = zoomInput ? parseFloat(zoomInput.value) : 1;
-    clamp();
-    layer.style.transform = `translate(${view.x}px, ${view.y}px) scale(${view.zoom})`;
-    const b = control("brightness") ? control("brightness").value : 100;
-    const c = control("contrast") ? control("contrast").value : 100;
-    xray.style.filter = `brightness(${b}%) contrast(${c}%)`;
-    stage.classList.toggle("zoomed", view.zoom > 1);
-    document.querySelectorAll("[data-output]").forEach((out) => {
-      const source = control(out.dataset.output);
-      if (source) out.textContent = out.dataset.output === "zoom" ? `${parseFloat(source.value).toFixed(1)}×` : `${source.value}%`;
-    });
-    if (heat) {
-      // Off by default: the overlay is not even fetched until the reader turns it on.
-      const toggle = control("heatmap-toggle");
-      const opacity = control("heatmap-opacity");
-      const legend = document.getElementById("heatmap-legend");
-      const on = Boolean(toggle && toggle.checked);
-      if (on && !heat.getAttribute("src")) heat.src = heat.dataset.src;
-      heat.hidden = !on;
-      if (legend) legend.hidden = !on;
-      heat.style.opacity = opacity ? opacity.value / 100 : 0.5;
-      if (opacity) opacity.disabled = !on;
+  class Pane {
+    constructor(stage) {
+      this.stage = stage;
+      this.layer = stage.querySelector("[data-pan]");
+      this.preview = stage.querySelector("[data-preview]");
+      this.canvas = stage.querySelector("[data-canvas]");
+      this.heat = stage.querySelector("img.overlay");
+      this.svg = stage.querySelector("[data-measure]");
+      this.hud = stage.querySelector("[data-hud]");
+      this.w = parseInt(stage.dataset.width, 10) || 1;
+      this.h = parseInt(stage.dataset.height, 10) || 1;
+      this.view = { rel: 1, cx: 0.5, cy: 0.5 }; // zoom relative to fit; image point (0..1) at the centre
+      this.wl = null; // { center, width, invert, preset }
+      this.data = null;
+      this.measure = null; // image coordinates { x0, y0, x1, y1 }
+      this.status = "Preview — loading full resolution…";
+      [this.preview, this.canvas, this.heat].forEach((node) => {
+        if (node) { node.style.width = `${this.w}px`; node.style.height = `${this.h}px`; }
+      });
+      this.layout();
+      this.load();
+    }
+
+    fit() {
+      return Math.min(this.stage.clientWidth / this.w, this.stage.clientHeight / this.h) || 1;
+    }
+
+    scale() { return this.view.rel * this.fit(); }
+
+    origin() {
+      const s = this.scale();
+      return { x: this.stage.clientWidth / 2 - this.view.cx * this.w * s, y: this.stage.clientHeight / 2 - this.view.cy * this.h * s, s };
+    }
+
+    layout() {
+      const { x, y, s } = this.origin();
+      this.layer.style.transform = `translate(${x}px, ${y}px) scale(${s})`;
+      this.stage.classList.toggle("pixelated", s * dpr() >= 2);
+      this.drawMeasure();
+      this.showHud();
+    }
+
+    // Screen (stage) point → image pixel coordinates.
+    toImage(px, py) {
+      const { x, y, s } = this.origin();
+      return { x: (px - x) / s, y: (py - y) / s };
+    }
+
+    zoomTo(rel, px, py) {
+      const oneToOne = 1 / (dpr() * this.fit()); // 1:1 and 8x beyond it are always reachable
+      rel = Math.max(Math.min(0.5, oneToOne), Math.min(Math.max(MAX_ZOOM, 8 * oneToOne), rel));
+      if (px === undefined) { this.view.rel = rel; return; }
+      const point = this.toImage(px, py); // keep the image point under the pointer where it is
+      this.view.rel = rel;
+      const s = this.scale();
+      this.view.cx = (this.stage.clientWidth / 2 - (px - point.x * s)) / (this.w * s);
+      this.view.cy = (this.stage.clientHeight / 2 - (py - point.y * s)) / (this.h * s);
+    }
+
+    panBy(dx, dy) {
+      const s = this.scale();
+      this.view.cx = Math.max(0, Math.min(1, this.view.cx - dx / (this.w * s)));
+      this.view.cy = Math.max(0, Math.min(1, this.view.cy - dy / (this.h * s)));
+    }
+
+    async load() {
+      const started = performance.now();
+      try {
+        this.data = await fetchPixels(this.stage.dataset.pixels);
+      } catch (error) {
+        this.status = `Preview only: ${String(error.message || error).slice(0, 160)}`;
+        this.stage.dataset.state = "preview";
+        this.showHud();
+        return;
+      }
+      const { header } = this.data;
+      this.w = header.width;
+      this.h = header.height;
+      this.canvas.width = header.width;
+      this.canvas.height = header.height;
+      [this.preview, this.canvas, this.heat].forEach((node) => {
+        if (node) { node.style.width = `${this.w}px`; node.style.height = `${this.h}px`; }
+      });
+      this.image = new ImageData(header.width, header.height);
+      this.pixels32 = new Uint32Array(this.image.data.buffer);
+      this.resetWindow();
+      this.render();
+      this.canvas.hidden = false;
+      this.preview.hidden = true;
+      this.stage.dataset.state = "full";
+      this.stage.dataset.loadMs = String(Math.round(performance.now() - started));
+      performance.mark(`airspace:full:${this.stage.closest("[data-pane]").dataset.pane}`);
+      this.status = "";
+      this.layout();
+      if (this === activePane) syncTools();
+    }
+
+    resetWindow(index = 0) {
+      const windows = this.data.header.windows;
+      const chosen = windows[Math.max(0, Math.min(windows.length - 1, index))];
+      this.wl = { center: chosen.center, width: chosen.width, invert: this.wl ? this.wl.invert : false, preset: index };
+    }
+
+    // One LUT over the stored range, then one lookup per pixel: a 3,000 px film re-renders in tens of ms.
+    render() {
+      if (!this.data) return;
+      const { header, values } = this.data;
+      const { center, width, invert } = this.wl;
+      const fn = header.voi_function;
+      const flip = (header.photometric === "MONOCHROME1") !== invert;
+      const size = header.max - header.min + 1;
+      const lut = new Uint32Array(size);
+      for (let i = 0; i < size; i += 1) {
+        const modality = (header.min + i) * header.slope + header.intercept;
+        let y = Math.round(voi(modality, center, Math.max(1, width), fn));
+        if (flip) y = 255 - y;
+        lut[i] = 0xff000000 | (y << 16) | (y << 8) | y;
+      }
+      const out = this.pixels32;
+      const offset = header.min;
+      for (let i = 0; i < values.length; i += 1) out[i] = lut[values[i] - offset];
+      this.canvas.getContext("2d").putImageData(this.image, 0, 0);
+      this.stage.dataset.window = `${center} ${width} ${invert ? 1 : 0}`;
+      this.showHud();
+    }
+
+    spacingText(dxPx, dyPx) {
+      const header = this.data && this.data.header;
+      const spacing = header && header.pixel_spacing;
+      if (!spacing) return `${Math.hypot(dxPx, dyPx).toFixed(1)} px (no pixel spacing in this file)`;
+      const mm = Math.hypot(dxPx * spacing[1], dyPx * spacing[0]);
+      const where = header.spacing_source === "ImagerPixelSpacing" ? " at the detector" : "";
+      return `${mm.toFixed(1)} mm${where}`;
+    }
+
+    drawMeasure() {
+      const line = this.svg.querySelector("line");
+      const label = this.svg.querySelector("text");
+      if (!this.measure) { this.svg.classList.remove("on"); return; }
+      const { x, y, s } = this.origin();
+      const m = this.measure;
+      const ends = [m.x0 * s + x, m.y0 * s + y, m.x1 * s + x, m.y1 * s + y];
+      ["x1", "y1", "x2", "y2"].forEach((name, i) => line.setAttribute(name, ends[i].toFixed(1)));
+      label.setAttribute("x", (ends[2] + 8).toFixed(1));
+      label.setAttribute("y", (ends[3] - 8).toFixed(1));
+      label.textContent = this.spacingText(m.x1 - m.x0, m.y1 - m.y0);
+      this.stage.dataset.measure = label.textContent;
+      this.svg.classList.add("on");
+    }
+
+    zoomText() {
+      const actual = this.scale() * dpr();
+      return Math.abs(actual - 1) < 0.005 ? "1:1" : `${Math.round(actual * 100)}%`;
+    }
+
+    showHud() {
+      const parts = [];
+      if (this.status) parts.push(this.status);
+      if (this.wl) parts.push(`L ${tidy(this.wl.center)} W ${tidy(this.wl.width)}${this.wl.invert ? " · inverted" : ""}`);
+      parts.push(this.zoomText());
+      if (this.data) parts.push(this.data.header.pixel_spacing ? `${this.data.header.pixel_spacing[1]} mm/px` : "no pixel spacing");
+      this.hud.textContent = parts.join(" · ");
     }
   }
 
-  function zoomBy(step) {
-    const input = control("zoom");
-    if (!input) return;
-    input.value = Math.max(parseFloat(input.min), Math.min(parseFloat(input.max), parseFloat(input.value) + step));
-    apply();
+  // --- the shared toolbar acts on the selected pane ----------------------------------------------------------
+  const tools = () => document.querySelector("[data-viewer-tools]");
+  const control = (selector) => (tools() ? tools().querySelector(selector) : null);
+  let mode = "pan";
+
+  function linked() {
+    const box = control("[data-link]");
+    return Boolean(box && box.checked);
   }
 
-  function reset() {
-    ["zoom", "brightness", "contrast"].forEach((name) => {
-      const input = control(name);
-      if (input) input.value = input.defaultValue;
+  function afterView(source) {
+    source.layout();
+    if (linked()) panes.filter((p) => p !== source).forEach((p) => { p.view = { ...source.view }; p.layout(); });
+    syncTools();
+  }
+
+  function syncTools() {
+    const pane = activePane;
+    if (!pane) return;
+    panes.forEach((p) => p.stage.classList.toggle("active", p === pane && panes.length > 1));
+    const zoom = control("[data-zoom]");
+    if (zoom) {
+      zoom.value = String(pane.view.rel);
+      zoom.setAttribute("aria-valuetext", pane.zoomText());
+      const out = document.querySelector('[data-output="zoom"]');
+      if (out) out.textContent = pane.zoomText();
+    }
+    const ready = Boolean(pane.data);
+    ["[data-wl=center]", "[data-wl=width]", "[data-wl-preset]"].forEach((sel) => { const n = control(sel); if (n) n.disabled = !ready; });
+    if (ready) {
+      control("[data-wl=center]").value = String(tidy(pane.wl.center));
+      control("[data-wl=width]").value = String(tidy(pane.wl.width));
+      const preset = control("[data-wl-preset]");
+      const names = pane.data.header.windows.map((w, i) => `<option value="${i}">${w.source === "full range" ? "Full range" : w.source === "as stored" ? "As stored" : `File window ${i + 1}`}: L ${tidy(w.center)} W ${tidy(w.width)}</option>`);
+      preset.innerHTML = `<option value="">Presets…</option>${names.join("")}`;
+      preset.value = "";
+    }
+    const invert = control('[data-tool="invert"]');
+    if (invert) invert.setAttribute("aria-pressed", String(Boolean(pane.wl && pane.wl.invert)));
+    document.querySelectorAll("button[data-mode]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.mode === mode)));
+    panes.forEach((p) => { p.stage.dataset.toolMode = mode; });
+    applyHeatmap();
+  }
+
+  function applyHeatmap() {
+    const current = panes.find((p) => p.heat);
+    if (!current) return;
+    const heat = current.heat;
+    const toggle = control("[data-heatmap-toggle]");
+    const opacity = control("[data-heatmap-opacity]");
+    const legend = document.getElementById("heatmap-legend");
+    const on = Boolean(toggle && toggle.checked);
+    // Off by default: the overlay is not even fetched until the reader turns it on.
+    if (on && !heat.getAttribute("src")) heat.src = heat.dataset.src;
+    heat.hidden = !on;
+    if (legend) legend.hidden = !on;
+    heat.style.opacity = opacity ? opacity.value / 100 : 0.45;
+    if (opacity) {
+      opacity.disabled = !on;
+      const out = document.querySelector('[data-output="heatmap-opacity"]');
+      if (out) out.textContent = `${opacity.value}%`;
+    }
+  }
+
+  function setWindow(pane, center, width) {
+    if (!pane || !pane.data) return;
+    pane.wl.center = center;
+    pane.wl.width = Math.max(1, width);
+    pane.render();
+    syncTools();
+  }
+
+  function resetPane(pane) {
+    pane.view = { rel: 1, cx: 0.5, cy: 0.5 };
+    pane.measure = null;
+    if (pane.data) { pane.wl.invert = false; pane.resetWindow(0); pane.render(); }
+    afterView(pane);
+    say("Viewer reset");
+  }
+
+  function say(text) { if (window.airspace.announce) window.airspace.announce(text); }
+
+  function setMode(next) {
+    mode = next;
+    syncTools();
+    say({ pan: "Pan", window: "Window drag: left–right window, up–down level", measure: "Measure: drag across the image" }[next]);
+  }
+
+  function cyclePreset(pane, step) {
+    if (!pane.data) return;
+    const count = pane.data.header.windows.length;
+    pane.resetWindow((pane.wl.preset + step + count) % count);
+    pane.render();
+    syncTools();
+  }
+
+  function wireToolbar() {
+    const bar = tools();
+    if (!bar || bar.dataset.ready === "1") return;
+    bar.dataset.ready = "1";
+    bar.querySelectorAll("[data-zoom-step]").forEach((b) => b.addEventListener("click", () => {
+      const pane = activePane;
+      pane.zoomTo(pane.view.rel * parseFloat(b.dataset.zoomStep));
+      afterView(pane);
+    }));
+    const zoom = control("[data-zoom]");
+    if (zoom) zoom.addEventListener("input", () => { activePane.zoomTo(parseFloat(zoom.value)); afterView(activePane); });
+    ["center", "width"].forEach((name) => {
+      const input = control(`[data-wl=${name}]`);
+      input.addEventListener("change", () => {
+        const value = parseFloat(input.value);
+        if (!Number.isFinite(value)) return syncTools();
+        const pane = activePane;
+        return setWindow(pane, name === "center" ? value : pane.wl.center, name === "width" ? value : pane.wl.width);
+      });
     });
-    view.x = 0;
-    view.y = 0;
-    apply();
-    if (window.airspace.announce) window.airspace.announce("Viewer reset");
-  }
-
-  if (tools) {
-    tools.querySelectorAll("input").forEach((input) => input.addEventListener("input", apply));
-    tools.querySelectorAll("[data-zoom-step]").forEach((button) => {
-      button.addEventListener("click", () => zoomBy(parseFloat(button.dataset.zoomStep)));
+    const preset = control("[data-wl-preset]");
+    preset.addEventListener("change", () => {
+      if (preset.value === "" || !activePane.data) return;
+      activePane.resetWindow(parseInt(preset.value, 10));
+      activePane.render();
+      syncTools();
     });
-    const resetButton = tools.querySelector("[data-reset]");
-    if (resetButton) resetButton.addEventListener("click", reset);
+    control('[data-tool="invert"]').addEventListener("click", () => toggleInvert(activePane));
+    control('[data-tool="fit"]').addEventListener("click", () => { activePane.view = { rel: 1, cx: 0.5, cy: 0.5 }; afterView(activePane); });
+    control('[data-tool="one"]').addEventListener("click", () => oneToOne(activePane));
+    bar.querySelectorAll("button[data-mode]").forEach((b) => b.addEventListener("click", () => setMode(b.dataset.mode)));
+    bar.querySelector("[data-reset]").addEventListener("click", () => resetPane(activePane));
+    bar.querySelectorAll("[data-heatmap-toggle], [data-heatmap-opacity]").forEach((i) => i.addEventListener("input", applyHeatmap));
+    const link = control("[data-link]");
+    if (link) link.addEventListener("change", () => afterView(activePane));
+    bar.querySelector("[data-help]").addEventListener("click", toggleHelp);
   }
 
-  // Pan by dragging (mouse, pen or touch) once zoomed in.
-  let drag = null;
-  stage.addEventListener("pointerdown", (event) => {
-    if (view.zoom <= 1) return;
-    drag = { x: event.clientX - view.x, y: event.clientY - view.y };
-    stage.setPointerCapture(event.pointerId);
-    stage.classList.add("dragging");
-  });
-  stage.addEventListener("pointermove", (event) => {
-    if (!drag) return;
-    view.x = event.clientX - drag.x;
-    view.y = event.clientY - drag.y;
-    apply();
-  });
-  const stop = () => { drag = null; stage.classList.remove("dragging"); };
-  stage.addEventListener("pointerup", stop);
-  stage.addEventListener("pointercancel", stop);
-  stage.addEventListener("wheel", (event) => {
-    event.preventDefault();
-    zoomBy(event.deltaY < 0 ? 0.2 : -0.2);
-  }, { passive: false });
+  function toggleInvert(pane) {
+    if (!pane.data) return;
+    pane.wl.invert = !pane.wl.invert;
+    pane.render();
+    syncTools();
+  }
 
-  // Keyboard: the stage is focusable; arrows pan, + / - zoom, 0 resets, h toggles the heatmap.
-  stage.addEventListener("keydown", (event) => {
-    const moves = { ArrowLeft: [40, 0], ArrowRight: [-40, 0], ArrowUp: [0, 40], ArrowDown: [0, -40] };
-    if (moves[event.key]) {
-      view.x += moves[event.key][0];
-      view.y += moves[event.key][1];
-      apply();
-    } else if (event.key === "+" || event.key === "=") zoomBy(0.2);
-    else if (event.key === "-") zoomBy(-0.2);
-    else if (event.key === "0") reset();
-    else return;
-    event.preventDefault();
-  });
+  function oneToOne(pane) {
+    pane.zoomTo(1 / dpr() / pane.fit());
+    afterView(pane);
+    say("Zoom 1:1");
+  }
+
+  function toggleHelp() {
+    const dialog = document.getElementById("viewer-help");
+    if (!dialog) return;
+    if (dialog.open) dialog.close(); else dialog.showModal();
+  }
+
+  // --- pointer and keyboard on each stage -------------------------------------------------------------------
+  function wireStage(pane) {
+    const stage = pane.stage;
+    let drag = null;
+    const local = (event) => {
+      const box = stage.getBoundingClientRect();
+      return { x: event.clientX - box.left, y: event.clientY - box.top };
+    };
+    stage.addEventListener("focus", () => { activePane = pane; syncTools(); });
+    stage.addEventListener("contextmenu", (event) => event.preventDefault());
+    stage.addEventListener("pointerdown", (event) => {
+      activePane = pane;
+      stage.focus({ preventScroll: true });
+      const at = local(event);
+      const kind = event.button === 2 ? "window" : mode;
+      drag = { kind, x: at.x, y: at.y, wl: pane.wl ? { ...pane.wl } : null };
+      if (kind === "measure") {
+        const p = pane.toImage(at.x, at.y);
+        pane.measure = { x0: p.x, y0: p.y, x1: p.x, y1: p.y };
+      }
+      stage.setPointerCapture(event.pointerId);
+      stage.classList.add("dragging");
+    });
+    stage.addEventListener("pointermove", (event) => {
+      if (!drag) return;
+      const at = local(event);
+      if (drag.kind === "pan") {
+        pane.panBy(at.x - drag.x, at.y - drag.y);
+        drag.x = at.x;
+        drag.y = at.y;
+        afterView(pane);
+      } else if (drag.kind === "window" && drag.wl) {
+        const h = pane.data.header;
+        const step = Math.max(1, (h.max - h.min) * Math.abs(h.slope)) / 512;
+        setWindow(pane, drag.wl.center + (at.y - drag.y) * step, drag.wl.width + (at.x - drag.x) * step);
+      } else if (drag.kind === "measure") {
+        const p = pane.toImage(at.x, at.y);
+        pane.measure.x1 = p.x;
+        pane.measure.y1 = p.y;
+        pane.drawMeasure();
+      }
+    });
+    const stop = () => {
+      if (drag && drag.kind === "measure" && pane.measure) say(`Distance ${pane.stage.dataset.measure}`);
+      drag = null;
+      stage.classList.remove("dragging");
+    };
+    stage.addEventListener("pointerup", stop);
+    stage.addEventListener("pointercancel", stop);
+    stage.addEventListener("wheel", (event) => {
+      event.preventDefault();
+      activePane = pane;
+      const at = local(event);
+      pane.zoomTo(pane.view.rel * (event.deltaY < 0 ? 1.15 : 1 / 1.15), at.x, at.y);
+      afterView(pane);
+    }, { passive: false });
+    stage.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      activePane = pane;
+      const moves = { ArrowLeft: [40, 0], ArrowRight: [-40, 0], ArrowUp: [0, 40], ArrowDown: [0, -40] };
+      const key = event.key;
+      if (moves[key]) { pane.panBy(...moves[key]); afterView(pane); }
+      else if (key === "+" || key === "=") { pane.zoomTo(pane.view.rel * 1.25); afterView(pane); }
+      else if (key === "-") { pane.zoomTo(pane.view.rel * 0.8); afterView(pane); }
+      else if (key === "1") oneToOne(pane);
+      else if (key === "f") { pane.view = { rel: 1, cx: 0.5, cy: 0.5 }; afterView(pane); }
+      else if (key === "0") resetPane(pane);
+      else if (key === "i") toggleInvert(pane);
+      else if (key === "w") setMode("window");
+      else if (key === "m") setMode("measure");
+      else if (key === "p") setMode("pan");
+      else if (key === "[" || key === "]") cyclePreset(pane, key === "]" ? 1 : -1);
+      else if (key === "Escape" && pane.measure) { pane.measure = null; pane.drawMeasure(); delete stage.dataset.measure; }
+      else if (key === "?") toggleHelp();
+      else return;
+      event.preventDefault();
+      event.stopPropagation(); // "?" here is the viewer's list, not the reading page's
+    });
+  }
+
+  window.airspace.setupViewer = function setupViewer() {
+    for (let i = panes.length - 1; i >= 0; i -= 1) if (!document.body.contains(panes[i].stage)) panes.splice(i, 1);
+    document.querySelectorAll("[data-viewer]").forEach((stage) => {
+      if (stage.dataset.ready === "1") return;
+      stage.dataset.ready = "1";
+      const pane = new Pane(stage);
+      panes.push(pane);
+      wireStage(pane);
+    });
+    if (!panes.length) return;
+    if (!activePane || !panes.includes(activePane)) activePane = panes[0];
+    wireToolbar();
+    syncTools();
+  };
+  window.airspace.viewerPanes = panes;
+
   // The page-wide "h" shortcut acts on whichever viewer is current (panels may have been swapped in).
   window.airspace.toggleHeatmap = () => {
-    const toggle = control("heatmap-toggle");
+    const toggle = control("[data-heatmap-toggle]");
     if (!toggle) return;
     toggle.checked = !toggle.checked;
-    apply();
-    if (window.airspace.announce) window.airspace.announce(`Heatmap ${toggle.checked ? "shown" : "hidden"}`);
+    applyHeatmap();
+    say(`Heatmap ${toggle.checked ? "shown" : "hidden"}`);
   };
-  apply();
-};
 
-document.addEventListener("keydown", (event) => {
-  if (event.key !== "h" || event.ctrlKey || event.metaKey || event.altKey) return;
-  const active = document.activeElement;
-  if (/^(TEXTAREA|SELECT)$/.test(active.tagName) || (active.tagName === "INPUT" && !/^(range|checkbox|radio)$/.test(active.type))) return;
-  if (window.airspace.toggleHeatmap) window.airspace.toggleHeatmap();
-});
+  window.addEventListener("resize", () => panes.forEach((p) => p.layout()));
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "h" || event.ctrlKey || event.metaKey || event.altKey) return;
+    const active = document.activeElement;
+    if (/^(TEXTAREA|SELECT)$/.test(active.tagName) || (active.tagName === "INPUT" && !/^(range|checkbox|radio)$/.test(active.type))) return;
+    window.airspace.toggleHeatmap();
+  });
+})();

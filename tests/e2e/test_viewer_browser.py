@@ -1,0 +1,203 @@
+"""The diagnostic viewer and a reading session in Chromium (#19).
+
+A 16-bit DICOM (tests/fixtures/viewer/current.dcm) is windowed in the browser and the rendered pixels are
+checked against the DICOM window formula on the stored values; a radiologist opens the worklist, reads the
+study with the patient's prior side by side (linked zoom and pan), measures, windows and signs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+from PIL import Image
+
+from audit.models import AuditEvent
+from reading.models import Review
+from reading.services.reviews import review_submit
+from tests.diagnosis.factories import film_study, patient_with_two_films
+from tests.e2e.conftest import login, screenshot_dir, shot
+from tests.fixtures.dicoms import make_dicom, xray_pixels
+from tests.fixtures.viewer_dicoms import CURRENT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CURRENT_PANE = '[data-pane="current"] [data-viewer]'
+PRIOR_PANE = '[data-pane="prior"] [data-viewer]'
+
+
+def window_linear(x: float, center: float, width: float) -> int:
+    """DICOM PS3.3 C.11.2.1.2.1 (LINEAR) to 0..255, rounded half up as the viewer rounds."""
+    if x <= center - 0.5 - (width - 1) / 2:
+        return 0
+    if x > center - 0.5 + (width - 1) / 2:
+        return 255
+    return math.floor(((x - (center - 0.5)) / (width - 1) + 0.5) * 255 + 0.5)
+
+
+def probe_points(stored: np.ndarray) -> list[tuple[int, int]]:
+    """(x, y) of pixels whose stored values lie below, across and above the windows the tests use."""
+    points = []
+    for target in (3000, 12000, 19000, 21000, 25000, 29000, 31000, 36000, 45000, 52000):
+        y, x = np.unravel_index(np.argmin(np.abs(stored.astype(np.int64) - target)), stored.shape)
+        points.append((int(x), int(y)))
+    return points
+
+
+def rendered(page: Any, pane: str, points: list[tuple[int, int]]) -> list[int]:
+    """The red channel the canvas holds at each image pixel (the viewer paints gray: r = g = b)."""
+    return page.eval_on_selector(
+        f"{pane} canvas",
+        "(c, pts) => pts.map(([x, y]) => c.getContext('2d').getImageData(x, y, 1, 1).data[0])",
+        points,
+    )
+
+
+def wait_full(page: Any, pane: str) -> None:
+    page.wait_for_selector(f'{pane}[data-state="full"]', timeout=30_000)
+
+
+def test_a_16_bit_film_is_windowed_on_its_stored_values_as_the_dicom_formula_says(
+    page: Any, alice: Any, carol: Any
+) -> None:
+    study = film_study(created_by=alice, data=CURRENT.read_bytes())
+    stored = pydicom.dcmread(CURRENT).pixel_array
+    points = probe_points(stored)
+    values = [int(stored[y, x]) for x, y in points]
+    login(page, "carol")
+    page.goto(f"/studies/{study.id}/")
+    wait_full(page, CURRENT_PANE)
+    # 1. The file's own window (36000/40000) on the 16-bit values.
+    assert (
+        page.locator("#v-center").input_value() == "36000"
+        and page.locator("#v-width").input_value() == "40000"
+    )
+    assert rendered(page, CURRENT_PANE, points) == [window_linear(v, 36000, 40000) for v in values]
+    # 2. A narrow window typed in: every probed pixel follows the formula (some now clip to black or white).
+    page.locator("#v-center").fill("20000")
+    page.locator("#v-width").fill("4001")
+    page.locator("#v-width").press("Tab")
+    expected = [window_linear(v, 20000, 4001) for v in values]
+    assert rendered(page, CURRENT_PANE, points) == expected and 0 in expected and 255 in expected
+    assert len(set(expected) - {0, 255}) >= 1  # and at least one pixel lies inside the ramp
+    # 3. Invert (i) flips the output; 0 resets to the file's window.
+    stage = page.locator(CURRENT_PANE)
+    stage.focus()
+    page.keyboard.press("i")
+    assert rendered(page, CURRENT_PANE, points) == [255 - e for e in expected]
+    page.keyboard.press("0")
+    assert rendered(page, CURRENT_PANE, points) == [window_linear(v, 36000, 40000) for v in values]
+    # 4. Right-drag windows too (left-right width, up-down level).
+    box = stage.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down(button="right")
+    page.mouse.move(cx + 80, cy - 40, steps=4)
+    page.mouse.up(button="right")
+    center, width, _ = (float(v) for v in stage.get_attribute("data-window").split())
+    assert width > 40000 and center < 36000
+    assert rendered(page, CURRENT_PANE, points) == [window_linear(v, center, width) for v in values]
+    # 5. 1:1 puts one image pixel on one screen pixel; a 100 px drag measures 100 px x 0.25 mm = 25.0 mm.
+    page.keyboard.press("1")
+    assert "1:1" in page.locator(f"{CURRENT_PANE} [data-hud]").inner_text()
+    assert round(page.locator(f"{CURRENT_PANE} canvas").bounding_box()["width"]) == 320
+    page.keyboard.press("m")
+    page.mouse.move(cx - 50, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 50, cy, steps=5)
+    page.mouse.up()
+    assert stage.get_attribute("data-measure") == "25.0 mm"
+    shot(page, "viewer-01-16bit-windowed-measured", full_page=False)
+    page.keyboard.press("?")
+    assert (
+        page.locator("#viewer-help").is_visible()
+        and "Window drag" in page.locator("#viewer-help").inner_text()
+    )
+    page.keyboard.press("Escape")
+    assert AuditEvent.objects.filter(action="image.view", actor=carol, after__resolution="full").count() == 1
+    assert not page.js_errors
+
+
+def test_reading_session_worklist_prior_side_by_side_window_and_sign(
+    page: Any, alice: Any, carol: Any, dave: Any
+) -> None:
+    prior, current = patient_with_two_films(created_by=alice)
+    review_submit(user=dave, study=prior, decision="agree")  # last year's film was read: not on the worklist
+    login(page, "carol")
+    page.get_by_role("link", name="Worklist").click()
+    row = page.locator("tbody tr", has_text="VIEW-0001")
+    cells = row.inner_text()
+    assert "5 y" in cells and "ACC-2026-0042" in cells and "Fever for three days" in cells
+    shot(page, "viewer-02-worklist-age-accession-indication")
+    row.get_by_role("button", name="Claim and read").click()
+    page.wait_for_url(f"**/studies/{current.id}/")
+    assert "age 5 y at study" in page.locator(".study-head").inner_text()
+    priors = page.locator("#priors")
+    assert "ACC-PRIOR-7" in priors.inner_text() and "4 y" in priors.inner_text()
+    priors.get_by_role("link", name="Compare side by side").click()
+    page.wait_for_url(f"**/studies/{current.id}/?compare={prior.id}*")
+    wait_full(page, CURRENT_PANE)
+    wait_full(page, PRIOR_PANE)
+    # Linked zoom and pan: zooming and panning the current film moves the prior alike.
+    page.locator(CURRENT_PANE).focus()
+    for key in ("+", "+", "+", "ArrowLeft", "ArrowUp"):
+        page.keyboard.press(key)
+    views = page.evaluate("() => window.airspace.viewerPanes.map((p) => p.view)")
+    assert views[0] == views[1] and views[0]["rel"] > 1.9
+    # The prior is a 12-bit MONOCHROME1 film with a rescale and no window: full modality range, inverted
+    # display (low stored values white), its detector spacing said as such.
+    assert "no pixel spacing" not in page.locator(f"{PRIOR_PANE} [data-hud]").inner_text()
+    # Window the 16-bit current film, then sign with the keyboard (a, then Enter).
+    page.locator("#v-center").fill("40000")
+    page.locator("#v-width").fill("24000")
+    page.locator("#v-width").press("Tab")
+    assert page.locator(CURRENT_PANE).get_attribute("data-window") == "40000 24000 0"
+    shot(page, "viewer-03-prior-side-by-side", full_page=False)
+    page.locator(CURRENT_PANE).focus()
+    page.keyboard.press("a")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    review = Review.objects.get(study=current)
+    assert review.reviewer == carol and review.final_label == "PNEUMONIA"
+    compared = AuditEvent.objects.filter(action="study.view", actor=carol, object_id=str(prior.id))
+    assert compared.filter(after__compared_with=str(current.id)).exists()
+    pixels = AuditEvent.objects.filter(action="image.view", actor=carol, after__resolution="full")
+    assert {e.after["study"] for e in pixels} == {str(current.id), str(prior.id)}
+    assert not page.js_errors
+
+
+def test_a_3000_px_film_shows_its_preview_first_then_full_resolution(
+    page: Any, alice: Any, carol: Any
+) -> None:
+    """Prints the time to the preview and to the full-resolution canvas (figures, not asserted)."""
+    small = xray_pixels(16, index=5).astype(np.float32)
+    big = np.asarray(Image.fromarray(small, mode="F").resize((3000, 2500), Image.Resampling.BILINEAR))
+    data = make_dicom(np.clip(big, 0, 65535).astype(np.uint16), bits_stored=16, window=(32000, 40000))
+    study = film_study(created_by=alice, data=data)
+    login(page, "carol")
+    page.goto(f"/studies/{study.id}/")
+    page.wait_for_function(
+        "() => { const i = document.getElementById('xray'); return i.complete && i.naturalWidth > 0; }"
+    )
+    wait_full(page, CURRENT_PANE)
+    timing = page.evaluate(
+        """() => {
+          const nav = performance.getEntriesByType('navigation')[0];
+          const preview = performance.getEntriesByType('resource').find((r) => r.name.includes('/image/'));
+          const pixels = performance.getEntriesByType('resource').find((r) => r.name.includes('/pixels/'));
+          const full = performance.getEntriesByName('airspace:full:current')[0];
+          return {preview_ms: preview.responseEnd - nav.startTime, pixels_response_ms: pixels.responseEnd - nav.startTime,
+                  pixels_bytes: pixels.encodedBodySize, full_ms: full.startTime - nav.startTime};
+        }"""
+    )
+    natural = page.eval_on_selector(f"{CURRENT_PANE} canvas", "c => [c.width, c.height]")
+    assert natural == [3000, 2500]  # the full resolution, not the preview's
+    timing["dicom_bytes"] = len(data)
+    (screenshot_dir().parent / "viewer-timing.json").write_text(json.dumps(timing, indent=2))
+    print("\n3,000 x 2,500 16-bit film:", json.dumps({k: round(v) for k, v in timing.items()}))
+    assert io.BytesIO(data).getbuffer().nbytes > 14_000_000 and not page.js_errors
