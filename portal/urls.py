@@ -10,6 +10,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from portal import views
+from portal.views import users
 from sso import views as sso_views
 
 
@@ -25,6 +26,21 @@ urlpatterns = [
     path("oidc/", include("sso.urls")),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),
+    path("users/", users.users_page, name="users"),
+    path("users/new/", users.user_create, name="user-create"),
+    path("users/<int:pk>/", users.user_edit, name="user-edit"),
+    path("users/<int:pk>/deactivate/", users.user_deactivate, name="user-deactivate"),
+    path("users/<int:pk>/reactivate/", users.user_reactivate, name="user-reactivate"),
+    path("users/<int:pk>/password-reset/", users.user_password_reset, name="user-password-reset"),
+    # The link an admin emails (Django's token views): set a password once, then log in.
+    path(
+        "password/set/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(success_url="/password/set/done/"),
+        name="password-reset-confirm",
+    ),
+    path(
+        "password/set/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"
+    ),
     path("api/v1/", include("portal.api.urls")),
     path("api/v1/", include("integrations.api.urls")),
     path("api/v1/", include("pacs.api.urls")),

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from audit.services.events import audit_read, ctx
 from notifications.models import Kind, Notification
 from notifications.selectors import notification_get, notification_list, unread_count
 from notifications.services.notifications import notification_mark_read
@@ -38,6 +39,10 @@ class NotificationListView(generics.ListAPIView):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().list(request, *args, **kwargs)
+        ids = sorted({str(row["study"]) for row in response.data["results"]})
+        audit_read(
+            actor=request.user, action="notification.list", object_type="study", ids=ids, context=ctx(request)
+        )
         response["X-Unread-Count"] = str(unread_count(user=request.user))
         return response
 

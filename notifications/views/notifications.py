@@ -9,9 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from audit.services.events import audit_read, ctx
 from notifications.selectors import notification_get, notification_list
 from notifications.services.notifications import notification_mark_read, notifications_mark_all_read
-from portal.query_params import int_param
 from portal.roles import ANY_ROLE, role_required
 
 
@@ -19,7 +19,12 @@ from portal.roles import ANY_ROLE, role_required
 @require_GET
 def notifications_page(request: HttpRequest) -> HttpResponse:
     """The user's notifications, newest first, 50 a page."""
-    page = Paginator(notification_list(user=request.user), 50).get_page(int_param(request.GET, "page") or 1)
+    page = Paginator(notification_list(user=request.user), 50).get_page(request.GET.get("page"))
+    # Titles name the study (accession or MRN): a read that shows them is audited like a study list.
+    ids = sorted({str(n.study_id) for n in page.object_list})
+    audit_read(
+        actor=request.user, action="notification.list", object_type="study", ids=ids, context=ctx(request)
+    )
     return render(request, "notifications/list.html", {"page": page, "notifications": page.object_list})
 
 

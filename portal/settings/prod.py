@@ -57,7 +57,7 @@ if os.environ.get("AIRSPACE_EMAIL_BACKEND") or os.environ.get("AIRSPACE_EMAIL_FI
     )
 _email_host = os.environ.get("AIRSPACE_EMAIL_HOST", "")
 AIRSPACE_EMAIL_ENABLED = bool(_email_host)
-MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
+MAILERS = {"default": {"BACKEND": "portal.mail.NoMailServerBackend"}}
 if _email_host:
     _email = {
         "host": _email_host,

@@ -237,7 +237,7 @@ def _prod_settings(**extra: str) -> subprocess.CompletedProcess[str]:
 
 def test_production_email_is_smtp_when_configured_none_otherwise_and_refuses_half_configurations():
     off = _prod_settings()
-    assert off.returncode == 0 and off.stdout.strip().endswith("dummy.EmailBackend")
+    assert off.returncode == 0 and off.stdout.strip() == "portal.mail.NoMailServerBackend"
     smtp = {
         "AIRSPACE_EMAIL_HOST": "smtp.hospital.example",
         "AIRSPACE_EMAIL_FROM": "airspace@hospital.example",
