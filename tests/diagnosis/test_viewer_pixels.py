@@ -135,3 +135,13 @@ def test_a_stored_file_the_viewer_cannot_read_answers_422_not_500(alice: Any) ->
     response = client_for(alice).get(reverse("study-pixels", args=[study.id]))
     assert response.status_code == 422 and b"damaged" in response.content
     assert not AuditEvent.objects.filter(action="image.view").exists()
+
+
+def test_only_data_that_halves_is_compressed_noisy_16_bit_goes_stored() -> None:
+    rng = np.random.default_rng(3)
+    noisy = rng.integers(0, 65535, size=(300, 400), dtype=np.uint16)
+    stored = decode_viewer_pixels(make_dicom(noisy, bits_stored=16)).encode()
+    assert len(stored) > noisy.nbytes  # stored blocks: no CPU spent on a film that does not shrink
+    assert np.array_equal(unpack(stored)[1], noisy)
+    smooth = np.tile(np.arange(400, dtype=np.uint16) * 100, (300, 1))
+    assert len(decode_viewer_pixels(make_dicom(smooth, bits_stored=16)).encode()) < smooth.nbytes / 2

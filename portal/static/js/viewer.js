@@ -63,7 +63,9 @@ window.airspace = window.airspace || {};
         if (node) { node.style.width = `${this.w}px`; node.style.height = `${this.h}px`; }
       });
       this.layout();
-      this.load();
+      // The preview paints first: the full data is asked for once it is in (they would share the server).
+      if (this.preview.complete) this.load();
+      else ["load", "error"].forEach((name) => this.preview.addEventListener(name, () => this.load(), { once: true }));
     }
 
     fit() {
@@ -109,6 +111,8 @@ window.airspace = window.airspace || {};
     }
 
     async load() {
+      if (this.loading) return;
+      this.loading = true;
       const started = performance.now();
       try {
         this.data = await fetchPixels(this.stage.dataset.pixels);
