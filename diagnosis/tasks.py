@@ -13,6 +13,7 @@ from diagnosis.services.predictions import prediction_run, study_fail_timed_out
 from diagnosis.services.sweeper import sweep_stuck_studies
 from mlcore import BundleError
 from modelops.services.predictor import predictor_with_profile
+from modelops.services.shadow import shadow_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,10 @@ def prediction_run_task(self: Task, study_id: str) -> str | None:
     except SoftTimeLimitExceeded:
         study_fail_timed_out(study_id=study_id, hard=False)
         return None
-    return str(prediction.id) if prediction else None
+    if prediction is None:
+        return None
+    shadow_schedule(prediction=prediction)  # the candidate scores it apart, if one runs in shadow
+    return str(prediction.id)
 
 
 @shared_task

@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 
 from mlcore.calibration import indeterminate_band, profile_probability, threshold_for_sensitivity
-from mlcore.metrics import expected_calibration_error
+from mlcore.metrics import expected_calibration_error, probability_histogram
 
 # Fewer reads of a class than this cannot support a threshold for a 0.95 sensitivity (one missed
 # pneumonia in 20 is already 5%) nor five folds with both classes in each.
 MIN_PER_CLASS = 20
 FOLDS = 5
+# Cross-validation repeated over this many patient shufflings and averaged: one split of ~100 patients
+# moves the estimate by a few points (measured on the site sample: ECE 0.039 or 0.061 by the split alone).
+REPEATS = 5
 RESAMPLES = 1000
 FIGURES = ("sensitivity", "specificity", "ece", "indeterminate_share")
 
@@ -171,6 +174,7 @@ def calibrate_site(
     settings: FitSettings | None = None,
     *,
     folds: int = FOLDS,
+    repeats: int = REPEATS,
     resamples: int = RESAMPLES,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -188,7 +192,7 @@ def calibrate_site(
             f"there are {counts['normal']} NORMAL and {counts['pneumonia']} PNEUMONIA."
         )
     profile = fit_site_profile(z, y, settings)
-    cv = out_of_fold(z, y, g, settings, folds, seed)
+    runs = [out_of_fold(z, y, g, settings, folds, seed + r) for r in range(repeats)]
     p_before = current.probabilities(z)
 
     def before(i: np.ndarray) -> dict[str, float]:
@@ -202,7 +206,8 @@ def calibrate_site(
         )
 
     def after(i: np.ndarray) -> dict[str, float]:
-        return figures(y[i], cv["p"][i], cv["threshold"][i], cv["low"][i], cv["high"][i])
+        each = [figures(y[i], cv["p"][i], cv["threshold"][i], cv["low"][i], cv["high"][i]) for cv in runs]
+        return {name: float(np.mean([e[name] for e in each])) for name in FIGURES}
 
     def delta(i: np.ndarray) -> dict[str, float]:
         b, a = before(i), after(i)
@@ -213,11 +218,15 @@ def calibrate_site(
         "profile": asdict(profile),
         **stats,
         "sample": {**counts, "reads": int(y.size), "patients": int(np.unique(g).size)},
+        # The fitted profile's probabilities on these reads: the reference its live inputs drift from.
+        "reference_histogram": probability_histogram(profile.probabilities(z)),
         "method": {
             **asdict(settings),
             "folds": folds,
+            "repeats": repeats,
             "resamples": resamples,
             "seed": seed,
-            "estimate": f"{folds}-fold cross-validation over patients; 95% CIs by patient bootstrap",
+            "estimate": f"{folds}-fold cross-validation over patients, repeated {repeats} times; "
+            "95% CIs by patient bootstrap",
         },
     }

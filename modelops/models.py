@@ -62,3 +62,108 @@ class OperatingProfile(models.Model):
     def band(self) -> tuple[float, float]:
         """The indeterminate band as (low, high)."""
         return (self.indeterminate_low, self.indeterminate_high)
+
+
+class ShadowRun(models.Model):
+    """A candidate (another bundle, or another profile of the served version) scoring every new study beside
+    the served model. Its results are stored apart and never shown to readers or sent out."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PROMOTED = "promoted", "Promoted"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        STOPPED = "stopped", "Stopped"
+
+    served_version = models.CharField(max_length=64)
+    candidate_bundle = models.CharField(max_length=64, blank=True)
+    candidate_profile = models.ForeignKey(
+        OperatingProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The served profile when the shadow began: what a rollback after promotion returns to.
+    baseline_profile = models.ForeignKey(OperatingProfile, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["status"], condition=Q(status="running"), name="shadow_one_running"
+            ),
+            models.CheckConstraint(
+                condition=(Q(candidate_bundle="") & Q(candidate_profile__isnull=False))
+                | (~Q(candidate_bundle="") & Q(candidate_profile__isnull=True)),
+                name="shadow_one_kind_of_candidate",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow #{self.pk}: {self.candidate_name} beside {self.served_version}"
+
+    @property
+    def candidate_name(self) -> str:
+        """What the candidate is, in words."""
+        if self.candidate_bundle:
+            return f"bundle {self.candidate_bundle}"
+        return f"profile #{self.candidate_profile_id}"
+
+
+class ShadowPrediction(models.Model):
+    """The candidate's result on one study, beside the served prediction it shadows. Never shown to
+    clinicians or radiologists, never sent to a PACS or the EHR."""
+
+    shadow = models.ForeignKey(ShadowRun, on_delete=models.PROTECT, related_name="predictions")
+    prediction = models.ForeignKey("diagnosis.Prediction", on_delete=models.PROTECT, related_name="+")
+    study = models.ForeignKey("diagnosis.Study", on_delete=models.PROTECT, related_name="+")
+    model_version = models.CharField(max_length=64)
+    profile = models.ForeignKey(OperatingProfile, on_delete=models.PROTECT, related_name="+")
+    # Null when the candidate's input gate refused the image the served model analysed.
+    probability = models.FloatField(null=True, blank=True)
+    label = models.CharField(max_length=10, blank=True)
+    indeterminate = models.BooleanField(default=False)
+    logit = models.FloatField(null=True, blank=True)
+    total_ms = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["shadow", "prediction"], name="shadow_once_per_prediction"),
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow #{self.shadow_id} on prediction {self.prediction_id}: {self.label or 'refused'}"
+
+
+class DriftAlert(models.Model):
+    """An admin alert: live accuracy against reads fell below the active profile's expected interval, or
+    the distribution of its outputs drifted past the threshold. One open alert per profile and kind."""
+
+    class Kind(models.TextChoices):
+        SENSITIVITY = "sensitivity", "Live sensitivity below the expected interval"
+        SPECIFICITY = "specificity", "Live specificity below the expected interval"
+        INPUT_DRIFT = "input_drift", "Input distribution drift"
+
+    profile = models.ForeignKey(OperatingProfile, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    observed = models.JSONField(default=dict)
+    raised_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["profile", "kind"],
+                condition=Q(acknowledged_at__isnull=True),
+                name="drift_one_open_alert",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} (profile #{self.profile_id})"

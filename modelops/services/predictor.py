@@ -33,11 +33,30 @@ def predictor_with_profile() -> tuple[Any, Any]:
 
     One indexed query per study, so an activation reaches every worker from its next study on.
     """
+    return _with_active_profile(get_predictor())
+
+
+def _with_active_profile(predictor: Any) -> tuple[Any, Any]:
     from modelops.services.profiles import profile_active
 
-    predictor = get_predictor()
     profile = profile_active(bundle=predictor.bundle)
     profiled = predictor.with_operating_point(
         temperature=profile.temperature, bias=profile.bias, threshold=profile.threshold, band=profile.band
     )
     return profiled, profile
+
+
+_candidates: dict[str, Any] = {}
+
+
+def candidate_predictor(folder: str) -> tuple[Any, Any]:
+    """A shadow candidate bundle's predictor (loaded once per worker process, verified) set to its version's
+    active profile, and that profile."""
+    from mlcore.config import MODELS_DIR
+
+    with _lock:
+        if folder not in _candidates:
+            from mlcore.inference import load_predictor
+
+            _candidates[folder] = load_predictor(MODELS_DIR / folder)
+    return _with_active_profile(_candidates[folder])

@@ -7,11 +7,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
+from audit.services.events import ctx
 from diagnosis.models import Prediction
+from modelops.models import DriftAlert
 from modelops.selectors import monitoring_filters
+from modelops.services.drift import drift_acknowledge, open_alerts
 from modelops.services.monitoring import monitoring_report
 from portal.errors import DomainError
 from portal.roles import Role, role_required
@@ -43,6 +46,7 @@ def monitoring(request: HttpRequest) -> HttpResponse:
         "versions": Prediction.objects.order_by().values_list("model_version", flat=True).distinct(),
         "period_query": query,
         "reason_labels": dict(Review.Reason.choices),
+        "alerts": open_alerts(),
     }
     return render(request, "modelops/monitoring.html", context)
 
@@ -149,3 +153,12 @@ def _trend(axes: Any, figures: dict[str, Any]) -> None:
         drift.set_ylabel("PSI (dashed)", color="#a40e26")
     axes.legend(fontsize=8, loc="lower left")
     axes.set_title("Weekly agreement with final reads, and drift", fontsize=10)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def drift_alert_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    """An admin has seen a drift alert: it closes (audited)."""
+    drift_acknowledge(alert=get_object_or_404(DriftAlert, pk=pk), user=request.user, context=ctx(request))
+    messages.success(request, "Alert acknowledged.")
+    return redirect("monitoring")

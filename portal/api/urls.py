@@ -16,6 +16,7 @@ from diagnosis.api.studies import (
 )
 from modelops.api.model_info import ModelInfoView
 from modelops.api.monitoring import MonitoringView
+from modelops.api.shadow import ShadowView
 from portal.api.schema import BrowsableSchemaView
 from portal.api.token import LogoutView, TokenView
 from reading.api.claims import StudyClaimView, StudyReleaseView
@@ -44,6 +45,7 @@ urlpatterns = [
     path("audit/", AuditListView.as_view(), name="api-audit"),
     path("monitoring/", MonitoringView.as_view(), name="api-monitoring"),
     path("model/", ModelInfoView.as_view(), name="api-model"),
+    path("model/shadow/", ShadowView.as_view(), name="api-model-shadow"),
     path("schema/", BrowsableSchemaView.as_view(), name="api-schema"),
     path(
         "docs/",

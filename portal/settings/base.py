@@ -295,6 +295,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.escalation_scan_task",
         "schedule": float(env_int("AIRSPACE_ESCALATION_SCAN_SECONDS", 60)),
     },
+    # Live sensitivity/specificity against reads and output drift, per active profile (modelops.services.drift).
+    "check-model-drift": {
+        "task": "modelops.tasks.drift_check_task",
+        "schedule": float(env_int("AIRSPACE_DRIFT_CHECK_SECONDS", 3600)),
+    },
 }
 
 # API tokens (django-rest-knox): only a SHA-512 digest is stored, each expires, logout revokes it, and a

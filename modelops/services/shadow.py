@@ -1,0 +1,217 @@
+"""Shadow mode: register a candidate, score each new study with it in the worker (stored apart, never shown
+to readers, never sent out), and promote or roll back with one audited action each."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from audit.services.events import SYSTEM, AuditContext, audit_record
+from diagnosis.models import Prediction
+from mlcore import BundleError, RejectedImage
+from mlcore.bundle import read_metadata
+from mlcore.config import MODELS_DIR
+from modelops.models import OperatingProfile, ShadowPrediction, ShadowRun
+from modelops.selectors import active_bundle
+from modelops.services.profiles import profile_activate, profile_active
+from portal.errors import Conflict, DomainError
+
+logger = logging.getLogger(__name__)
+SHADOW_SCORE_TASK = "modelops.tasks.shadow_score_task"
+
+
+def candidate_bundles() -> list[str]:
+    """Bundle folders under models/ other than the served one (their metadata must parse)."""
+    served = active_bundle().version
+    names = []
+    for folder in sorted(p for p in MODELS_DIR.iterdir() if (p / "metadata.json").is_file()):
+        try:
+            if read_metadata(folder).get("version") != served:
+                names.append(folder.name)
+        except BundleError:
+            continue
+    return names
+
+
+def shadow_running() -> ShadowRun | None:
+    """The shadow run in progress, if any."""
+    return ShadowRun.objects.filter(status=ShadowRun.Status.RUNNING).first()
+
+
+def _audit(shadow: ShadowRun, action: str, user: Any, context: AuditContext, **after: Any) -> None:
+    audit_record(
+        actor=user,
+        action=f"shadow.{action}",
+        object_type="shadow_run",
+        object_id=shadow.pk,
+        after={"candidate": shadow.candidate_name, "served_version": shadow.served_version, **after},
+        context=context,
+    )
+
+
+def shadow_start(
+    *,
+    user: Any,
+    candidate_bundle: str = "",
+    candidate_profile: OperatingProfile | None = None,
+    context: AuditContext = SYSTEM,
+) -> ShadowRun:
+    """Start scoring new studies with a candidate bundle (a folder under models/) or an inactive profile of
+    the served version; one shadow at a time. Audited."""
+    bundle = active_bundle()
+    if bool(candidate_bundle) == (candidate_profile is not None):
+        raise DomainError("Choose one candidate: another bundle, or another profile.", code="candidate")
+    if candidate_bundle and candidate_bundle not in candidate_bundles():
+        raise DomainError(f"{candidate_bundle!r} is not another bundle under models/.", code="candidate")
+    if candidate_profile is not None and (
+        candidate_profile.model_version != bundle.version or candidate_profile.active
+    ):
+        raise DomainError(
+            "A candidate profile must be an inactive profile of the served model.", code="candidate"
+        )
+    try:
+        with transaction.atomic():
+            shadow = ShadowRun.objects.create(
+                served_version=bundle.version,
+                candidate_bundle=candidate_bundle,
+                candidate_profile=candidate_profile,
+                baseline_profile=profile_active(bundle=bundle),
+                started_by=user,
+            )
+            _audit(shadow, "start", user, context)
+    except IntegrityError as exc:
+        raise Conflict(
+            "A shadow run is already running: stop or promote it first.", code="shadow_running"
+        ) from exc
+    return shadow
+
+
+def shadow_schedule(*, prediction: Prediction) -> None:
+    """After a served prediction is committed: have the worker score it with the running candidate."""
+    shadow = shadow_running()
+    if shadow is not None and prediction.model_version == shadow.served_version:
+        current_app.send_task(SHADOW_SCORE_TASK, args=[shadow.pk, str(prediction.pk)])
+
+
+def _profile_result(prediction: Prediction, profile: OperatingProfile) -> dict[str, Any]:
+    """A candidate profile of the served version: the same logit through its calibration and cut."""
+    from mlcore.calibration import profile_probability
+
+    p = float(profile_probability([prediction.logit], profile.temperature, profile.bias)[0])
+    return {
+        "probability": p,
+        "label": "PNEUMONIA" if p >= profile.threshold else "NORMAL",
+        "indeterminate": profile.indeterminate_low <= p <= profile.indeterminate_high,
+        "logit": prediction.logit,
+        "total_ms": prediction.total_ms,  # the same forward pass
+    }
+
+
+def _bundle_result(prediction: Prediction, predictor: Any) -> dict[str, Any]:
+    """A candidate bundle: its own forward pass on the image the served model analysed."""
+    with prediction.image.file.open("rb") as handle:
+        data = handle.read()
+    try:
+        result = predictor.predict(data)
+    except RejectedImage:
+        return {"probability": None, "label": "", "indeterminate": False, "logit": None, "total_ms": 0.0}
+    return {
+        "probability": result.probability,
+        "label": result.label,
+        "indeterminate": result.indeterminate,
+        "logit": result.logit,
+        "total_ms": result.timings.get("total_ms", 0.0),
+    }
+
+
+def shadow_score(*, shadow_id: int, prediction_id: Any) -> ShadowPrediction | None:
+    """Score one served prediction's study with the candidate and store it (idempotent)."""
+    from modelops.services.predictor import candidate_predictor
+
+    shadow = ShadowRun.objects.filter(pk=shadow_id, status=ShadowRun.Status.RUNNING).first()
+    prediction = Prediction.objects.select_related("image").filter(pk=prediction_id).first()
+    if shadow is None or prediction is None:
+        return None
+    if shadow.candidate_profile is not None:
+        if prediction.logit is None:
+            return None
+        profile, outcome = shadow.candidate_profile, _profile_result(prediction, shadow.candidate_profile)
+    else:
+        predictor, profile = candidate_predictor(shadow.candidate_bundle)
+        outcome = _bundle_result(prediction, predictor)
+    try:
+        with transaction.atomic():
+            return ShadowPrediction.objects.create(
+                shadow=shadow,
+                prediction=prediction,
+                study_id=prediction.study_id,
+                model_version=profile.model_version,
+                profile=profile,
+                **outcome,
+            )
+    except IntegrityError:  # a redelivered message: already scored
+        return None
+
+
+def _end(shadow: ShadowRun, status: str) -> None:
+    updated = ShadowRun.objects.filter(pk=shadow.pk, status=ShadowRun.Status.RUNNING).update(
+        status=status, ended_at=timezone.now()
+    )
+    if not updated:
+        raise Conflict("This shadow run is not running.", code="shadow_not_running")
+
+
+@transaction.atomic
+def shadow_promote(
+    *, shadow: ShadowRun, user: Any, override_reason: str = "", context: AuditContext = SYSTEM
+) -> ShadowRun:
+    """Make the candidate profile the active one and end the shadow run; audited (with the profile change).
+
+    A candidate bundle is served by deployment (models/CURRENT or AIRSPACE_MODEL_BUNDLE, then a worker
+    restart), so promoting one here is refused with that instruction.
+    """
+    if shadow.candidate_bundle:
+        raise DomainError(
+            f"Bundle {shadow.candidate_bundle} is served by deployment: point models/CURRENT (or "
+            "AIRSPACE_MODEL_BUNDLE) at it and restart the workers; its profile follows.",
+            code="bundle_promotion_is_a_deployment",
+        )
+    _end(shadow, ShadowRun.Status.PROMOTED)
+    assert shadow.candidate_profile is not None
+    profile_activate(
+        profile=shadow.candidate_profile, user=user, override_reason=override_reason, context=context
+    )
+    _audit(shadow, "promote", user, context, active_profile=shadow.candidate_profile_id)
+    shadow.refresh_from_db()
+    return shadow
+
+
+@transaction.atomic
+def shadow_rollback(*, shadow: ShadowRun, user: Any, context: AuditContext = SYSTEM) -> ShadowRun:
+    """Undo a promotion: the profile that was served when the shadow began is active again; audited."""
+    updated = ShadowRun.objects.filter(pk=shadow.pk, status=ShadowRun.Status.PROMOTED).update(
+        status=ShadowRun.Status.ROLLED_BACK
+    )
+    if not updated:
+        raise Conflict("Only a promoted shadow run can be rolled back.", code="shadow_not_promoted")
+    baseline = shadow.baseline_profile
+    if not OperatingProfile.objects.filter(pk=baseline.pk, active=True).exists():
+        profile_activate(
+            profile=baseline, user=user, override_reason="rollback of a promotion", context=context
+        )
+    _audit(shadow, "rollback", user, context, active_profile=baseline.pk)
+    shadow.refresh_from_db()
+    return shadow
+
+
+@transaction.atomic
+def shadow_stop(*, shadow: ShadowRun, user: Any, context: AuditContext = SYSTEM) -> ShadowRun:
+    """End a shadow run without promoting it; its results stay for the record. Audited."""
+    _end(shadow, ShadowRun.Status.STOPPED)
+    _audit(shadow, "stop", user, context)
+    shadow.refresh_from_db()
+    return shadow

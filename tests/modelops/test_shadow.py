@@ -1,0 +1,71 @@
+"""Shadow mode without a worker: registering a candidate is validated, one shadow at a time, stop is audited,
+the comparison waits for enough reads, and only admins reach the page and the API."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from mlcore.bundle import load_bundle
+from modelops.models import OperatingProfile, ShadowRun
+from modelops.services.profiles import profile_active, profile_create
+from modelops.services.shadow import shadow_start, shadow_stop
+from modelops.services.shadow_report import shadow_comparison
+from portal.errors import Conflict, DomainError
+from tests.fixtures.api import token_client
+from tests.fixtures.pages import client_for, html
+
+pytestmark = pytest.mark.django_db
+
+
+def candidate(bias: float = 1.0) -> OperatingProfile:
+    """An inactive profile of the served version, shifted by `bias` toward pneumonia."""
+    bundle = load_bundle(verify=False, serving=False)
+    served = profile_active(bundle=bundle)
+    return profile_create(
+        model_version=bundle.version,
+        temperature=served.temperature,
+        bias=bias,
+        threshold=0.5,
+        band=(0.4, 0.6),
+        target_sensitivity=0.95,
+        source=OperatingProfile.Source.DATA,
+        metrics={},
+    )
+
+
+def test_a_candidate_is_one_inactive_profile_of_the_served_model_and_one_shadow_runs_at_a_time(admin_user):
+    profile = candidate()
+    with pytest.raises(DomainError, match="Choose one candidate"):
+        shadow_start(user=admin_user)
+    with pytest.raises(DomainError, match="not another bundle"):
+        shadow_start(user=admin_user, candidate_bundle="airspace-cnn-1.0.0")
+    served = OperatingProfile.objects.get(active=True)
+    with pytest.raises(DomainError, match="inactive profile of the served model"):
+        shadow_start(user=admin_user, candidate_profile=served)
+    shadow = shadow_start(user=admin_user, candidate_profile=profile)
+    assert shadow.baseline_profile == served and shadow.status == "running"
+    with pytest.raises(Conflict, match="already running"):
+        shadow_start(user=admin_user, candidate_profile=profile)
+    report = shadow_comparison(shadow)
+    assert report["figures"] is None and "there are 0 and 0" in report["waiting_for"]
+    shadow_stop(shadow=shadow, user=admin_user)
+    assert ShadowRun.objects.get().status == "stopped"
+    assert list(
+        AuditEvent.objects.filter(action__startswith="shadow.")
+        .order_by("id")
+        .values_list("action", flat=True)
+    ) == [
+        "shadow.start",
+        "shadow.stop",
+    ]
+
+
+def test_only_admins_see_the_shadow_page_and_api(admin_user, carol, alice):
+    assert client_for(carol).get(reverse("model-shadow")).status_code == 403
+    assert token_client(alice).get("/api/v1/model/shadow/").status_code == 403
+    assert token_client(admin_user).get("/api/v1/model/shadow/").json() == {"shadow": None}
+    candidate()
+    page = html(client_for(admin_user).get(reverse("model-shadow")))
+    assert "Register a candidate" in page and "never sent to a PACS or the EHR" in page
