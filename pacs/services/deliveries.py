@@ -118,11 +118,19 @@ def _stale_claim(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.AIRSPACE_DICOM_SEND_TIMEOUT * 2 + 30)
 
 
+# Slack between the due time a failed attempt records and the countdown its task is retried with.
+_DUE_SLACK = timedelta(seconds=1)
+
+
 def _claim(delivery_id: int) -> bool:
+    """Take a pending, unclaimed row whose attempt is due. A copy of a retry message that the broker
+    delivered again (Redis redelivers an unacknowledged countdown message after its visibility timeout)
+    runs before the next due time and is dropped, so a long outage never forks a second retry chain."""
     now = timezone.now()
     return bool(
         DicomDelivery.objects.filter(id=delivery_id, status=DicomDelivery.Status.PENDING)
         .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=_stale_claim(now)))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + _DUE_SLACK))
         .update(claimed_at=now, attempts=F("attempts") + 1)
     )
 
@@ -189,8 +197,9 @@ def dicom_delivery_retry(*, delivery: DicomDelivery, actor: Any, context: AuditC
 def dicom_sweep_lost(*, now: datetime | None = None) -> list[int]:
     """Send again every pending delivery whose task is overdue by the grace period (its task was lost).
 
-    A live task runs by `next_attempt_at`, so only a lost one is found; each found row gets a fresh due
-    time first, so a broker that is still down is not flooded on every sweep.
+    A live task runs by `next_attempt_at`, so only a lost one is found. Each found row is due now (its
+    new task may claim it) and is not found again before the grace period has passed once more, so a
+    broker that is still down is not flooded on every sweep.
     """
     now = now or timezone.now()
     overdue = now - timedelta(seconds=settings.AIRSPACE_DICOM_SWEEP_GRACE_SECONDS)
@@ -198,10 +207,9 @@ def dicom_sweep_lost(*, now: datetime | None = None) -> list[int]:
         DicomDelivery.objects.filter(status=DicomDelivery.Status.PENDING, next_attempt_at__lt=overdue)
         .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=_stale_claim(now)))
         .order_by("id")
-        .values_list("id", "attempts")[: settings.AIRSPACE_DICOM_SWEEP_BATCH]
+        .values_list("id", flat=True)[: settings.AIRSPACE_DICOM_SWEEP_BATCH]
     )
-    for delivery_id, attempts in found:
-        due = now + timedelta(seconds=dicom_retry_delay(attempts + 1))
-        DicomDelivery.objects.filter(id=delivery_id).update(next_attempt_at=due)
+    for delivery_id in found:
+        DicomDelivery.objects.filter(id=delivery_id).update(next_attempt_at=now)
         dicom_deliver_send(delivery_id)
-    return [delivery_id for delivery_id, _ in found]
+    return found
