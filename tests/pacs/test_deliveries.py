@@ -13,9 +13,9 @@ import pytest
 from django.utils import timezone
 
 from audit.models import AuditEvent
-from diagnosis.models import Study
+from diagnosis.models import Department, Study
 from pacs.dicom_objects.uids import ai_sr_uid
-from pacs.models import DicomDelivery, ReceivedInstance
+from pacs.models import DicomDelivery, DicomNode, ReceivedInstance
 from pacs.services.deliveries import (
     deliveries_for_prediction,
     dicom_deliver,
@@ -163,7 +163,7 @@ def test_stow_rs_to_the_dicomweb_url(orthanc, alice):
     assert all(a["answer"] == "STOW-RS HTTP 200" for a in answers)
 
 
-def test_only_studies_from_dicom_reach_active_outbound_nodes_of_their_department(alice):
+def test_only_studies_from_dicom_or_stow_reach_outbound_nodes_of_their_department(alice):
     outbound_node(host="127.0.0.1", port=104, ae_title="PACS")
     study, _ = dicom_study(created_by=alice)
     Study.objects.filter(id=study.id).update(source=Study.Source.UPLOAD)
@@ -174,6 +174,17 @@ def test_only_studies_from_dicom_reach_active_outbound_nodes_of_their_department
     prediction = prediction_recorded(other)
     assert DicomDelivery.objects.filter(study=other).count() == 2
     assert deliveries_for_prediction(prediction=prediction) == []  # scheduled once per node and object
+
+    stowed, _ = dicom_study(created_by=alice)
+    Study.objects.filter(id=stowed.id).update(source=Study.Source.STOW)
+    prediction_recorded(Study.objects.get(id=stowed.id))
+    assert DicomDelivery.objects.filter(study=stowed).count() == 2  # STOW-RS studies are filed back too
+
+    Department.objects.create(name="Elsewhere")
+    DicomNode.objects.update(department=Department.objects.get(name="Elsewhere"))
+    elsewhere, _ = dicom_study(created_by=alice)
+    prediction_recorded(elsewhere)
+    assert not DicomDelivery.objects.filter(study=elsewhere).exists()  # a node of another department
 
 
 def test_an_object_that_cannot_be_built_fails_at_once_with_its_reason(alice):
