@@ -35,6 +35,11 @@ def result_deliveries_prefetch(studies: Iterable[Any]) -> None:
         setattr(study, _ATTR, merged.get(study.id, []))
 
 
+def result_deliveries_none(study: Any) -> None:
+    """A study created in this request has no result deliveries yet: answer [] without asking receivers."""
+    setattr(study, _ATTR, [])
+
+
 def result_deliveries(study: Any) -> list[dict[str, Any]]:
     """The study's result deliveries to DICOM nodes (the prefetched list when present)."""
     if not hasattr(study, _ATTR):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -14,12 +14,12 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    prefetch_related_objects,
 )
 from django.db.models.functions import Coalesce, TruncDate
 from django.http import Http404
 
-from diagnosis.models import Label, Patient, Prediction, Study
+from diagnosis.hooks import result_deliveries_none
+from diagnosis.models import Image, Label, Patient, Prediction, Study
 from diagnosis.services.scope import visible_patients, visible_studies
 from portal.errors import DomainError
 from portal.query_params import bool_param, choice_param, date_param
@@ -123,12 +123,17 @@ def study_get(*, user: Any, study_id: Any) -> Study:
     return study
 
 
-def study_just_created(*, study: Study) -> Study:
-    """A study this request created, shaped as study_get returns it without reading it back (the upload
-    holds its patient and creator already): no prediction or review yet, so only its images are read."""
+def study_just_created(*, study: Study, images: Sequence[Image]) -> Study:
+    """A study this request created with these images, shaped as study_get returns it without reading
+    anything back: the upload holds its patient, creator and image rows, and a new study has no
+    prediction, review or result delivery yet."""
     study.prediction_list = []  # type: ignore[attr-defined]
     study.review_list = []  # type: ignore[attr-defined]
-    prefetch_related_objects([study], "images")
+    # What prefetch_related("images") would leave: the manager's queryset with its rows already in it.
+    listed = study.images.all()
+    listed._result_cache, listed._prefetch_done = list(images), True  # type: ignore[attr-defined]
+    study._prefetched_objects_cache = {"images": listed}  # type: ignore[attr-defined]
+    result_deliveries_none(study)
     return study
 
 

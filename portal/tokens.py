@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
+from django.utils import timezone
 from knox.models import AuthToken
 
 from audit.middleware import current_request
@@ -26,7 +27,9 @@ def _audit(**kwargs: Any) -> None:
 
 @transaction.atomic
 def token_issue(*, user: Any, context: Any) -> tuple[str, dt.datetime | None]:
-    """A new token for the user (shown once, stored as a digest) and when it expires."""
+    """A new token for the user (shown once, stored as a digest) and when it expires; the user's expired
+    tokens go (portal.api.authentication refuses them but no longer deletes them on every request)."""
+    AuthToken.objects.filter(user=user, expiry__lt=timezone.now()).delete()
     instance, token = AuthToken.objects.create(user=user)
     _audit(
         actor=user, action="auth.token", object_id=user.pk, after={"expiry": instance.expiry}, context=context

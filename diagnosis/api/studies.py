@@ -86,7 +86,7 @@ class StudyListCreateView(AuditedListMixin, generics.ListAPIView):
             context=ctx(request),
         )
         if created.created:
-            study = selectors.study_just_created(study=created.study)
+            study = selectors.study_just_created(study=created.study, images=created.images)
         else:
             study = selectors.study_get(user=request.user, study_id=created.study.id)
         code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import knox.auth
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from audit.services.events import ctx
+from portal.api.authentication import TokenAuthentication
 from portal.errors import DomainError
 from portal.throttling import SettingsScopedRateThrottle
 from portal.tokens import token_issue, token_revoke
@@ -51,7 +51,7 @@ class TokenView(APIView):
 class LogoutView(APIView):
     """Revoke the token that calls this (204); the token is refused (401) from then on."""
 
-    authentication_classes = [knox.auth.TokenAuthentication]  # a session has its own /logout/
+    authentication_classes = [TokenAuthentication]  # a session has its own /logout/
     permission_classes = [IsAuthenticated]
 
     @extend_schema(request=None, responses={204: None})
