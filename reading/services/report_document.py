@@ -108,6 +108,15 @@ def _heatmap_policy(prediction: Prediction, review: Review) -> tuple[bool, str]:
     return True, "Heatmap: where the model's evidence for pneumonia lies (decision support only)."
 
 
+def _profile_text(prediction: Prediction) -> str:
+    """The operating profile that labelled the prediction, as the study page names it."""
+    profile = prediction.operating_profile
+    if profile is None:
+        return "the bundle's calibration (recorded before site profiles)"
+    since = f" (active from {profile.activated_at:%Y-%m-%d %H:%M})" if profile.activated_at else ""
+    return f"#{profile.pk} · {profile.get_source_display()}{since}"
+
+
 def _ai_entry(prediction: Prediction, review: Review) -> AiEntry:
     verdict = (
         "Indeterminate — needs a closer look" if prediction.indeterminate else prediction.get_label_display()
@@ -118,8 +127,7 @@ def _ai_entry(prediction: Prediction, review: Review) -> AiEntry:
         probability=prediction.probability,
         threshold=prediction.threshold,
         model_version=prediction.model_version,
-        # Added by the operating-profile work; reports from before it say "default".
-        operating_profile=str(getattr(prediction, "operating_profile", "") or "default"),
+        operating_profile=_profile_text(prediction),
         run_number=prediction.run_number,
         analysed_at=prediction.created_at,
         heatmap_shown=shown,
@@ -129,7 +137,9 @@ def _ai_entry(prediction: Prediction, review: Review) -> AiEntry:
 
 def report_document(report: Report) -> ReportDocument:
     """Assemble the document of one report version (a handful of queries)."""
-    review = Review.objects.select_related("reviewer", "prediction").get(id=report.review_id)
+    review = Review.objects.select_related("reviewer", "prediction__operating_profile").get(
+        id=report.review_id
+    )
     study = Study.objects.select_related("patient", "department", "created_by").get(id=report.study_id)
     history = Review.objects.select_related("reviewer").filter(study=study, version__lte=report.version)
     patient = study.patient

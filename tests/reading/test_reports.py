@@ -10,6 +10,8 @@ from django.core.files.base import ContentFile
 from pypdf import PdfReader
 
 from audit.models import AuditEvent
+from modelops.models import OperatingProfile
+from modelops.services.profiles import profile_create
 from portal.errors import DomainError
 from reading.models import Report
 from reading.services.reports import report_render
@@ -154,3 +156,22 @@ def test_a_pdf_altered_in_storage_is_refused_not_served(client, signed, alice):
     response = client.get(f"/studies/{signed.id}/report.pdf")
     assert response.status_code == 409 and "checksum" in response.content.decode()
     assert AuditEvent.objects.filter(action="report.integrity_failed").count() == 1
+
+
+def test_the_report_names_the_operating_profile_that_labelled_the_prediction(client, alice, carol):
+    profile = profile_create(
+        model_version="test-model",
+        temperature=1.3,
+        bias=-0.4,
+        threshold=0.5,
+        band=(0.45, 0.55),
+        target_sensitivity=0.95,
+        source=OperatingProfile.Source.REVIEWS,
+        metrics={"after": {"sensitivity": {"value": 0.97, "ci_low": 0.9, "ci_high": 0.99}}},
+    )
+    study = completed_study(created_by=alice, probability=0.8)
+    study.predictions.update(operating_profile=profile)
+    review_submit(user=carol, study=study, decision="agree")
+    client.force_login(alice)
+    text = pdf_text(b"".join(client.get(f"/studies/{study.id}/report.pdf").streaming_content))
+    assert f"Operating profile #{profile.pk} · {profile.get_source_display()}" in text
