@@ -131,8 +131,9 @@ class ReceivedInstance(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, db_index=True)
     rule = models.CharField(max_length=40, blank=True)  # the routing rule that ignored it
     reason = models.TextField(blank=True)
-    # The received bytes, held only while the study collects (then filed de-identified, and cleared).
-    payload = models.BinaryField(null=True, blank=True, editable=False)
+    # The received bytes while the study collects: an encrypted inbox file (services/inbox.py), removed
+    # once the study is filed de-identified.
+    held_file = models.CharField(max_length=255, blank=True)
     image = models.ForeignKey(
         "diagnosis.Image", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -58,5 +58,5 @@ def dicom_delivery_get(*, study: Any, delivery_id: int) -> DicomDelivery:
 
 def received_instances(*, status: str = "") -> QuerySet[ReceivedInstance]:
     """Received instances, newest first, optionally of one status (admins only: callers check the role)."""
-    queryset = ReceivedInstance.objects.select_related("node", "sender", "inbound_study").defer("payload")
+    queryset = ReceivedInstance.objects.select_related("node", "sender", "inbound_study")
     return queryset.filter(status=status) if status else queryset

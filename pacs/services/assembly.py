@@ -20,6 +20,7 @@ from diagnosis.models import Patient, Study
 from diagnosis.services.images import image_decode
 from diagnosis.services.studies import MAX_EXTRA_IMAGES, StudyCreated, StudyUpload, study_create
 from pacs.models import InboundStudy, ReceivedInstance
+from pacs.services.inbox import inbox_delete, inbox_read
 from portal.errors import DomainError
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def _sex(value: str) -> str:
 def _upload(inbound: InboundStudy, first: ReceivedInstance) -> StudyUpload:
     return StudyUpload(
         image_name=f"{first.sop_instance_uid}.dcm",
-        image_data=bytes(first.payload),
+        image_data=inbox_read(first.held_file),
         patient_mrn=inbound.patient_id,
         patient_name=person_name(inbound.patient_name),
         patient_birth_date=inbound.patient_birth_date,
@@ -109,9 +110,9 @@ def _file(inbound: InboundStudy, now: dt.datetime) -> Release:
                 _mark(instance, Status.FAILED, "", exc.message)
             return _fail(inbound, now, exc.message)
     for instance, image in zip(usable, created.images, strict=False):
-        ReceivedInstance.objects.filter(id=instance.id).update(image=image, payload=None)
-    # An idempotent replay (the study was filed before) links nothing: the bytes still go.
-    ReceivedInstance.objects.filter(id__in=[i.id for i in usable]).update(payload=None)
+        ReceivedInstance.objects.filter(id=instance.id).update(image=image)
+    # The study's files are stored de-identified now: the inbox copies go (an idempotent replay too).
+    _release_files(usable)
     InboundStudy.objects.filter(id=inbound.id).update(
         state=InboundStudy.State.RELEASED, study=created.study, released_at=now
     )
@@ -124,7 +125,7 @@ def _create(inbound: InboundStudy, usable: list[ReceivedInstance]) -> StudyCreat
         return study_create(
             user=inbound.sender,
             upload=_upload(inbound, usable[0]),
-            extra_images=[(f"{i.sop_instance_uid}.dcm", bytes(i.payload)) for i in usable[1:]],
+            extra_images=[(f"{i.sop_instance_uid}.dcm", inbox_read(i.held_file)) for i in usable[1:]],
             idempotency_key=f"dicom-study:{inbound.study_instance_uid}",
         )
 
@@ -132,7 +133,7 @@ def _create(inbound: InboundStudy, usable: list[ReceivedInstance]) -> StudyCreat
 def _decodes(instance: ReceivedInstance) -> bool:
     """The upload's own validation; a refused instance is marked failed with the decoder's reason."""
     try:
-        image_decode(bytes(instance.payload))
+        image_decode(inbox_read(instance.held_file))
     except DomainError as exc:
         _mark(instance, Status.FAILED, "", exc.message)
         return False
@@ -140,9 +141,15 @@ def _decodes(instance: ReceivedInstance) -> bool:
 
 
 def _mark(instance: ReceivedInstance, status: str, rule: str, reason: str) -> None:
-    ReceivedInstance.objects.filter(id=instance.id).update(
-        status=status, rule=rule, reason=reason, payload=None
-    )
+    ReceivedInstance.objects.filter(id=instance.id).update(status=status, rule=rule, reason=reason)
+    _release_files([instance])
+
+
+def _release_files(instances: list[ReceivedInstance]) -> None:
+    """Clear the rows' inbox names now and delete the files once that commits (never before)."""
+    names = [i.held_file for i in instances if i.held_file]
+    ReceivedInstance.objects.filter(id__in=[i.id for i in instances]).update(held_file="")
+    transaction.on_commit(lambda: [inbox_delete(name) for name in names])
 
 
 def _fail(inbound: InboundStudy, now: dt.datetime, error: str) -> Release:

@@ -20,6 +20,7 @@ from diagnosis.models import Study
 from diagnosis.services.study_images import study_image_add
 from pacs.dispatch import inbound_study_release_send
 from pacs.models import DicomNode, InboundStudy, ReceivedInstance
+from pacs.services.inbox import inbox_delete, inbox_write
 from pacs.services.routing import (
     DamagedInstance,
     InstanceHeader,
@@ -44,6 +45,7 @@ class Received:
     instance_id: int | None = None
     duplicate: bool = False
     too_large: bool = False
+    late: bool = False  # added to a study filed already
 
     @property
     def stored(self) -> bool:
@@ -94,10 +96,10 @@ def _record(
     rule: str = "",
     reason: str = "",
     inbound: InboundStudy | None = None,
-    payload: bytes | None = None,
+    held_file: str = "",
     image: Any = None,
 ) -> Received:
-    """Write the instance row and its audit event in one transaction."""
+    """Write the instance row and its audit event in one transaction (the caller's, if it has one)."""
     uids = {}
     if header is not None:
         uids = {
@@ -110,7 +112,7 @@ def _record(
             "body_part": header.body_part,
             "view_position": header.view_position,
         }
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         row = ReceivedInstance.objects.create(
             node=sender.node,
             sender=sender.user,
@@ -120,8 +122,8 @@ def _record(
             status=status,
             rule=rule,
             reason=reason,
-            payload=payload,
             image=image,
+            held_file=held_file,
             **uids,
         )
         audit_record(
@@ -163,7 +165,24 @@ def _inbound_fields(header: InstanceHeader) -> dict[str, Any]:
 
 
 def _accept(sender: Sender, header: InstanceHeader, data: bytes) -> Received:
-    """Hold an analysed instance with its study's collection, or add it to the study filed already."""
+    """Hold an analysed instance with its study's collection, or add it to the study filed already.
+
+    The bytes go to the encrypted inbox first (fsynced), then the row naming them commits; a receipt that
+    does not commit, a resend and a late instance leave no inbox file behind.
+    """
+    held_file = inbox_write(data)
+    try:
+        received = _hold(sender, header, data, held_file)
+    except BaseException:
+        inbox_delete(held_file)
+        raise
+    if received.duplicate or received.status != Status.ACCEPTED or received.late:
+        inbox_delete(held_file)
+    return received
+
+
+def _hold(sender: Sender, header: InstanceHeader, data: bytes, held_file: str) -> Received:
+    """In one transaction: the study's collection (opened if new) and the instance row naming the file."""
     with transaction.atomic():
         held = ReceivedInstance.objects.filter(
             sender=sender.user, sop_instance_uid=header.sop_instance_uid, status=Status.ACCEPTED
@@ -210,7 +229,7 @@ def _accept(sender: Sender, header: InstanceHeader, data: bytes) -> Received:
             transaction.on_commit(lambda: inbound_study_release_send(inbound_study_id=collecting.id))
         else:
             InboundStudy.objects.filter(id=collecting.id).update(last_received_at=now)
-        return _record(sender, header, Status.ACCEPTED, len(data), inbound=collecting, payload=data)
+        return _record(sender, header, Status.ACCEPTED, len(data), inbound=collecting, held_file=held_file)
 
 
 def _add_late(sender: Sender, header: InstanceHeader, data: bytes, filed: InboundStudy) -> Received:
@@ -235,4 +254,4 @@ def _add_late(sender: Sender, header: InstanceHeader, data: bytes, filed: Inboun
                 inbound=filed,
             )
         return _record(sender, header, Status.FAILED, len(data), reason=exc.message, inbound=filed)
-    return _record(sender, header, Status.ACCEPTED, len(data), inbound=filed, image=image)
+    return replace(_record(sender, header, Status.ACCEPTED, len(data), inbound=filed, image=image), late=True)

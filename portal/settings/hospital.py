@@ -67,6 +67,9 @@ AIRSPACE_DICOM_IDLE_SECONDS = env_int("AIRSPACE_DICOM_IDLE_SECONDS", 60)
 AIRSPACE_DICOM_IGNORED_AGE_FLAGS = tuple(
     flag.strip() for flag in os.environ.get("AIRSPACE_DICOM_IGNORED_AGE_FLAGS", "").split(",") if flag.strip()
 )
+# Key of the encrypted inbox holding received instances until their study is filed (pacs/services/inbox.py);
+# empty: derived from DJANGO_SECRET_KEY. Keep it out of the database and its backups.
+AIRSPACE_DICOM_INBOX_KEY = os.environ.get("AIRSPACE_DICOM_INBOX_KEY", "")
 # Beat files collecting studies whose release task was lost.
 AIRSPACE_DICOM_SWEEP_SECONDS = env_int("AIRSPACE_DICOM_SWEEP_SECONDS", 30)
 

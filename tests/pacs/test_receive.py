@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,10 @@ from tests.fixtures.pacs_dicoms import FOLDER
 from tests.pacs.listener import Listener
 
 pytestmark = pytest.mark.slow
+
+
+def _inbox_files(settings: Any) -> list[Path]:
+    return sorted((Path(settings.MEDIA_ROOT) / "dicom-inbox").glob("*"))
 
 
 def _node(ae: str = "XRAY1", host: str = "127.0.0.1") -> Any:
@@ -59,7 +64,7 @@ def test_knee_dx_lateral_and_ct_are_acknowledged_and_recorded_as_ignored(dicom_l
         "CT/CHEST/": ("ignored", "sop_class"),
         "DX/CHEST/LL": ("ignored", "lateral_view"),
     }
-    assert all(r.payload is None and r.image_id is None for r in rows.values())
+    assert all(r.held_file == "" and r.image_id is None for r in rows.values())
     assert not Study.objects.exists() and not InboundStudy.objects.exists()
     events = AuditEvent.objects.filter(action="dicom.receive")
     assert events.count() == 3 and {e.actor_username for e in events} == {"dicom-node-xray1"}
@@ -74,17 +79,25 @@ def test_corrupt_instance_gets_a_failure_status_and_nothing_is_stored(
     assert "Store Response (Success)" not in output
     assert "Received Store Response (Error: CannotUnderstand)" in output, output
     row = ReceivedInstance.objects.get()
-    assert row.status == "failed" and "truncated" in row.reason and row.payload is None
+    assert row.status == "failed" and "truncated" in row.reason and row.held_file == ""
+    assert not _inbox_files(settings)
     assert not InboundStudy.objects.exists() and not Study.objects.exists() and not Image.objects.exists()
 
 
-def test_child_chest_dx_is_held_then_filed_as_the_node_like_an_upload(dicom_listener: Listener) -> None:
+def test_child_chest_dx_is_held_then_filed_as_the_node_like_an_upload(
+    dicom_listener: Listener, settings: Any
+) -> None:
     node = _node()
     files = [FOLDER / "chest_dx_child.dcm", FOLDER / "chest_dx_child_2.dcm"]
     sent = dicom_listener.storescu("XRAY1", *files)
     assert sent.returncode == 0 and sent.stderr.count("Store Response (Success)") == 2, sent.stderr
     inbound = InboundStudy.objects.get()
-    assert inbound.state == "collecting" and inbound.instances.filter(payload__isnull=False).count() == 2
+    assert inbound.state == "collecting" and inbound.instances.exclude(held_file="").count() == 2
+    # Held encrypted until filed: no identifier readable on disk.
+    held = _inbox_files(settings)
+    assert len(held) == 2 and not any(
+        b"PACS-0001" in p.read_bytes() or b"Lee^Amy" in p.read_bytes() for p in held
+    )
     # A resend of the same instance is acknowledged and kept once.
     assert dicom_listener.storescu("XRAY1", files[0]).returncode == 0
     assert ReceivedInstance.objects.count() == 2
@@ -115,7 +128,8 @@ def test_child_chest_dx_is_held_then_filed_as_the_node_like_an_upload(dicom_list
         and inbound.study_instance_uid.encode() not in stored
     )
     rows = list(ReceivedInstance.objects.order_by("id"))
-    assert [r.image_id for r in rows] == [i.id for i in images] and all(r.payload is None for r in rows)
+    assert [r.image_id for r in rows] == [i.id for i in images] and all(r.held_file == "" for r in rows)
+    assert not _inbox_files(settings)
     upload = AuditEvent.objects.get(action="study.upload", object_id=str(study.id))
     assert upload.actor_id == node.service_user.id and upload.after["source"] == "dicom"
 

@@ -84,7 +84,7 @@ def test_a_corrupt_instance_fails_and_nothing_is_kept(alice: Any) -> None:
     response = _post(token_client(alice), fixture("corrupt_dx.dcm"))
     assert response.status_code == 409
     assert response.json()["00081198"]["Value"][0]["00081197"]["Value"] == [0xC000]
-    assert ReceivedInstance.objects.get().payload is None and not InboundStudy.objects.exists()
+    assert ReceivedInstance.objects.get().held_file == "" and not InboundStudy.objects.exists()
 
 
 def test_not_multipart_related_dicom_is_415(alice: Any) -> None:
