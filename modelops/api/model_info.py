@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 
 from mlcore import BundleError
 from mlcore.bundle import read_metadata
-from modelops.selectors import active_bundle
+from modelops.selectors import active_bundle, profile_list
+from modelops.services.profiles import profile_snapshot
 from portal.api import permissions
 from portal.errors import DomainError
 
@@ -38,6 +39,11 @@ class ModelInfoSerializer(serializers.Serializer):
         help_text="Validation metrics (with confidence intervals where recorded)."
     )
     metadata = serializers.DictField(help_text="The bundle's metadata.json as written at training time.")
+    operating_profile = serializers.DictField(
+        allow_null=True,
+        help_text="The site's active operating profile (calibration, threshold, band) new studies are labelled "
+        "with; null until the first study records the bundle's own. threshold/temperature above are the bundle's.",
+    )
 
 
 def model_info() -> dict[str, Any]:
@@ -60,6 +66,11 @@ def model_info() -> dict[str, Any]:
     }
 
 
+def _active_profile(version: str) -> dict[str, Any] | None:
+    active = profile_list(model_version=version).filter(active=True).first()
+    return profile_snapshot(active) if active else None
+
+
 class ModelInfoView(APIView):
     """The model that analyses new studies: version, operating point and validation metrics."""
 
@@ -67,4 +78,7 @@ class ModelInfoView(APIView):
 
     @extend_schema(responses={200: ModelInfoSerializer})
     def get(self, request: Request) -> Response:
-        return Response(ModelInfoSerializer(model_info()).data)
+        info = model_info()  # reads files only; the profile comes from the database
+        return Response(
+            ModelInfoSerializer({**info, "operating_profile": _active_profile(info["version"])}).data
+        )

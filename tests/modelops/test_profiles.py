@@ -113,3 +113,29 @@ def test_new_predictions_use_the_active_profile_and_old_ones_keep_theirs(alice, 
     assert before.threshold == default.threshold
     recorded = AuditEvent.objects.get(action="prediction.create", object_id=str(after.id))
     assert recorded.after["operating_profile"] == lenient.pk
+
+
+def test_the_model_info_api_names_the_active_profile(carol, admin_user, settings):
+    from tests.fixtures.api import token_client
+
+    settings.AIRSPACE_MODEL_BUNDLE = None
+    assert token_client(carol).get("/api/v1/model/").json()["operating_profile"] is None
+    bundle = load_bundle(verify=False, serving=False)
+    profile_active(bundle=bundle)
+    site = site_profile(bundle.version, threshold=0.6)
+    profile_activate(profile=site, user=admin_user)
+    body = token_client(carol).get("/api/v1/model/").json()
+    assert body["operating_profile"]["id"] == site.pk and body["operating_profile"]["threshold"] == 0.6
+    assert body["threshold"] == bundle.metadata.threshold  # the bundle's own, unchanged
+
+
+def test_the_database_refuses_to_edit_a_profile_but_lets_it_be_superseded(services, admin_user):
+    from django.db import DatabaseError
+
+    bundle = load_bundle(verify=False, serving=False)
+    default = profile_active(bundle=bundle)
+    with pytest.raises(DatabaseError, match="never edited"), transaction.atomic():
+        OperatingProfile.objects.filter(pk=default.pk).update(threshold=0.1)
+    profile_activate(profile=site_profile(bundle.version, threshold=0.6), user=admin_user)
+    default.refresh_from_db()
+    assert not default.active and default.threshold == bundle.metadata.threshold
