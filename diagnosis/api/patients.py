@@ -20,13 +20,13 @@ from portal.api.schema import query_param
 
 PATIENT_FILTERS = [
     query_param("mrn", "Exact MRN."),
-    query_param("q", "MRN or name contains (case-insensitive)."),
+    query_param("q", "MRN or name contains, or a visible study's accession number contains (any case)."),
 ]
 
 
 @extend_schema_view(get=extend_schema(parameters=PATIENT_FILTERS))
 class PatientListCreateView(AuditedListMixin, generics.ListAPIView):
-    """Search patients by MRN (?mrn= exact, ?q= contains), or create one (clinician or admin)."""
+    """Search patients by MRN (?mrn= exact, ?q= name, MRN or accession contains), or create one."""
 
     serializer_class = s.PatientSerializer
     audit_action, audit_object_type = "patient.list", "patient"
@@ -37,7 +37,7 @@ class PatientListCreateView(AuditedListMixin, generics.ListAPIView):
     def get_queryset(self) -> Any:
         params = self.request.query_params
         return selectors.patient_list(
-            user=self.request.user, mrn=params.get("mrn", ""), query=params.get("q", "")
+            user=self.request.user, mrn=params.get("mrn", ""), query=params.get("q", ""), accession=True
         )
 
     @extend_schema(

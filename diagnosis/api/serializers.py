@@ -8,6 +8,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from diagnosis.ages import study_age
 from diagnosis.hooks import result_deliveries, result_deliveries_prefetch
 from diagnosis.models import MRN_MESSAGE, MRN_PATTERN, Image, Patient, Prediction, Study
 from diagnosis.selectors import current_prediction
@@ -186,6 +187,7 @@ class StudySerializer(serializers.ModelSerializer):
         help_text="Wrong-patient warnings: dicom_patient_mismatch, patient_details_differ_confirmed.",
     )
     claimed_by = serializers.SerializerMethodField()
+    patient_age_at_study = serializers.SerializerMethodField()
     final_read = serializers.SerializerMethodField()
     ehr_deliveries = serializers.SerializerMethodField()
     deliveries = serializers.SerializerMethodField()
@@ -200,6 +202,7 @@ class StudySerializer(serializers.ModelSerializer):
             "priority",
             "accession_number",
             "study_date",
+            "patient_age_at_study",
             "clinical_notes",
             "source",
             "study_instance_uid",
@@ -222,6 +225,10 @@ class StudySerializer(serializers.ModelSerializer):
             "ehr_deliveries",
             "deliveries",
         ]
+
+    def get_patient_age_at_study(self, obj: Study) -> str | None:
+        """The patient's age on the study date (else the upload day): "12 d", "14 mo", "5 y"; null unknown."""
+        return study_age(obj) or None
 
     @extend_schema_field(EhrDeliverySerializer(many=True))
     def get_ehr_deliveries(self, obj: Study) -> list[dict[str, Any]]:

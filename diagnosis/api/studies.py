@@ -29,6 +29,7 @@ STUDY_FILTERS = [
     query_param("status", "Study status.", enum=Study.Status.values),
     query_param("priority", "Clinical priority.", enum=Study.Priority.values),
     query_param("patient_mrn", "Exact patient MRN."),
+    query_param("q", "Patient name, part of an MRN, or part of an accession number (any case)."),
     query_param(
         "study_instance_uid", "Exact DICOM StudyInstanceUID (studies received over DICOM or STOW-RS)."
     ),

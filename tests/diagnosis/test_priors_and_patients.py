@@ -12,7 +12,9 @@ from django.urls import reverse
 
 from audit.models import AuditEvent
 from diagnosis.ages import age_at
+from diagnosis.models import Department, StaffProfile, Study
 from tests.diagnosis.factories import completed_study, patient_with_two_films
+from tests.fixtures.api import token_client
 from tests.fixtures.pages import Tags, client_for, html
 
 
@@ -151,3 +153,29 @@ def test_a_radiologists_menu_reaches_studies_and_patients(carol: Any) -> None:
     nav = html(client_for(carol).get(reverse("worklist"))).split('class="mainnav"')[1].split("</nav>")[0]
     assert reverse("study-list") in nav and reverse("patient-list") in nav and reverse("worklist") in nav
     assert reverse("study-upload") not in nav
+
+
+def test_a_department_colleague_sees_the_priors_and_the_patient(
+    alice: Any, bob: Any, history: dict[str, Any]
+) -> None:
+    ward = Department.objects.create(name="Paediatrics")
+    for user in (alice, bob):
+        StaffProfile.objects.create(user=user, department=ward)
+    Study.objects.filter(patient=history["ada"]).update(department=ward)
+    client = client_for(bob)
+    body = html(client.get(reverse("study-detail", args=[history["current"].id])))
+    assert "ACC-PRIOR-7" in body.split('id="priors"')[1]
+    assert "VIEW-0001" in html(client.get(reverse("patient-list"), {"q": "acc-prior"}))
+
+
+def test_the_api_gives_the_age_at_study_and_searches_by_accession(
+    alice: Any, bob: Any, history: dict[str, Any]
+) -> None:
+    current = history["current"]
+    api = token_client(alice)
+    assert api.get(reverse("api-study", args=[current.id])).json()["patient_age_at_study"] == "5 y"
+    found = api.get(reverse("api-studies"), {"q": "acc-2026"}).json()["results"]
+    assert [s["id"] for s in found] == [str(current.id)]
+    patients = api.get(reverse("api-patients"), {"q": "ACC-2026"}).json()["results"]
+    assert [p["mrn"] for p in patients] == ["VIEW-0001"]
+    assert token_client(bob).get(reverse("api-patients"), {"q": "ACC-2026"}).json()["results"] == []

@@ -151,7 +151,9 @@ def test_reading_session_worklist_prior_side_by_side_window_and_sign(
     assert views[0] == views[1] and views[0]["rel"] > 1.9
     # The prior is a 12-bit MONOCHROME1 film with a rescale and no window: full modality range, inverted
     # display (low stored values white), its detector spacing said as such.
-    assert "no pixel spacing" not in page.locator(f"{PRIOR_PANE} [data-hud]").inner_text()
+    assert "0.2 mm/px at the detector" in page.locator(f"{PRIOR_PANE} [data-hud]").inner_text()
+    header = page.evaluate("() => window.airspace.viewerPanes[1].data.header")
+    assert header["photometric"] == "MONOCHROME1" and header["windows"][0]["source"] == "full range"
     # Window the 16-bit current film, then sign with the keyboard (a, then Enter).
     page.locator("#v-center").fill("40000")
     page.locator("#v-width").fill("24000")

@@ -207,7 +207,10 @@ window.airspace = window.airspace || {};
       if (this.status) parts.push(this.status);
       if (this.wl) parts.push(`L ${tidy(this.wl.center)} W ${tidy(this.wl.width)}${this.wl.invert ? " · inverted" : ""}`);
       parts.push(this.zoomText());
-      if (this.data) parts.push(this.data.header.pixel_spacing ? `${this.data.header.pixel_spacing[1]} mm/px` : "no pixel spacing");
+      if (this.data) {
+        const { pixel_spacing: spacing, spacing_source: source } = this.data.header;
+        parts.push(spacing ? `${spacing[1]} mm/px${source === "ImagerPixelSpacing" ? " at the detector" : ""}` : "no pixel spacing");
+      }
       this.hud.textContent = parts.join(" · ");
     }
   }
