@@ -181,3 +181,49 @@ def test_the_original_identity_and_uids_of_a_filed_study_are_kept_for_the_result
         original.SeriesInstanceUID,
         original.SOPClassUID,
     )
+
+
+def test_compressed_transfer_syntaxes_are_received_and_decoded(
+    dicom_listener: Listener, tmp_path: Path
+) -> None:
+    from pydicom.uid import JPEG2000Lossless, JPEGBaseline8Bit, JPEGLosslessSV1, JPEGLSLossless, RLELossless
+
+    from tests.fixtures.dicoms import gdcm_compressed, make_dicom, xray_pixels
+    from tests.fixtures.pacs_dicoms import fixture, with_new_uids
+
+    _node()
+    source = fixture("chest_dx_child.dcm")
+    # Each syntax with the storescu option that proposes it first (DCMTK then sends the file as it is).
+    flags = {JPEGLosslessSV1: "-xs", JPEGLSLossless: "-xt", JPEG2000Lossless: "-xv", RLELossless: "-xr"}
+    encoded = {syntax: gdcm_compressed(source, syntax) for syntax in flags}
+    encoded[JPEGBaseline8Bit] = make_dicom(xray_pixels(12), transfer_syntax=JPEGBaseline8Bit)
+    flags[JPEGBaseline8Bit] = "-xy"
+    for index, (syntax, data) in enumerate(encoded.items()):
+        path = tmp_path / f"{index}.dcm"
+        path.write_bytes(with_new_uids(data, BodyPartExamined="CHEST"))
+        sent = dicom_listener.storescu("XRAY1", path, extra=(flags[syntax],))
+        assert sent.returncode == 0 and "Store Response (Success)" in sent.stderr, sent.stderr
+    assert {r.transfer_syntax_uid for r in ReceivedInstance.objects.all()} == set(encoded)
+    for inbound in InboundStudy.objects.all():
+        later = inbound.last_received_at + dt.timedelta(seconds=9)
+        release = inbound_study_release(inbound_study_id=inbound.id, now=later)
+        assert release.study is not None, release.error
+        image = release.study.images.get()
+        assert image.format == "DICOM" and image.width > 100 and image.deidentified
+
+
+def test_past_the_per_association_limit_stores_are_refused_out_of_resources(
+    services: None, transactional_db: None, settings: Any, tmp_path: Path
+) -> None:
+    from tests.pacs.listener import listener_start, listener_stop
+
+    _node()
+    listener = listener_start(settings, tmp_path, {"AIRSPACE_DICOM_MAX_INSTANCES_PER_ASSOCIATION": "2"})
+    try:
+        files = [FOLDER / name for name in ("knee_dx.dcm", "ct_chest.dcm", "chest_dx_lateral.dcm")]
+        sent = listener.storescu("XRAY1", *files)
+    finally:
+        listener_stop(listener)
+    assert sent.stderr.count("Store Response (Success)") == 2, sent.stderr
+    assert "Received Store Response (Refused: OutOfResources)" in sent.stderr, sent.stderr
+    assert ReceivedInstance.objects.count() == 2  # the third was refused before anything was written

@@ -1,0 +1,61 @@
+"""Routing and receipt limits, on the receive service itself (the network is covered by test_receive.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pacs.models import InboundStudy, ReceivedInstance
+from pacs.services.nodes import NodeSpec, dicom_node_add
+from pacs.services.receive import Sender, instance_receive
+from pacs.services.routing import instance_header, instance_route
+from tests.fixtures.pacs_dicoms import fixture, with_new_uids
+
+
+@pytest.fixture
+def sender(db: None) -> Sender:
+    node = dicom_node_add(
+        spec=NodeSpec(name="xray-1", ae_title="XRAY1", host="127.0.0.1", port=104, inbound=True)
+    )
+    return Sender(user=node.service_user, node=node)
+
+
+@pytest.mark.parametrize(
+    ("name", "attributes", "rule"),
+    [
+        ("chest_dx_child.dcm", {}, ""),
+        ("chest_cr_adult.dcm", {}, ""),  # analysed, with the adult notice, unless the site excludes adults
+        ("chest_dx_child.dcm", {"BodyPartExamined": ""}, ""),
+        ("chest_dx_child.dcm", {"Modality": "MG"}, "modality"),
+        ("chest_dx_child.dcm", {"ViewPosition": "RL"}, "lateral_view"),
+        ("knee_dx.dcm", {}, "body_part"),
+        ("ct_chest.dcm", {}, "sop_class"),
+    ],
+)
+def test_rules(name: str, attributes: dict[str, str], rule: str) -> None:
+    header, _ = instance_header(with_new_uids(fixture(name), **attributes))
+    assert instance_route(header).rule == rule
+
+
+def test_a_site_may_ignore_adults(sender: Sender, settings: Any) -> None:
+    settings.AIRSPACE_DICOM_IGNORED_AGE_FLAGS = ("adult_patient",)
+    adult = instance_receive(data=fixture("chest_cr_adult.dcm"), sender=sender)
+    child = instance_receive(data=fixture("chest_dx_child.dcm"), sender=sender)
+    assert (adult.status, adult.rule) == ("ignored", "adult_patient")
+    assert (child.status, child.rule) == ("accepted", "")
+    assert InboundStudy.objects.count() == 1
+
+
+def test_an_instance_over_the_upload_limit_fails_and_keeps_nothing(sender: Sender, settings: Any) -> None:
+    settings.AIRSPACE_MAX_UPLOAD_BYTES = 50_000
+    received = instance_receive(data=fixture("chest_dx_child.dcm"), sender=sender)
+    assert (received.status, received.too_large) == ("failed", True) and "upload limit" in received.reason
+    row = ReceivedInstance.objects.get()
+    assert row.held_file == "" and not InboundStudy.objects.exists()
+
+
+def test_damaged_bytes_fail_with_a_reason(sender: Sender) -> None:
+    received = instance_receive(data=b"DICM" + b"\x00" * 300, sender=sender)
+    assert received.status == "failed" and received.reason
+    assert ReceivedInstance.objects.get().status == "failed"
