@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any
 
 from modelops.selectors import active_bundle
@@ -49,14 +50,13 @@ def _with_active_profile(predictor: Any) -> tuple[Any, Any]:
 _candidates: dict[str, Any] = {}
 
 
-def candidate_predictor(folder: str) -> tuple[Any, Any]:
+def candidate_predictor(path: Path) -> tuple[Any, Any]:
     """A shadow candidate bundle's predictor (loaded once per worker process, verified) set to its version's
     active profile, and that profile."""
-    from mlcore.config import MODELS_DIR
-
+    key = str(path)
     with _lock:
-        if folder not in _candidates:
+        if key not in _candidates:
             from mlcore.inference import load_predictor
 
-            _candidates[folder] = load_predictor(MODELS_DIR / folder)
-    return _with_active_profile(_candidates[folder])
+            _candidates[key] = load_predictor(path)
+    return _with_active_profile(_candidates[key])

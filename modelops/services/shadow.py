@@ -141,7 +141,7 @@ def shadow_score(*, shadow_id: int, prediction_id: Any) -> ShadowPrediction | No
             return None
         profile, outcome = shadow.candidate_profile, _profile_result(prediction, shadow.candidate_profile)
     else:
-        predictor, profile = candidate_predictor(shadow.candidate_bundle)
+        predictor, profile = candidate_predictor(MODELS_DIR / shadow.candidate_bundle)
         outcome = _bundle_result(prediction, predictor)
     try:
         with transaction.atomic():

@@ -113,6 +113,15 @@ def test_new_predictions_use_the_active_profile_and_old_ones_keep_theirs(alice, 
     assert before.threshold == default.threshold
     recorded = AuditEvent.objects.get(action="prediction.create", object_id=str(after.id))
     assert recorded.after["operating_profile"] == lenient.pk
+    # The study page says which profile produced each label.
+    from django.urls import reverse
+
+    from tests.fixtures.pages import client_for, html
+
+    page = html(client_for(alice).get(reverse("study-detail", args=[after.study_id])))
+    assert f"#{lenient.pk} · Fitted on this site" in page
+    old_page = html(client_for(alice).get(reverse("study-detail", args=[before.study_id])))
+    assert f"#{default.pk} · The bundle" in old_page
 
 
 def test_the_model_info_api_names_the_active_profile(carol, admin_user, settings):

@@ -69,3 +69,50 @@ def test_only_admins_see_the_shadow_page_and_api(admin_user, carol, alice):
     candidate()
     page = html(client_for(admin_user).get(reverse("model-shadow")))
     assert "Register a candidate" in page and "never sent to a PACS or the EHR" in page
+
+
+@pytest.fixture
+def candidate_bundle(tmp_path, monkeypatch):
+    """models/ holding one other bundle: the shipped weights under another version (links, no copies)."""
+    import json
+    import os
+
+    from mlcore.bundle import resolve_bundle_dir
+
+    served = resolve_bundle_dir()
+    folder = tmp_path / "models" / "cand-2"
+    folder.mkdir(parents=True)
+    for path in served.iterdir():
+        if path.is_file() and path.name not in ("metadata.json", "serving.json"):
+            os.symlink(path.resolve(), folder / path.name)
+    for name, key in (("metadata.json", "version"), ("serving.json", "bundle_version")):
+        data = json.loads((served / name).read_text())
+        data[key] = "airspace-cnn-cand-2"
+        (folder / name).write_text(json.dumps(data))
+    monkeypatch.setattr("modelops.services.shadow.MODELS_DIR", folder.parent)
+    return folder.name
+
+
+def test_a_candidate_bundle_runs_its_own_forward_pass_and_is_promoted_by_deployment(
+    candidate_bundle, alice, admin_user, predictor
+):
+    from diagnosis.services.predictions import prediction_run
+    from diagnosis.services.studies import StudyUpload, study_create
+    from modelops.services.shadow import candidate_bundles, shadow_promote, shadow_score
+    from tests.conftest import xray_paths
+
+    assert candidate_bundles() == [candidate_bundle]
+    upload = StudyUpload(image_name="x.jpg", image_data=xray_paths()[-1].read_bytes(), patient_mrn="CB-1")
+    study = study_create(user=alice, upload=upload).study
+    served_profile = profile_active(bundle=predictor.bundle)
+    served = prediction_run(study_id=study.id, predictor=predictor, operating_profile=served_profile)
+    shadow = shadow_start(user=admin_user, candidate_bundle=candidate_bundle)
+    scored = shadow_score(shadow_id=shadow.pk, prediction_id=served.pk)
+    assert scored.model_version == "airspace-cnn-cand-2" and scored.profile.source == "bundle"
+    assert scored.profile.model_version == "airspace-cnn-cand-2" and scored.total_ms > 0
+    # Same weights, same bundle calibration: the same answer, from its own forward pass.
+    assert scored.probability == pytest.approx(served.probability, abs=1e-5) and scored.label == served.label
+    assert shadow_score(shadow_id=shadow.pk, prediction_id=served.pk) is None  # a redelivery: scored once
+    with pytest.raises(DomainError, match="served by deployment"):
+        shadow_promote(shadow=shadow, user=admin_user)
+    assert ShadowRun.objects.get().status == "running"
