@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps
 from pydicom.dataset import Dataset
-from pydicom.pixels import apply_modality_lut
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from mlcore.decoding import MAX_PIXELS, MIN_SIDE, sniff_format
 from mlcore.dicom import mask_bits_stored, read_dataset, refuse_non_image, stored_pixels
@@ -55,6 +55,7 @@ class ViewerPixels:
     bits_stored: int = 8
     pixel_spacing: tuple[float, float] | None = None  # mm per pixel: (between rows, between columns)
     spacing_source: str | None = None  # "PixelSpacing" or "ImagerPixelSpacing" (at the detector)
+    voi_lut: dict[str, Any] | None = None  # the file's VOI LUT table: first input value, output bits, data
     extra: dict[str, Any] = field(default_factory=dict)
 
     def header(self) -> dict[str, Any]:
@@ -74,6 +75,7 @@ class ViewerPixels:
             "photometric": self.photometric,
             "pixel_spacing": list(self.pixel_spacing) if self.pixel_spacing else None,
             "spacing_source": self.spacing_source,
+            "voi_lut": self.voi_lut,
             **self.extra,
         }
 
@@ -142,6 +144,7 @@ def _dicom_pixels(ds: Dataset) -> ViewerPixels:
         bits_stored=int(ds.get("BitsStored", 16) or 16),
         pixel_spacing=spacing,
         spacing_source=source,
+        voi_lut=_voi_lut_table(ds),
     )
 
 
@@ -162,6 +165,21 @@ def _file_windows(ds: Dataset) -> tuple[Window, ...]:
         return ()
     entries = entries or 65536  # PS3.3: 0 means 2^16 entries
     return (Window(center=first + entries / 2, width=float(entries), source="VOI LUT"),)
+
+
+def _voi_lut_table(ds: Dataset) -> dict[str, Any] | None:
+    """The first VOI LUT as the browser applies it (input below `first` takes the first entry, above the
+    table the last), read through pydicom's own apply_voi_lut so the table means what pydicom says."""
+    if "VOILUTSequence" not in ds or ("WindowCenter" in ds and "WindowWidth" in ds):
+        return None  # a window, when present, is what _file_windows starts from
+    try:
+        entries, first, bits = (int(v) for v in ds.VOILUTSequence[0].LUTDescriptor)
+        entries = entries or 65536
+        inputs = np.arange(first, first + entries, dtype=np.int64)
+        data = np.asarray(apply_voi_lut(inputs, ds, index=0, prefer_lut=True), dtype=np.int64)
+    except Exception:  # a malformed table: the linear window over its range (_file_windows) stands
+        return None
+    return {"first": first, "bits": bits, "data": data.tolist()}
 
 
 def _floats(value: Any) -> list[float]:

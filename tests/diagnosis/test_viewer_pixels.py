@@ -17,6 +17,7 @@ from PIL import Image as PILImage
 from pydicom.dataset import Dataset
 
 from audit.models import AuditEvent
+from diagnosis.services.studies import StudyUpload, study_create
 from mlcore.errors import InvalidImage
 from mlcore.viewer_pixels import decode_viewer_pixels
 from tests.diagnosis.factories import film_study
@@ -76,6 +77,8 @@ def test_a_voi_lut_table_starts_the_window_on_the_range_it_covers() -> None:
     ds.save_as(out, enforce_file_format=True)
     header = decode_viewer_pixels(out.getvalue()).header()
     assert header["windows"][0] == {"center": 1500 + 512, "width": 1024.0, "source": "VOI LUT"}
+    # The table itself travels too, read through pydicom: the browser starts on it.
+    assert header["voi_lut"] == {"first": 1500, "bits": 16, "data": list(range(1024))}
 
 
 def test_rasters_full_size_8_bit_as_stored_and_16_bit_png_on_its_range() -> None:
@@ -145,3 +148,19 @@ def test_only_data_that_halves_is_compressed_noisy_16_bit_goes_stored() -> None:
     assert np.array_equal(unpack(stored)[1], noisy)
     smooth = np.tile(np.arange(400, dtype=np.uint16) * 100, (300, 1))
     assert len(decode_viewer_pixels(make_dicom(smooth, bits_stored=16)).encode()) < smooth.nbytes / 2
+
+
+def test_an_uploaded_16_bit_dicom_is_stored_de_identified_and_served_with_its_values_window_and_spacing(
+    alice: Any,
+) -> None:
+    data = CURRENT.read_bytes()
+    upload = StudyUpload(
+        image_name="film.dcm", image_data=data, patient_mrn="MRN-0042", patient_name="Jane Doe"
+    )
+    study = study_create(user=alice, upload=upload).study
+    image = study.images.get()
+    with image.file.open("rb") as handle:
+        assert image.deidentified and b"Doe^Jane" not in handle.read()
+    header, pixels = unpack(client_for(alice).get(reverse("study-pixels", args=[study.id])).content)
+    assert np.array_equal(pixels, pydicom.dcmread(io.BytesIO(data)).pixel_array)
+    assert header["windows"][0]["source"] == "WindowCenter/Width" and header["pixel_spacing"] == [0.25, 0.25]

@@ -16,6 +16,7 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
+from pydicom.dataset import Dataset
 
 from audit.models import AuditEvent
 from reading.models import Review
@@ -120,6 +121,34 @@ def test_a_16_bit_film_is_windowed_on_its_stored_values_as_the_dicom_formula_say
     )
     page.keyboard.press("Escape")
     assert AuditEvent.objects.filter(action="image.view", actor=carol, after__resolution="full").count() == 1
+    assert not page.js_errors
+
+
+def test_a_film_with_a_voi_lut_table_starts_on_the_table_until_a_window_is_set(
+    page: Any, alice: Any, carol: Any
+) -> None:
+    stored = xray_pixels(12, index=7)
+    table = np.round((np.arange(4096) / 4095) ** 0.5 * 65535).astype("<u2")  # a square-root display curve
+    ds = pydicom.dcmread(io.BytesIO(make_dicom(stored, bits_stored=12)))
+    lut = Dataset()
+    lut.LUTDescriptor, lut.LUTData = [4096, 0, 16], table.tobytes()
+    ds.VOILUTSequence = [lut]
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    study = film_study(created_by=alice, data=out.getvalue())
+    points = probe_points(stored.astype(np.int64) * 16)  # the probe targets are on a 16-bit scale
+    values = [int(stored[y, x]) for x, y in points]
+    login(page, "carol")
+    page.goto(f"/studies/{study.id}/")
+    wait_full(page, CURRENT_PANE)
+    assert page.locator(CURRENT_PANE).get_attribute("data-window") == "table 0"
+    assert rendered(page, CURRENT_PANE, points) == [
+        math.floor(int(table[v]) * 255 / 65535 + 0.5) for v in values
+    ]
+    assert "file's VOI LUT" in page.locator(f"{CURRENT_PANE} [data-hud]").inner_text()
+    page.locator("#v-center").fill("1800")  # a typed window replaces the table
+    page.locator("#v-width").press("Tab")
+    assert rendered(page, CURRENT_PANE, points) == [window_linear(v, 1800, 4096) for v in values]
     assert not page.js_errors
 
 

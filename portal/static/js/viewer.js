@@ -27,10 +27,10 @@ window.airspace = window.airspace || {};
     if (x > center - 0.5 + (width - 1) / 2) return 255;
     return ((x - (center - 0.5)) / (width - 1) + 0.5) * 255;
   }
-  window.airspace.voi = voi;
+  window.airspace.voi = voi; // the browser test checks rendered pixels against this formula
 
   // Window values as a reader reads them: whole numbers on a 16-bit scale, one decimal on a small one.
-  const tidy = (value) => (Math.abs(value) >= 100 ? Math.round(value) : +value.toFixed(1)); // the browser test checks rendered pixels against this formula
+  const tidy = (value) => (Math.abs(value) >= 100 ? Math.round(value) : +value.toFixed(1));
 
   async function fetchPixels(url) {
     const response = await fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
@@ -147,7 +147,8 @@ window.airspace = window.airspace || {};
     resetWindow(index = 0) {
       const windows = this.data.header.windows;
       const chosen = windows[Math.max(0, Math.min(windows.length - 1, index))];
-      this.wl = { center: chosen.center, width: chosen.width, invert: this.wl ? this.wl.invert : false, preset: index };
+      const table = chosen.source === "VOI LUT" && Boolean(this.data.header.voi_lut); // the file's own table
+      this.wl = { center: chosen.center, width: chosen.width, invert: this.wl ? this.wl.invert : false, preset: index, table };
     }
 
     // One LUT over the stored range, then one lookup per pixel: a 3,000 px film re-renders in tens of ms.
@@ -159,9 +160,15 @@ window.airspace = window.airspace || {};
       const flip = (header.photometric === "MONOCHROME1") !== invert;
       const size = header.max - header.min + 1;
       const lut = new Uint32Array(size);
+      const table = this.wl.table ? header.voi_lut : null;
+      const tableTop = table ? 2 ** table.bits - 1 : 1;
       for (let i = 0; i < size; i += 1) {
         const modality = (header.min + i) * header.slope + header.intercept;
-        let y = Math.round(voi(modality, center, Math.max(1, width), fn));
+        let y;
+        if (table) { // PS3.3 C.11.2.1.1: below the first input the first entry, above the table the last
+          const at = Math.max(0, Math.min(table.data.length - 1, Math.round(modality) - table.first));
+          y = Math.round((table.data[at] * 255) / tableTop);
+        } else y = Math.round(voi(modality, center, Math.max(1, width), fn));
         if (flip) y = 255 - y;
         lut[i] = 0xff000000 | (y << 16) | (y << 8) | y;
       }
@@ -169,7 +176,7 @@ window.airspace = window.airspace || {};
       const offset = header.min;
       for (let i = 0; i < values.length; i += 1) out[i] = lut[values[i] - offset];
       this.canvas.getContext("2d").putImageData(this.image, 0, 0);
-      this.stage.dataset.window = `${center} ${width} ${invert ? 1 : 0}`;
+      this.stage.dataset.window = this.wl.table ? `table ${invert ? 1 : 0}` : `${center} ${width} ${invert ? 1 : 0}`;
       this.showHud();
     }
 
@@ -205,7 +212,7 @@ window.airspace = window.airspace || {};
     showHud() {
       const parts = [];
       if (this.status) parts.push(this.status);
-      if (this.wl) parts.push(`L ${tidy(this.wl.center)} W ${tidy(this.wl.width)}${this.wl.invert ? " · inverted" : ""}`);
+      if (this.wl) parts.push(`${this.wl.table ? "file's VOI LUT" : `L ${tidy(this.wl.center)} W ${tidy(this.wl.width)}`}${this.wl.invert ? " · inverted" : ""}`);
       parts.push(this.zoomText());
       if (this.data) {
         const { pixel_spacing: spacing, spacing_source: source } = this.data.header;
@@ -248,7 +255,7 @@ window.airspace = window.airspace || {};
       control("[data-wl=center]").value = String(tidy(pane.wl.center));
       control("[data-wl=width]").value = String(tidy(pane.wl.width));
       const preset = control("[data-wl-preset]");
-      const names = pane.data.header.windows.map((w, i) => `<option value="${i}">${w.source === "full range" ? "Full range" : w.source === "as stored" ? "As stored" : `File window ${i + 1}`}: L ${tidy(w.center)} W ${tidy(w.width)}</option>`);
+      const names = pane.data.header.windows.map((w, i) => `<option value="${i}">${presetName(w, i, pane.data.header)}</option>`);
       preset.innerHTML = `<option value="">Presets…</option>${names.join("")}`;
       preset.value = "";
     }
@@ -279,10 +286,17 @@ window.airspace = window.airspace || {};
     }
   }
 
+  function presetName(w, i, header) {
+    if (w.source === "VOI LUT" && header.voi_lut) return "File VOI LUT";
+    const name = { "full range": "Full range", "as stored": "As stored", "VOI LUT": "VOI LUT range" }[w.source] || `File window ${i + 1}`;
+    return `${name}: L ${tidy(w.center)} W ${tidy(w.width)}`;
+  }
+
   function setWindow(pane, center, width) {
     if (!pane || !pane.data) return;
     pane.wl.center = center;
     pane.wl.width = Math.max(1, width);
+    pane.wl.table = false; // a window typed or dragged replaces the file's table
     pane.render();
     syncTools();
   }
