@@ -40,12 +40,16 @@ class DecodedImage:
         """The original's size scaled so the longest side is at most DISPLAY_MAX_SIDE (for overlays)."""
         return display_size(self.width, self.height)
 
-    def display_png(self, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
-        """An 8-bit grayscale PNG for a viewer (useful for DICOM, which browsers cannot show)."""
+    def display_image(self, max_side: int = DISPLAY_MAX_SIDE) -> Image.Image:
+        """The 8-bit grayscale picture a viewer shows, longest side at most max_side."""
         image = self.image.copy()
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        return image
+
+    def display_png(self, max_side: int = DISPLAY_MAX_SIDE) -> bytes:
+        """The display picture as PNG (useful for DICOM, which browsers cannot show)."""
         out = io.BytesIO()
-        image.save(out, format="PNG", optimize=False)
+        self.display_image(max_side).save(out, format="PNG", optimize=False)
         return out.getvalue()
 
 

@@ -19,7 +19,7 @@ urlpatterns = [
         name="study-report-version-pdf",
     ),
     path(
-        "studies/<uuid:pk>/report/v<int:version>/<str:kind>.png",
+        "studies/<uuid:pk>/report/v<int:version>/<str:kind>.jpg",
         reports.report_image,
         name="study-report-image",
     ),

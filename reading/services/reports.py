@@ -16,7 +16,7 @@ from diagnosis.services.storage import stored_files
 from portal.errors import Conflict
 from reading.models import Report, Review
 from reading.services.report_document import ReportDocument, report_document
-from reading.services.report_pdf import ReportImages, heatmap_composite_png, report_pdf
+from reading.services.report_pdf import ReportImages, report_images, report_pdf
 
 logger = logging.getLogger(__name__)
 REPORT_RENDER_TASK = "reading.tasks.report_render_task"
@@ -48,15 +48,15 @@ def _report_images(prediction: Prediction, document: ReportDocument) -> ReportIm
 
     try:
         with prediction.image.file.open("rb") as handle:
-            plain = decode_image(handle.read()).display_png()
+            display = decode_image(handle.read()).display_image()
     except Exception:  # noqa: BLE001 - a missing or unreadable file is said in the report, not a failure
         logger.exception("report: the analysed image of prediction %s could not be read", prediction.id)
-        return ReportImages(plain_png=None, overlay_png=None)
-    overlay = None
+        return report_images(None, None)
+    heatmap = None
     if document.ai.heatmap_shown:
         with prediction.heatmap.open("rb") as handle:
-            overlay = heatmap_composite_png(plain, handle.read())
-    return ReportImages(plain_png=plain, overlay_png=overlay)
+            heatmap = handle.read()
+    return report_images(display, heatmap)
 
 
 def report_render(*, report_id: Any) -> Report | None:
@@ -136,8 +136,8 @@ def report_image_read(
     """The analysed image, or the same with the heatmap, as the report shows it (None: not shown); audited."""
     prediction = report.review.prediction
     images = _report_images(prediction, report_document(report))
-    png = images.overlay_png if overlay else images.plain_png
-    if png is not None:
+    jpeg = images.overlay_jpeg if overlay else images.plain_jpeg
+    if jpeg is not None:
         with transaction.atomic():
             audit_record(
                 actor=user,
@@ -147,4 +147,4 @@ def report_image_read(
                 after={"study": str(report.study_id), "report": str(report.id), "heatmap": overlay},
                 context=context,
             )
-    return png
+    return jpeg

@@ -60,7 +60,9 @@ def report_image(request: HttpRequest, pk: Any, version: int, kind: str) -> Http
     if kind not in ("plain", "overlay"):
         raise Http404("No such image.")
     report = report_get(user=request.user, study_id=pk, version=version)
-    png = report_image_read(user=request.user, report=report, overlay=kind == "overlay", context=ctx(request))
-    if png is None:
+    jpeg = report_image_read(
+        user=request.user, report=report, overlay=kind == "overlay", context=ctx(request)
+    )
+    if jpeg is None:
         raise Http404("This report shows no such image.")
-    return _private(HttpResponse(png, content_type="image/png"))
+    return _private(HttpResponse(jpeg, content_type="image/jpeg"))

@@ -27,6 +27,14 @@ VIEWER = (
     "viewer-02-worklist-age-accession-indication",
     "viewer-03-prior-side-by-side",
 )
+# Issue #19 (tests/e2e/test_report_browser.py): the signed report, notifications, user management.
+REPORT = (
+    "report-01-print-view",
+    "report-02-amended-history",
+    "notify-02-list",
+    "users-01-create-radiologist",
+    "users-02-radiologist-first-login",
+)
 WIDTH = 1000
 SAFETY_WIDTH = 720
 
@@ -35,7 +43,7 @@ def publish(source: Path, target: Path) -> list[Path]:
     """Write each screenshot that exists, downscaled with a 256-colour palette (small enough to commit)."""
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    shots = [*((n, WIDTH) for n in (*JOURNEYS, *VIEWER)), *((n, SAFETY_WIDTH) for n in SAFETY)]
+    shots = [*((n, WIDTH) for n in (*JOURNEYS, *VIEWER, *REPORT)), *((n, SAFETY_WIDTH) for n in SAFETY)]
     for name, width in shots:
         if not (source / f"{name}.png").is_file():
             print(f"skipped {name}: no screenshot (run the browser tests first)")

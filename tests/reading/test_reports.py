@@ -123,9 +123,9 @@ def test_print_view_shows_the_report_and_no_review_controls(client, signed, alic
     assert "AI result — decision support" in body and "Fever 39.5 C" in body
     assert 'id="review-form"' not in body and "reading/report.css" in body
     assert AuditEvent.objects.filter(action="report.view", actor_username="alice").count() == 1
-    image = client.get(f"/studies/{signed.id}/report/v1/overlay.png")
-    assert image.status_code == 200 and image["Content-Type"] == "image/png"
-    assert client.get(f"/studies/{signed.id}/report/v1/other.png").status_code == 404
+    image = client.get(f"/studies/{signed.id}/report/v1/overlay.jpg")
+    assert image.status_code == 200 and image["Content-Type"] == "image/jpeg"
+    assert client.get(f"/studies/{signed.id}/report/v1/other.jpg").status_code == 404
 
 
 def test_someone_elses_report_answers_like_a_missing_one(client, signed, bob, nobody, admin_user):
