@@ -11,7 +11,8 @@
 3. storescp (DCMTK's receiver, writing each instance to disk only) on another free port.
 4. Per round, one `storescu` association per receiver sends every file; rate = instances / wall time of
    storescu (process start to exit, the same overhead for both). Rounds alternate the receivers; the
-   median round is reported, with the ratio Airspace / storescp (goal >= 0.5).
+   median round is reported, with the ratio Airspace / storescp (goal >= 0.5). Each round sends new
+   instances (fresh UIDs): a resend would only be acknowledged as a duplicate.
 """
 
 from __future__ import annotations
@@ -55,6 +56,18 @@ def full_resolution_instances(folder: Path, count: int) -> list[Path]:
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def new_instances(paths: list[Path]) -> None:
+    """Give every file new SOP Instance, Series and Study UIDs (untimed)."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    for path in paths:
+        ds = pydicom.dcmread(path)
+        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.SeriesInstanceUID, ds.StudyInstanceUID = generate_uid(), generate_uid()
+        ds.save_as(path, enforce_file_format=True)
 
 
 def send(port: int, called: str, files: list[Path]) -> float:
@@ -125,6 +138,7 @@ def received_rate(instances: int, rounds: int) -> None:
                      "storescp": (storescp_receiver(stack, folder / "storescp"), "STORESCP")}  # fmt: skip
             times: dict[str, list[float]] = {name: [] for name in ports}
             for _ in range(rounds):
+                new_instances(files)  # a resend would be acknowledged as a duplicate: fresh UIDs each round
                 for name, (port, called) in ports.items():
                     times[name].append(send(port, called, files))
             count = stack.query("SELECT count(*) FROM pacs_receivedinstance WHERE status = 'accepted'")[0][0]

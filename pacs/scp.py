@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.db import close_old_connections, connection
 from pydicom.dataset import Dataset
@@ -174,8 +175,18 @@ def receiver_ae() -> AE:
     return ae
 
 
+def _warm_up() -> None:
+    """Pay first-use costs (the broker connection: ~0.5 s) before the first association, not inside it."""
+    try:
+        with current_app.producer_or_acquire() as producer:
+            producer.connection.ensure_connection(max_retries=1)
+    except Exception as exc:  # noqa: BLE001 - a broker down now is the sweep's to cover, not a reason to stop
+        logger.warning("Broker not reachable at start: %s", exc)
+
+
 def dicom_listen(*, bind: str, port: int) -> None:
     """Serve associations until the process is stopped."""
+    _warm_up()
     receiver = Receiver()
     ae = receiver_ae()
     logger.info("DICOM receiver %s listening on %s:%s", settings.AIRSPACE_DICOM_AE_TITLE, bind, port)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services.events import SYSTEM, AuditContext, audit_record
@@ -196,26 +197,19 @@ def _hold(sender: Sender, header: InstanceHeader, data: bytes, held_file: str) -
                 duplicate=True,
             )
         now = timezone.now()
-        collecting = (
+        # The study's open collection, else the study filed from it already (one query, both locked).
+        candidates = list(
             InboundStudy.objects.select_for_update()
+            .filter(sender=sender.user, study_instance_uid=header.study_instance_uid)
             .filter(
-                sender=sender.user,
-                study_instance_uid=header.study_instance_uid,
-                state=InboundStudy.State.COLLECTING,
+                Q(state=InboundStudy.State.COLLECTING)
+                | Q(state=InboundStudy.State.RELEASED, study__isnull=False)
             )
-            .first()
+            .order_by("-id")[:2]
         )
+        collecting = next((c for c in candidates if c.state == InboundStudy.State.COLLECTING), None)
         if collecting is None:
-            filed = (
-                InboundStudy.objects.filter(
-                    sender=sender.user,
-                    study_instance_uid=header.study_instance_uid,
-                    state=InboundStudy.State.RELEASED,
-                    study__isnull=False,
-                )
-                .order_by("-id")
-                .first()
-            )
+            filed = next(iter(candidates), None)
             if filed is not None:
                 return _add_late(sender, header, data, filed)
             collecting = InboundStudy.objects.create(
