@@ -11,6 +11,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from tests.fixtures.migrations import historical_prediction
+
 # Before the split: diagnosis held Review, AuditEvent and AuditAnchor; audit and reading did not exist.
 OLD_SCHEMA = [("diagnosis", "0008_audit_no_truncate"), ("audit", None), ("reading", None)]
 
@@ -35,29 +37,7 @@ def old_schema() -> Iterator[Any]:
 
 def _fill_old_schema(apps: Any) -> dict[str, Any]:
     """One of each moved record, written through the historical (pre-split) models."""
-    user = apps.get_model("auth", "User").objects.create(username="old-reader")
-    patient = apps.get_model("diagnosis", "Patient").objects.create(mrn="OLD-1", created_by=user)
-    study = apps.get_model("diagnosis", "Study").objects.create(
-        patient=patient, created_by=user, status="completed"
-    )
-    image = apps.get_model("diagnosis", "Image").objects.create(
-        study=study,
-        file=f"studies/{study.id}/old.png",
-        sha256="a" * 64,
-        size_bytes=1,
-        width=1,
-        height=1,
-        format="PNG",
-    )
-    prediction = apps.get_model("diagnosis", "Prediction").objects.create(
-        study=study,
-        image=image,
-        model_version="old-1",
-        probability=0.9,
-        label="PNEUMONIA",
-        confidence=0.9,
-        threshold=0.5,
-    )
+    user, study, prediction = historical_prediction(apps, username="old-reader", mrn="OLD-1")
     review = apps.get_model("diagnosis", "Review").objects.create(
         study=study,
         prediction=prediction,

@@ -17,9 +17,12 @@ from pypdf import PdfReader
 
 from diagnosis.models import Department
 from notifications.models import EmailState, Notification
+from notifications.services.fanout import notification_event_record
 from reading.models import Report
+from reading.services.reviews import review_submit
 from tests.conftest import start_worker, stop_worker
 from tests.e2e.conftest import login, shot
+from tests.e2e.test_accessibility import audited_tab, axe_violations, sign_in  # noqa: F401 (a fixture)
 from tests.e2e.test_safety_browser import PNEUMONIA_FILM, film_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -218,3 +221,30 @@ def test_an_admin_creates_a_radiologist_who_sets_a_password_and_logs_in(
     assert "rita · radiologist" in page.locator(".who").inner_text()
     shot(page, "users-02-radiologist-first-login", full_page=False)
     assert not page.js_errors
+
+
+@pytest.mark.services
+def test_report_notification_and_user_pages_have_no_serious_accessibility_violations(
+    audited_tab: Any,  # noqa: F811 - the fixture imported above
+    alice: Any,
+    carol: Any,
+    admin_user: Any,
+) -> None:
+    study = film_study(created_by=alice, film=PNEUMONIA_FILM, probability=0.9, mrn="MRN-1903")
+    review = review_submit(user=carol, study=study, decision="agree")
+    notification_event_record(kind="read_signed", study_id=study.id, source_key=str(review.id))
+    pages = {
+        "alice": [f"/studies/{study.id}/report/", "/notifications/", "/notifications/preferences/"],
+        "root-admin": ["/users/", "/users/new/", f"/users/{carol.pk}/"],
+    }
+    problems = {}
+    for who, paths in pages.items():
+        audited_tab.context.clear_cookies()
+        sign_in(audited_tab, who)
+        for path in paths:
+            audited_tab.goto(path)
+            problems[path] = axe_violations(audited_tab)
+    found = {path: issues for path, issues in problems.items() if issues}
+    if found:
+        shot(audited_tab, "a11y-failure-report")
+    assert not found, found
