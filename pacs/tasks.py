@@ -7,6 +7,7 @@ from celery import Task, shared_task
 from pacs.dispatch import inbound_study_release_send
 from pacs.services.assembly import inbound_studies_overdue, inbound_study_release
 from pacs.services.deliveries import dicom_deliver, dicom_retry_delay, dicom_sweep_lost
+from pacs.services.inbox import inbox_sweep
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -21,10 +22,12 @@ def inbound_study_release_task(inbound_study_id: int) -> str:
 
 @shared_task
 def inbound_study_sweep_task() -> int:
-    """File collecting studies whose release task was lost (beat, every AIRSPACE_DICOM_SWEEP_SECONDS)."""
+    """File collecting studies whose release task was lost, and drop inbox files no receipt committed
+    (beat, every AIRSPACE_DICOM_SWEEP_SECONDS)."""
     overdue = inbound_studies_overdue()
     for inbound_study_id in overdue:
         inbound_study_release(inbound_study_id=inbound_study_id)
+    inbox_sweep()
     return len(overdue)
 
 

@@ -10,6 +10,7 @@ instead cost ~140 ms per full-resolution instance (WAL of 6 MB); a file costs ~2
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import uuid
@@ -18,6 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 _NONCE_BYTES = 12
@@ -70,3 +72,24 @@ def inbox_delete(name: str) -> None:
     """Forget held bytes (after filing, or when their receipt did not commit)."""
     if name:
         default_storage.delete(name)
+
+
+def inbox_sweep(*, older_than_seconds: int = 3600) -> int:
+    """Delete inbox files that no instance row names and that are older than an hour: a receipt killed
+    between its fsync and its commit (never acknowledged, so the sender sends it again). How many went."""
+    from pacs.models import ReceivedInstance
+
+    try:
+        _, files = default_storage.listdir(_PREFIX.rstrip("/"))
+    except FileNotFoundError:
+        return 0
+    referenced = set(ReceivedInstance.objects.exclude(held_file="").values_list("held_file", flat=True))
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    orphans = [
+        _PREFIX + name
+        for name in files
+        if _PREFIX + name not in referenced and default_storage.get_modified_time(_PREFIX + name) < cutoff
+    ]
+    for name in orphans:
+        inbox_delete(name)
+    return len(orphans)

@@ -1,4 +1,5 @@
-"""The admin page of received DICOM instances: what was analysed, what a routing rule ignored, what failed."""
+"""The admin page of DICOM receiving: the registered nodes, and the received instances (what was analysed,
+what a routing rule ignored, what failed)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.shortcuts import render
 
 from audit.services.events import audit_page_read
 from pacs.models import ReceivedInstance
-from pacs.selectors import received_instances
+from pacs.selectors import dicom_nodes, received_instances
 from portal.roles import Role, role_required
 
 
@@ -25,6 +26,7 @@ def received_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(received_instances(status=status), 50).get_page(request.GET.get("page"))
     audit_page_read(request=request, page=page, action="dicom.received_view", object_type="received_instance")
     context = {
+        "nodes": dicom_nodes(),
         "page": page,
         "status": status or "all",
         "statuses": ["all", *ReceivedInstance.Status.values],

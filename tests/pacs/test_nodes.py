@@ -114,3 +114,28 @@ def test_remove_deactivates_a_node_whose_account_filed_studies() -> None:
 def test_remove_unknown_node_refused() -> None:
     with pytest.raises(CommandError, match="No node named"):
         _run("remove", "ghost")
+
+
+def test_an_admin_adds_a_node_on_the_admin_page_through_the_audited_service(admin_user: Any) -> None:
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    User.objects.filter(id=admin_user.id).update(is_superuser=True)
+    Department.objects.create(name="Paediatrics")
+    client = Client()
+    client.force_login(admin_user)
+    form = {"name": "xray-9", "ae_title": "XRAY9", "host": "10.0.0.9", "port": "104", "inbound": "on",
+            "department": str(Department.objects.get().id), "dicomweb_url": ""}  # fmt: skip
+    response = client.post("/django-admin/pacs/dicomnode/add/", form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    node = DicomNode.objects.get(name="xray-9")
+    assert (
+        node.service_user.username == "dicom-node-xray-9"
+        and node.service_user.profile.department.name == "Paediatrics"
+    )
+    event = AuditEvent.objects.get(action="dicom_node.add")
+    assert event.actor == admin_user and event.after["ae_title"] == "XRAY9"
+    # Neither direction: refused with a clear message, nothing written.
+    refused = client.post("/django-admin/pacs/dicomnode/add/", {**form, "name": "xray-10", "inbound": ""})
+    assert refused.status_code == 200 and "inbound, outbound or both" in refused.content.decode()
+    assert not DicomNode.objects.filter(name="xray-10").exists()

@@ -38,6 +38,7 @@ def test_admin_sees_ignored_instances_with_their_rule(received: None, admin_user
     assert html.count('class="received-ignored"') == 2
     assert "<code>body_part</code>" in html and "<code>sop_class</code>" in html and "KNEE" in html
     assert "received-accepted" not in html and "received-failed" not in html
+    assert "<code>XRAY1</code>" in html and "127.0.0.1:104" in html  # the nodes table
     event = AuditEvent.objects.get(action="dicom.received_view")
     assert event.actor == admin_user and len(event.after["ids"]) == 2
 

@@ -59,3 +59,30 @@ def test_damaged_bytes_fail_with_a_reason(sender: Sender) -> None:
     received = instance_receive(data=b"DICM" + b"\x00" * 300, sender=sender)
     assert received.status == "failed" and received.reason
     assert ReceivedInstance.objects.get().status == "failed"
+
+
+def test_the_sweep_files_a_study_whose_task_was_lost_and_drops_orphan_inbox_files(
+    sender: Sender, settings: Any
+) -> None:
+    import datetime as dt
+    import os
+    from pathlib import Path
+
+    from django.utils import timezone
+
+    from pacs.services.inbox import inbox_read, inbox_write
+    from pacs.tasks import inbound_study_sweep_task
+
+    received = instance_receive(data=fixture("chest_dx_child.dcm"), sender=sender)
+    held = ReceivedInstance.objects.get(id=received.instance_id).held_file
+    assert inbox_read(held) == fixture("chest_dx_child.dcm")
+    orphan = inbox_write(b"a receipt that never committed")
+    old = (timezone.now() - dt.timedelta(hours=2)).timestamp()
+    for name in (held, orphan):
+        os.utime(Path(settings.MEDIA_ROOT) / name, (old, old))
+    InboundStudy.objects.update(last_received_at=timezone.now() - dt.timedelta(minutes=5))
+
+    assert inbound_study_sweep_task() == 1
+    inbound = InboundStudy.objects.get()
+    assert inbound.state == "released" and inbound.study.source == "dicom"
+    assert not (Path(settings.MEDIA_ROOT) / orphan).exists()
