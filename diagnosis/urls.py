@@ -18,5 +18,7 @@ urlpatterns = [
     path("studies/<uuid:pk>/rerun/", studies.study_rerun, name="study-rerun"),
     path("studies/<uuid:pk>/image/", media.study_image, name="study-image"),
     path("studies/<uuid:pk>/pixels/", media.study_pixels, name="study-pixels"),
+    path("studies/<uuid:pk>/views/<uuid:image_id>/image/", media.study_image, name="study-view-image"),
+    path("studies/<uuid:pk>/views/<uuid:image_id>/pixels/", media.study_pixels, name="study-view-pixels"),
     path("studies/<uuid:pk>/heatmap/", media.study_heatmap, name="study-heatmap"),
 ]

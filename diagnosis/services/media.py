@@ -41,9 +41,16 @@ def _display_png(data: bytes) -> bytes:
 
 
 def media_response(
-    *, user: Any, study: Study, kind: str, context: AuditContext = SYSTEM, prediction_id: str | None = None
+    *,
+    user: Any,
+    study: Study,
+    kind: str,
+    context: AuditContext = SYSTEM,
+    prediction_id: str | None = None,
+    image_id: Any = None,
 ) -> FileResponse:
-    """Stream a study's image ("image" as stored, "display" as PNG) or heatmap, after auditing the access."""
+    """Stream a study's image ("image" as stored, "display" as PNG; `image_id` one of its views, else the
+    analysed one) or heatmap, after auditing the access."""
     if kind == "heatmap":
         predictions = study.predictions.exclude(heatmap="")
         prediction: Prediction | None = (
@@ -61,7 +68,7 @@ def media_response(
             context=context,
         )
         return _private(FileResponse(prediction.heatmap.open("rb"), content_type="image/png"))
-    image = displayed_image(study)
+    image = displayed_image(study, image_id)
     audit_record(
         actor=user,
         action=f"image.{'view' if kind == 'display' else 'download'}",
@@ -77,8 +84,14 @@ def media_response(
     return image_download(image, filename=f"study-{study.id}{image.file.name[-4:]}")
 
 
-def displayed_image(study: Study) -> Image:
-    """The image the current prediction was made on (its heatmap overlays it), else the first uploaded."""
+def displayed_image(study: Study, image_id: Any = None) -> Image:
+    """The study's image `image_id` (404 if not one of its own), else the one the current prediction was made
+    on (its heatmap overlays it), else the first uploaded."""
+    if image_id is not None:
+        view = study.images.filter(id=image_id).first()
+        if view is None:
+            raise Http404("No such image on this study.")
+        return view
     latest = study.predictions.select_related("image").order_by("-created_at").first()
     image = latest.image if latest else study.images.order_by("created_at").first()
     if image is None:
@@ -86,13 +99,15 @@ def displayed_image(study: Study) -> Image:
     return image
 
 
-def pixels_response(*, user: Any, study: Study, context: AuditContext = SYSTEM) -> HttpResponse:
+def pixels_response(
+    *, user: Any, study: Study, image_id: Any = None, context: AuditContext = SYSTEM
+) -> HttpResponse:
     """The displayed image's full-resolution values for the viewer (mlcore.viewer_pixels wire format),
     audited as an image view, never cached. A file the viewer cannot read answers 422 with the reason."""
     from mlcore.errors import InvalidImage
     from mlcore.viewer_pixels import decode_viewer_pixels
 
-    image = displayed_image(study)
+    image = displayed_image(study, image_id)
     with image.file.open("rb") as handle:
         data = handle.read()
     try:

@@ -14,10 +14,12 @@ from portal.roles import ANY_ROLE, role_required
 
 
 @role_required(*ANY_ROLE)
-def study_image(request: HttpRequest, pk: Any) -> FileResponse:
-    """The X-ray rendered for the viewer (audited, never cached)."""
+def study_image(request: HttpRequest, pk: Any, image_id: Any = None) -> FileResponse:
+    """The X-ray (the analysed view, or view `image_id`) rendered for the viewer (audited, never cached)."""
     study = selectors.study_get(user=request.user, study_id=pk)
-    return media_response(user=request.user, study=study, kind="display", context=ctx(request))
+    return media_response(
+        user=request.user, study=study, kind="display", image_id=image_id, context=ctx(request)
+    )
 
 
 @role_required(*ANY_ROLE)
@@ -28,7 +30,7 @@ def study_heatmap(request: HttpRequest, pk: Any) -> FileResponse:
 
 
 @role_required(*ANY_ROLE)
-def study_pixels(request: HttpRequest, pk: Any) -> HttpResponse:
+def study_pixels(request: HttpRequest, pk: Any, image_id: Any = None) -> HttpResponse:
     """Full-resolution pixel values for the diagnostic viewer's window/level (audited, never cached)."""
     study = selectors.study_get(user=request.user, study_id=pk)
-    return pixels_response(user=request.user, study=study, context=ctx(request))
+    return pixels_response(user=request.user, study=study, image_id=image_id, context=ctx(request))

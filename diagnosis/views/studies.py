@@ -86,7 +86,7 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
         "prediction": prediction,
         "review": review,
         "history": review_history(study),
-        "image": next(iter(study.images.all()), None),
+        "image": _analysed_image(study, prediction),
         "review_form": ReviewForm(
             ai_label=prediction.label if prediction else "", amending=review is not None
         ),
@@ -100,6 +100,13 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, Any]:
         else [],
         "compare": _comparison(request, study),
     }
+
+
+def _analysed_image(study: Study, prediction: Any) -> Any:
+    """The view the AI analysed (its heatmap overlays it), else the first uploaded (prefetched images)."""
+    images = list(study.images.all())
+    analysed = next((i for i in images if prediction and i.id == prediction.image_id), None)
+    return analysed or next(iter(images), None)
 
 
 @role_required(*ANY_ROLE)

@@ -20,7 +20,7 @@ from audit.models import AuditEvent
 from diagnosis.services.studies import StudyUpload, study_create
 from mlcore.errors import InvalidImage
 from mlcore.viewer_pixels import decode_viewer_pixels
-from tests.diagnosis.factories import film_study
+from tests.diagnosis.factories import ImageFactory, film_study
 from tests.fixtures.dicoms import make_dicom, xray_pixels
 from tests.fixtures.pages import client_for
 from tests.fixtures.viewer_dicoms import CURRENT, PRIOR
@@ -164,3 +164,42 @@ def test_an_uploaded_16_bit_dicom_is_stored_de_identified_and_served_with_its_va
     header, pixels = unpack(client_for(alice).get(reverse("study-pixels", args=[study.id])).content)
     assert np.array_equal(pixels, pydicom.dcmread(io.BytesIO(data)).pixel_array)
     assert header["windows"][0]["source"] == "WindowCenter/Width" and header["pixel_spacing"] == [0.25, 0.25]
+
+
+def two_view_study(alice: Any) -> tuple[Any, Any]:
+    """A 16-bit frontal film (analysed) with a second view (the 12-bit MONOCHROME1 film) on the same study."""
+    study = film_study(created_by=alice, data=CURRENT.read_bytes())
+    data = PRIOR.read_bytes()
+    lateral = ImageFactory(
+        study=study,
+        format="DICOM",
+        file=ContentFile(data, name="lat.dcm"),
+        size_bytes=len(data),
+        meta={"view_position": "LL"},
+    )
+    return study, lateral
+
+
+def test_each_view_of_a_study_has_its_own_preview_and_pixels_scoped_and_audited(
+    alice: Any, bob: Any, carol: Any
+) -> None:
+    study, lateral = two_view_study(alice)
+    url = reverse("study-view-pixels", args=[study.id, lateral.id])
+    header, _ = unpack(client_for(carol).get(url).content)
+    assert header["photometric"] == "MONOCHROME1" and header["bits_stored"] == 12
+    assert AuditEvent.objects.get(action="image.view", actor=carol).object_id == str(lateral.id)
+    preview = client_for(carol).get(reverse("study-view-image", args=[study.id, lateral.id]))
+    assert preview.status_code == 200 and preview["Content-Type"] == "image/png"
+    elsewhere = film_study(created_by=alice, data=CURRENT.read_bytes()).images.get()
+    assert (
+        client_for(carol).get(reverse("study-view-pixels", args=[study.id, elsewhere.id])).status_code == 404
+    )
+    assert client_for(bob).get(url).status_code == 404
+    assert AuditEvent.objects.filter(action="image.view").count() == 2  # the lateral's pixels and preview
+
+
+def test_the_study_page_offers_every_view_and_marks_the_analysed_one(alice: Any, carol: Any) -> None:
+    study, lateral = two_view_study(alice)
+    body = client_for(carol).get(reverse("study-detail", args=[study.id])).content.decode()
+    assert "View 1 · analysed by the AI" in body and "View 2 · LL" in body
+    assert reverse("study-view-pixels", args=[study.id, lateral.id]) in body

@@ -15,16 +15,18 @@ from typing import Any
 import numpy as np
 import pydicom
 import pytest
+from django.core.files.base import ContentFile
 from PIL import Image
 from pydicom.dataset import Dataset
 
 from audit.models import AuditEvent
 from reading.models import Review
 from reading.services.reviews import review_submit
-from tests.diagnosis.factories import film_study, patient_with_two_films
+from tests.diagnosis.factories import ImageFactory, film_study, patient_with_two_films
 from tests.e2e.conftest import login, screenshot_dir, shot
 from tests.fixtures.dicoms import make_dicom, xray_pixels
-from tests.fixtures.viewer_dicoms import CURRENT
+from tests.fixtures.pages import with_heatmap
+from tests.fixtures.viewer_dicoms import CURRENT, PRIOR
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -149,6 +151,31 @@ def test_a_film_with_a_voi_lut_table_starts_on_the_table_until_a_window_is_set(
     page.locator("#v-center").fill("1800")  # a typed window replaces the table
     page.locator("#v-width").press("Tab")
     assert rendered(page, CURRENT_PANE, points) == [window_linear(v, 1800, 4096) for v in values]
+    assert not page.js_errors
+
+
+def test_a_second_view_of_the_study_opens_in_the_same_pane_without_the_heatmap(
+    page: Any, alice: Any, carol: Any
+) -> None:
+    study = with_heatmap(film_study(created_by=alice, data=CURRENT.read_bytes()))
+    data = PRIOR.read_bytes()
+    ImageFactory(
+        study=study, format="DICOM", file=ContentFile(data, name="lat.dcm"), meta={"view_position": "LL"}
+    )
+    login(page, "carol")
+    page.goto(f"/studies/{study.id}/")
+    wait_full(page, CURRENT_PANE)
+    page.get_by_label("Show heatmap").check()
+    page.get_by_role("button", name="View 2 · LL").click()
+    page.wait_for_function(
+        "() => window.airspace.viewerPanes[0].data && window.airspace.viewerPanes[0].data.header.bits_stored === 12"
+    )
+    assert page.locator("#heatmap").is_hidden() and page.get_by_label("Show heatmap").is_disabled()
+    assert "0.2 mm/px at the detector" in page.locator(f"{CURRENT_PANE} [data-hud]").inner_text()
+    page.get_by_role("button", name="View 1 · analysed by the AI").click()
+    wait_full(page, CURRENT_PANE)
+    page.wait_for_function("() => window.airspace.viewerPanes[0].data.header.bits_stored === 16")
+    assert page.locator("#heatmap").is_visible()
     assert not page.js_errors
 
 

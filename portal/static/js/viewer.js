@@ -62,10 +62,38 @@ window.airspace = window.airspace || {};
       [this.preview, this.canvas, this.heat].forEach((node) => {
         if (node) { node.style.width = `${this.w}px`; node.style.height = `${this.h}px`; }
       });
+      this.analysed = true; // the view the AI analysed: the only one its heatmap may overlay
+      this.generation = 0;
       this.layout();
-      // The preview paints first: the full data is asked for once it is in (they would share the server).
-      if (this.preview.complete) this.load();
-      else ["load", "error"].forEach((name) => this.preview.addEventListener(name, () => this.load(), { once: true }));
+      this.loadAfterPreview();
+    }
+
+    // The preview paints first: the full data is asked for once it is in (they would share the server).
+    loadAfterPreview() {
+      const generation = this.generation;
+      const go = () => { if (generation === this.generation) this.load(); };
+      if (this.preview.complete && this.preview.naturalWidth) go();
+      else ["load", "error"].forEach((name) => this.preview.addEventListener(name, go, { once: true }));
+    }
+
+    // Another view of the same study (a lateral beside the analysed frontal): preview, then full data.
+    switchView(view) {
+      this.generation += 1;
+      Object.assign(this, { data: null, wl: null, measure: null, loading: false, analysed: view.analysed === "1" });
+      this.w = parseInt(view.width, 10) || 1;
+      this.h = parseInt(view.height, 10) || 1;
+      this.stage.dataset.pixels = view.pixels;
+      this.stage.dataset.state = "preview";
+      this.status = "Preview — loading full resolution…";
+      this.canvas.hidden = true;
+      this.preview.hidden = false;
+      [this.preview, this.canvas, this.heat].forEach((node) => {
+        if (node) { node.style.width = `${this.w}px`; node.style.height = `${this.h}px`; }
+      });
+      this.preview.src = view.preview;
+      this.view = { rel: 1, cx: 0.5, cy: 0.5 };
+      this.layout();
+      this.loadAfterPreview();
     }
 
     fit() {
@@ -114,9 +142,13 @@ window.airspace = window.airspace || {};
       if (this.loading) return;
       this.loading = true;
       const started = performance.now();
+      const generation = this.generation;
       try {
-        this.data = await fetchPixels(this.stage.dataset.pixels);
+        const data = await fetchPixels(this.stage.dataset.pixels);
+        if (generation !== this.generation) return; // another view was chosen meanwhile
+        this.data = data;
       } catch (error) {
+        if (generation !== this.generation) return;
         this.status = `Preview only: ${String(error.message || error).slice(0, 160)}`;
         this.stage.dataset.state = "preview";
         this.showHud();
@@ -273,7 +305,8 @@ window.airspace = window.airspace || {};
     const toggle = control("[data-heatmap-toggle]");
     const opacity = control("[data-heatmap-opacity]");
     const legend = document.getElementById("heatmap-legend");
-    const on = Boolean(toggle && toggle.checked);
+    if (toggle) toggle.disabled = !current.analysed;
+    const on = Boolean(toggle && toggle.checked && current.analysed);
     // Off by default: the overlay is not even fetched until the reader turns it on.
     if (on && !heat.getAttribute("src")) heat.src = heat.dataset.src;
     heat.hidden = !on;
@@ -358,6 +391,14 @@ window.airspace = window.airspace || {};
     bar.querySelectorAll("button[data-mode]").forEach((b) => b.addEventListener("click", () => setMode(b.dataset.mode)));
     bar.querySelector("[data-reset]").addEventListener("click", () => resetPane(activePane));
     bar.querySelectorAll("[data-heatmap-toggle], [data-heatmap-opacity]").forEach((i) => i.addEventListener("input", applyHeatmap));
+    document.querySelectorAll("[data-view]").forEach((button) => button.addEventListener("click", () => {
+      const pane = panes.find((p) => p.stage.closest("[data-pane]").dataset.pane === "current");
+      document.querySelectorAll("[data-view]").forEach((b) => b.setAttribute("aria-pressed", String(b === button)));
+      pane.switchView(button.dataset);
+      activePane = pane;
+      syncTools();
+      say(`${button.textContent.trim()} shown`);
+    }));
     const link = control("[data-link]");
     if (link) link.addEventListener("change", () => afterView(activePane));
     bar.querySelector("[data-help]").addEventListener("click", toggleHelp);
