@@ -95,6 +95,14 @@ def test_a_16_bit_film_is_windowed_on_its_stored_values_as_the_dicom_formula_say
     assert rendered(page, CURRENT_PANE, points) == [255 - e for e in expected]
     page.keyboard.press("0")
     assert rendered(page, CURRENT_PANE, points) == [window_linear(v, 36000, 40000) for v in values]
+    # Shift+arrows window from the keyboard: up raises the level, right widens, by 2 % of the stored range.
+    step = (int(stored.max()) - int(stored.min())) / 50
+    page.keyboard.press("Shift+ArrowUp")
+    page.keyboard.press("Shift+ArrowRight")
+    center, width, _ = (float(v) for v in stage.get_attribute("data-window").split())
+    assert (center, width) == pytest.approx((36000 + step, 40000 + step))
+    assert rendered(page, CURRENT_PANE, points) == [window_linear(v, center, width) for v in values]
+    page.keyboard.press("0")
     # 4. Right-drag windows too (left-right width, up-down level).
     box = stage.bounding_box()
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2

@@ -484,7 +484,11 @@ window.airspace = window.airspace || {};
       activePane = pane;
       const moves = { ArrowLeft: [40, 0], ArrowRight: [-40, 0], ArrowUp: [0, 40], ArrowDown: [0, -40] };
       const key = event.key;
-      if (moves[key]) { pane.panBy(...moves[key]); afterView(pane); }
+      if (moves[key] && event.shiftKey && pane.data) { // Shift+arrows: level up/down, window wider/narrower
+        const step = Math.max(1, (pane.data.header.max - pane.data.header.min) * Math.abs(pane.data.header.slope)) / 50;
+        const [dx, dy] = moves[key];
+        setWindow(pane, pane.wl.center + Math.sign(dy) * step, pane.wl.width - Math.sign(dx) * step);
+      } else if (moves[key]) { pane.panBy(...moves[key]); afterView(pane); }
       else if (key === "+" || key === "=") { pane.zoomTo(pane.view.rel * 1.25); afterView(pane); }
       else if (key === "-") { pane.zoomTo(pane.view.rel * 0.8); afterView(pane); }
       else if (key === "1") oneToOne(pane);
