@@ -20,6 +20,7 @@ from modelops.api.shadow import ShadowView
 from portal.api.schema import BrowsableSchemaView
 from portal.api.token import LogoutView, TokenView
 from reading.api.claims import StudyClaimView, StudyReleaseView
+from reading.api.reports import StudyReportPdfView, StudyReportView
 from reading.api.reviews import StudyReviewView
 from reading.api.worklist import WorklistSummaryView, WorklistView
 
@@ -35,6 +36,12 @@ urlpatterns = [
     path("studies/<uuid:pk>/claim/", StudyClaimView.as_view(), name="api-study-claim"),
     path("studies/<uuid:pk>/release/", StudyReleaseView.as_view(), name="api-study-release"),
     path("studies/<uuid:pk>/review/", StudyReviewView.as_view(), name="api-study-review"),
+    path("studies/<uuid:pk>/report/", StudyReportView.as_view(), name="api-study-report"),
+    path(
+        "studies/<uuid:pk>/report/<int:version>/pdf/",
+        StudyReportPdfView.as_view(),
+        name="api-study-report-pdf",
+    ),
     path("studies/<uuid:pk>/image/", StudyImageView.as_view(), name="api-study-image"),
     path("studies/<uuid:pk>/heatmap/", StudyHeatmapView.as_view(), name="api-study-heatmap"),
     path(

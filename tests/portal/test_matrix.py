@@ -53,6 +53,8 @@ def _url(api_route: ApiRoute, scene: Scene) -> str:
             kwargs[arg] = scene.patient.pk if "/patients/" in api_route.route else scene.study.pk
         elif arg == "image_id":
             kwargs[arg] = scene.study.images.get().pk
+        elif arg == "version":
+            kwargs[arg] = 1  # the scene's study has no signed read: 404 past the role check
         elif arg == "notification_id":
             kwargs[arg] = 1  # nobody's notification: each role gets 404 past the role check
         elif arg == "delivery_id":

@@ -175,3 +175,25 @@ def test_the_report_names_the_operating_profile_that_labelled_the_prediction(cli
     client.force_login(alice)
     text = pdf_text(b"".join(client.get(f"/studies/{study.id}/report.pdf").streaming_content))
     assert f"Operating profile #{profile.pk} · {profile.get_source_display()}" in text
+
+
+def test_api_lists_the_versions_and_serves_each_pdf_scoped_and_audited(api, signed, alice, bob, carol):
+    amend(signed, carol)
+    api.force_authenticate(alice)
+    listing = api.get(f"/api/v1/studies/{signed.id}/report/")
+    assert listing.status_code == 200
+    rows = listing.json()
+    assert [(r["version"], r["status"], r["final_label"]) for r in rows] == [
+        (2, "current", "NORMAL"),
+        (1, "superseded", "PNEUMONIA"),
+    ]
+    assert rows[0]["amendment_reason"].startswith("Second look") and rows[1]["superseded_at"]
+    pdf = api.get(rows[1]["pdf"])
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    data = b"".join(pdf.streaming_content)
+    assert "Final read Pneumonia" in pdf_text(data) and "superseded" in pdf["Content-Disposition"]
+    assert Report.objects.get(study=signed, version=1).sha256 == hashlib.sha256(data).hexdigest()
+    api.force_authenticate(bob)
+    assert api.get(f"/api/v1/studies/{signed.id}/report/").status_code == 404
+    assert api.get(rows[1]["pdf"]).status_code == 404
+    assert AuditEvent.objects.filter(action="report.download", actor_username="alice").count() == 1
