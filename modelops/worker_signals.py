@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -85,6 +86,9 @@ def warm_model(**_: Any) -> None:
         get_predictor()
     except Exception:  # the task will retry the load and keep studies waiting
         logger.exception("Model warm-up failed in worker process")
+    # The model, Django and Celery stay for the life of the process: keep them out of the garbage
+    # collector's full passes (as portal/wsgi.py does for gunicorn).
+    gc.freeze()
 
 
 @task_prerun.connect
