@@ -227,3 +227,28 @@ def test_past_the_per_association_limit_stores_are_refused_out_of_resources(
     assert sent.stderr.count("Store Response (Success)") == 2, sent.stderr
     assert "Received Store Response (Refused: OutOfResources)" in sent.stderr, sent.stderr
     assert ReceivedInstance.objects.count() == 2  # the third was refused before anything was written
+
+
+def test_an_idle_association_is_dropped(
+    services: None, transactional_db: None, settings: Any, tmp_path: Path
+) -> None:
+    import time
+
+    from pynetdicom import AE
+    from pynetdicom.sop_class import Verification
+
+    from tests.pacs.listener import listener_start, listener_stop
+
+    _node()
+    listener = listener_start(settings, tmp_path, {"AIRSPACE_DICOM_IDLE_SECONDS": "2"})
+    try:
+        modality = AE(ae_title="XRAY1")
+        modality.add_requested_context(Verification)
+        assoc = modality.associate("127.0.0.1", listener.port, ae_title="AIRSPACE")
+        assert assoc.is_established and assoc.send_c_echo().Status == 0x0000
+        deadline = time.monotonic() + 15
+        while assoc.is_alive() and time.monotonic() < deadline:  # say nothing: the receiver must hang up
+            time.sleep(0.2)
+        assert not assoc.is_established and (assoc.is_aborted or assoc.is_released)
+    finally:
+        listener_stop(listener)
