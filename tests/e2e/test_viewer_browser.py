@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -20,10 +21,13 @@ from PIL import Image
 from pydicom.dataset import Dataset
 
 from audit.models import AuditEvent
+from diagnosis.services.studies import StudyUpload, study_create
 from reading.models import Review
 from reading.services.reviews import review_submit
+from tests.conftest import wait_for_status
 from tests.diagnosis.factories import ImageFactory, film_study, patient_with_two_films
-from tests.e2e.conftest import login, screenshot_dir, shot
+from tests.e2e.conftest import RESULT_TIMEOUT_MS, login, screenshot_dir, shot
+from tests.e2e.test_browser import shipped_model  # noqa: F401 (a fixture: the real worker needs the bundle)
 from tests.fixtures.dicoms import make_dicom, xray_pixels
 from tests.fixtures.pages import with_heatmap
 from tests.fixtures.viewer_dicoms import CURRENT, PRIOR
@@ -267,3 +271,42 @@ def test_a_3000_px_film_shows_its_preview_first_then_full_resolution(
     (screenshot_dir().parent / "viewer-timing.json").write_text(json.dumps(timing, indent=2))
     print("\n3,000 x 2,500 16-bit film:", json.dumps({k: round(v) for k, v in timing.items()}))
     assert io.BytesIO(data).getbuffer().nbytes > 14_000_000 and not page.js_errors
+
+
+@pytest.mark.usefixtures("shipped_model", "celery_worker")
+def test_a_16_bit_dicom_analysed_by_the_real_worker_is_read_beside_its_prior(
+    page: Any, alice: Any, carol: Any
+) -> None:
+    """The whole path: upload (validation, de-identification), the worker's prediction, then the read."""
+    upload = StudyUpload(
+        image_name="chest.dcm",
+        image_data=CURRENT.read_bytes(),
+        patient_mrn="MRN-0042",
+        patient_name="Jane Doe",
+        accession_number="ACC-LIVE-1",
+    )
+    created = study_create(user=alice, upload=upload).study
+    study = wait_for_status(created.id, ("completed", "failed", "rejected"), timeout=RESULT_TIMEOUT_MS / 1000)
+    assert study.status == "completed", study.status_reason
+    prior = film_study(
+        created_by=alice, data=PRIOR.read_bytes(), patient=study.patient, study_date=date(2025, 3, 1)
+    )
+    login(page, "carol")
+    page.get_by_role("link", name="Worklist").click()
+    page.locator("tbody tr", has_text="ACC-LIVE-1").get_by_role("button", name="Claim and read").click()
+    page.wait_for_url(f"**/studies/{study.id}/")
+    page.locator("#priors").get_by_role("link", name="Compare side by side").click()
+    wait_full(page, CURRENT_PANE)
+    wait_full(page, PRIOR_PANE)
+    stored = pydicom.dcmread(CURRENT).pixel_array
+    points = probe_points(stored)
+    assert rendered(page, CURRENT_PANE, points) == [
+        window_linear(int(stored[y, x]), 36000, 40000) for x, y in points
+    ]
+    page.locator(CURRENT_PANE).focus()
+    page.keyboard.press("a")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert Review.objects.get(study=study).reviewer == carol
+    assert AuditEvent.objects.filter(action="study.view", object_id=str(prior.id), actor=carol).exists()
+    assert not page.js_errors
