@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -18,12 +19,23 @@ def dicom_nodes() -> QuerySet[DicomNode]:
 
 
 def inbound_node_for(*, ae_title: str, host: str) -> DicomNode | None:
-    """The active inbound node with this calling AE title registered at this address, if any."""
-    return (
-        DicomNode.objects.select_related("department", "service_user")
-        .filter(active=True, inbound=True, ae_title=ae_title.strip(), host=host)
-        .first()
+    """The active inbound node with this calling AE title registered at this address: its IP, or a host
+    name that resolves to it."""
+    nodes = DicomNode.objects.select_related("department", "service_user").filter(
+        active=True, inbound=True, ae_title=ae_title.strip()
     )
+    candidates = list(nodes)
+    return next((n for n in candidates if n.host == host), None) or next(
+        (n for n in candidates if host in _addresses(n.host)), None
+    )
+
+
+def _addresses(name: str) -> set[str]:
+    """The IP addresses a registered host name resolves to (none when it does not resolve)."""
+    try:
+        return {info[4][0] for info in socket.getaddrinfo(name, None)}
+    except (OSError, UnicodeError):
+        return set()
 
 
 def _delivery_row(delivery: DicomDelivery) -> dict[str, Any]:

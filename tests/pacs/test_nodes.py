@@ -139,3 +139,16 @@ def test_an_admin_adds_a_node_on_the_admin_page_through_the_audited_service(admi
     refused = client.post("/django-admin/pacs/dicomnode/add/", {**form, "name": "xray-10", "inbound": ""})
     assert refused.status_code == 200 and "inbound, outbound or both" in refused.content.decode()
     assert not DicomNode.objects.filter(name="xray-10").exists()
+
+
+def test_an_inbound_node_is_found_by_its_address_or_a_host_name_resolving_to_it() -> None:
+    from pacs.selectors import inbound_node_for
+
+    _run("add", "by-ip", "--ae-title", "XRAY1", "--host", "127.0.0.1", "--port", "104", "--inbound")
+    _run("add", "by-name", "--ae-title", "XRAY2", "--host", "localhost", "--port", "104", "--inbound")
+    _run("add", "sender-only", "--ae-title", "PACS", "--host", "127.0.0.1", "--port", "104", "--outbound")
+    assert inbound_node_for(ae_title="XRAY1", host="127.0.0.1").name == "by-ip"
+    assert inbound_node_for(ae_title="XRAY2", host="127.0.0.1").name == "by-name"
+    assert inbound_node_for(ae_title="XRAY1", host="10.1.2.3") is None
+    assert inbound_node_for(ae_title="PACS", host="127.0.0.1") is None  # outbound only
+    assert inbound_node_for(ae_title="NOBODY", host="127.0.0.1") is None
