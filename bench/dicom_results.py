@@ -1,6 +1,6 @@
 """DICOM results out: time from the last instance of a study received to its AI SR stored in Orthanc.
 
-    .venv/bin/python bench/dicom_results.py [--studies 20] [--quiet 1]
+    .venv/bin/python bench/dicom_results.py [--studies 20] [--burst 10] [--quiet 1]
 
 The real stack (bench/_stack.py: 2 Celery workers, beat, PostgreSQL, Redis) plus `manage.py dicom_listen`
 and a real Orthanc 1.10 (the PACS, an outbound node). For each study, in turn: a chest DX with fresh UIDs
@@ -9,6 +9,7 @@ by the listener before it answered) and stops when the bench, polling Orthanc's 
 finds an SR in that StudyInstanceUID. The study waits out its quiet window (AIRSPACE_DICOM_STUDY_QUIET_
 SECONDS) before it is analysed; that wait is subtracted ("quiet window excluded"), the rest is Airspace:
 release, model, prediction, SR build and C-STORE. The first study (model load) is not counted.
+Then a burst: `--burst` studies in one association (a PACS forwarding a backlog), measured the same way.
 """
 
 from __future__ import annotations
@@ -71,23 +72,40 @@ def wait_for_port(port: int) -> None:
     raise RuntimeError("dicom_listen did not listen within 60 s")
 
 
-def one_study(stack: Stack, orthanc: Orthanc, port: int, folder: Path, n: int) -> tuple[float, ...]:
-    """Send one study; seconds from its last instance received to its SR found in Orthanc, then the
-    stages: received -> filed (quiet window + release), filed -> prediction, prediction -> SR delivered."""
+def new_study(folder: Path, n: int) -> tuple[Path, str]:
+    """A chest DX with fresh UIDs written for storescu, and its StudyInstanceUID."""
     import pydicom
 
-    data = with_new_uids(fixture("chest_dx_child.dcm"))
     path = folder / f"study-{n}.dcm"
-    path.write_bytes(data)
-    uid = str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
-    sent = subprocess.run(["storescu", "-aet", "XRAY1", "-aec", "AIRSPACE", "127.0.0.1", str(port), str(path)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    path.write_bytes(with_new_uids(fixture("chest_dx_child.dcm")))
+    return path, str(pydicom.dcmread(path, stop_before_pixels=True).StudyInstanceUID)
+
+
+def send(port: int, paths: list[Path]) -> None:
+    """One storescu association carrying every file."""
+    sent = subprocess.run(["storescu", "-aet", "XRAY1", "-aec", "AIRSPACE", "127.0.0.1", str(port),
+                           *map(str, paths)], capture_output=True, text=True, timeout=300)  # fmt: skip
     assert sent.returncode == 0, sent.stderr
-    deadline = time.monotonic() + 120
-    while not sr_in_orthanc(orthanc, uid):
-        assert time.monotonic() < deadline, f"no SR for study {n}: see the stack's logs"
+
+
+def wait_for_srs(orthanc: Orthanc, uids: list[str], timeout: float = 300) -> dict[str, float]:
+    """When the bench first found each study's SR in Orthanc (polling every 10 ms)."""
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < len(uids):
+        assert time.monotonic() < deadline, (
+            f"no SR for {len(uids) - len(found)} studies: see the stack's logs"
+        )
+        for uid in uids:
+            if uid not in found and sr_in_orthanc(orthanc, uid):
+                found[uid] = time.time()
         time.sleep(0.01)
-    found = time.time()
+    return found
+
+
+def measured(stack: Stack, uid: str, found: float) -> tuple[float, ...]:
+    """Seconds from the study's last instance received to its SR found in Orthanc, then the stages:
+    received -> filed (quiet window + release), filed -> prediction, prediction -> SR delivered."""
     received, filed, predicted, delivered = stages(stack, uid)
     while delivered is None:  # the worker records the delivery just after Orthanc answered
         time.sleep(0.01)
@@ -100,12 +118,53 @@ def one_study(stack: Stack, orthanc: Orthanc, port: int, folder: Path, n: int) -
     )
 
 
+def sequential(stack: Stack, orthanc: Orthanc, port: int, folder: Path, n: int) -> list[tuple[float, ...]]:
+    """n studies one at a time, each waited for (after one warm-up study: model load)."""
+    runs = []
+    for i in range(n + 1):
+        path, uid = new_study(folder, i)
+        send(port, [path])
+        runs.append(measured(stack, uid, wait_for_srs(orthanc, [uid])[uid]))
+    return runs[1:]
+
+
+def burst(stack: Stack, orthanc: Orthanc, port: int, folder: Path, n: int) -> list[tuple[float, ...]]:
+    """n studies in one association (a PACS forwarding a backlog), all waited for together."""
+    studies = [new_study(folder, 1000 + i) for i in range(n)]
+    send(port, [path for path, _ in studies])
+    found = wait_for_srs(orthanc, [uid for _, uid in studies])
+    return [measured(stack, uid, found[uid]) for _, uid in studies]
+
+
+def report(runs: list[tuple[float, ...]], quiet: float, title: str) -> str:
+    """The table of one scenario."""
+    latencies = [run[0] for run in runs]
+    excluded = [t - quiet for t in latencies]
+
+    def p50(i: int) -> str:
+        return f"{percentile([run[i] for run in runs], 50):.3f}"
+
+    rows = [
+        ("studies", str(len(latencies))),
+        ("quiet window (s)", f"{quiet:g}"),
+        ("last instance received -> SR in Orthanc, p50 (s)", f"{percentile(latencies, 50):.3f}"),
+        ("  same, p95 (s)", f"{percentile(latencies, 95):.3f}"),
+        ("quiet window excluded, p50 (s)", f"{percentile(excluded, 50):.3f}"),
+        ("quiet window excluded, p95 (s)", f"{percentile(excluded, 95):.3f}"),
+        ("p50 stage: received -> study filed (incl. quiet) (s)", p50(1)),
+        ("p50 stage: filed -> prediction recorded (s)", p50(2)),
+        ("p50 stage: prediction -> SR stored by Orthanc (s)", p50(3)),
+    ]
+    return table(rows, title)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--studies", type=int, default=20)
     parser.add_argument("--quiet", type=float, default=1.0, help="AIRSPACE_DICOM_STUDY_QUIET_SECONDS")
+    parser.add_argument("--burst", type=int, default=10, help="studies sent together afterwards (0: none)")
     args = parser.parse_args()
     os.environ["AIRSPACE_DICOM_STUDY_QUIET_SECONDS"] = f"{args.quiet:g}"
     port = free_port()
@@ -120,27 +179,13 @@ def main() -> None:
             stack.spawn("listener", [str(BIN / "python"), "manage.py", "dicom_listen", "--bind", "127.0.0.1",
                                      "--port", str(port)])  # fmt: skip
             wait_for_port(port)
-            runs = [one_study(stack, orthanc, port, Path(tmp), n) for n in range(args.studies + 1)][1:]
+            one_by_one = sequential(stack, orthanc, port, Path(tmp), args.studies)
+            backlog = burst(stack, orthanc, port, Path(tmp), args.burst) if args.burst else []
         finally:
             orthanc_stop(orthanc)
-    latencies = [run[0] for run in runs]
-    excluded = [t - args.quiet for t in latencies]
-
-    def p50(i: int) -> str:
-        return f"{percentile([run[i] for run in runs], 50):.3f}"
-
-    rows = [
-        ("studies (after 1 warm-up)", str(len(latencies))),
-        ("quiet window (s)", f"{args.quiet:g}"),
-        ("last instance received -> SR in Orthanc, p50 (s)", f"{percentile(latencies, 50):.3f}"),
-        ("  same, p95 (s)", f"{percentile(latencies, 95):.3f}"),
-        ("quiet window excluded, p50 (s)", f"{percentile(excluded, 50):.3f}"),
-        ("quiet window excluded, p95 (s)", f"{percentile(excluded, 95):.3f}"),
-        ("p50 stage: received -> study filed (incl. quiet) (s)", p50(1)),
-        ("p50 stage: filed -> prediction recorded (s)", p50(2)),
-        ("p50 stage: prediction -> SR stored by Orthanc (s)", p50(3)),
-    ]
-    print(table(rows, "DICOM results out (bench/dicom_results.py)"))
+    print(report(one_by_one, args.quiet, "DICOM results out, one study at a time (bench/dicom_results.py)"))
+    if backlog:
+        print(report(backlog, args.quiet, f"DICOM results out, {args.burst} studies in one association"))
 
 
 if __name__ == "__main__":

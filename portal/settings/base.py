@@ -382,7 +382,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        # Seven INFO lines per SR built and six per association: the audit trail records what matters.
+        "highdicom": {"level": "WARNING"},
+        "pynetdicom": {"level": "WARNING"},
+    },
 }
 
 # Hospital systems: single sign-on (OpenID Connect) and HL7 v2 results to the EHR.
