@@ -81,6 +81,10 @@ class ShadowRun(models.Model):
     )
     # The served profile when the shadow began: what a rollback after promotion returns to.
     baseline_profile = models.ForeignKey(OperatingProfile, on_delete=models.PROTECT, related_name="+")
+    # The served-bundle row when the shadow began (null: the deployment default), for a bundle rollback.
+    baseline_bundle = models.ForeignKey(
+        "ServedBundle", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     started_at = models.DateTimeField(auto_now_add=True)
@@ -167,3 +171,29 @@ class DriftAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} (profile #{self.profile_id})"
+
+
+class ServedBundle(models.Model):
+    """Which bundle folder the portal serves, as data: a promotion activates a row, a rollback re-activates
+    the one before (or none). With no active row the deployment default serves ($AIRSPACE_MODEL_BUNDLE, else
+    models/CURRENT). Rows are never edited; only `active` moves."""
+
+    bundle = models.CharField(max_length=128)  # a folder under AIRSPACE_MODELS_DIR
+    model_version = models.CharField(max_length=64)
+    active = models.BooleanField(default=False)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["active"], condition=Q(active=True), name="served_bundle_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"served bundle {self.bundle} ({self.model_version})"

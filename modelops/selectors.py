@@ -1,20 +1,35 @@
 """Which model bundle the portal serves: the one answer the worker, health, the model page, the model-info
-API and monitoring all ask for (AIRSPACE_MODEL_BUNDLE when set, else the bundle models/CURRENT names)."""
+API and monitoring all ask for (the promoted bundle when a ServedBundle row is active, else
+AIRSPACE_MODEL_BUNDLE when set, else the bundle models/CURRENT names)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 
-from mlcore.bundle import Bundle, load_bundle
-from modelops.models import OperatingProfile
+from mlcore.bundle import Bundle, load_bundle, resolve_bundle_dir
+from mlcore.config import MODELS_DIR
+from modelops.models import OperatingProfile, ServedBundle
 from portal.errors import DomainError
 from portal.query_params import date_param
+
+
+def models_dir() -> Path:
+    """The folder whose bundle sub-folders can be run in shadow and promoted (AIRSPACE_MODELS_DIR)."""
+    return Path(settings.AIRSPACE_MODELS_DIR or MODELS_DIR)
+
+
+def served_bundle_dir() -> Path:
+    """The served bundle's folder: the promoted one (one query on a partial unique index), else the
+    deployment default ($AIRSPACE_MODEL_BUNDLE, else models/CURRENT)."""
+    promoted = list(ServedBundle.objects.filter(active=True).values_list("bundle", flat=True)[:1])
+    return models_dir() / promoted[0] if promoted else resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE)
 
 
 def active_bundle(*, verify: bool = False) -> Bundle:
@@ -23,7 +38,7 @@ def active_bundle(*, verify: bool = False) -> Bundle:
     `verify` also checks the weights and every serving artifact against their recorded sha256 (no
     TensorFlow): the worker does this before it starts, pages only need the parsed metadata.
     """
-    return load_bundle(settings.AIRSPACE_MODEL_BUNDLE, serving=verify, verify=verify)
+    return load_bundle(served_bundle_dir(), serving=verify, verify=verify)
 
 
 MODEL_VERSION = re.compile(r"[A-Za-z0-9._+\-]{1,64}")

@@ -17,9 +17,11 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
-from django.db import close_old_connections
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connections
 
 from mlcore import BundleError
+from mlcore.bundle import load_bundle
 from modelops.selectors import active_bundle
 
 logger = logging.getLogger(__name__)
@@ -30,10 +32,16 @@ def verify_model_bundle(**_: Any) -> None:
     """Refuse to start a worker on a missing or corrupt bundle, saying why (no TensorFlow here)."""
     try:
         # Weights and the serving artifacts (LiteRT model, head, gate) are all checked against their sha256.
-        bundle = active_bundle(verify=True)
+        try:
+            bundle = active_bundle(verify=True)
+        except DatabaseError as exc:  # which bundle was promoted is unknown: check the deployed default
+            logger.warning("Database unreachable at worker start (%s): verifying the default bundle", exc)
+            bundle = load_bundle(settings.AIRSPACE_MODEL_BUNDLE)
     except BundleError as exc:
         logger.critical("Worker refuses to start: %s", exc)
         raise SystemExit(f"Airspace worker refuses to start: {exc}") from exc
+    finally:
+        connections.close_all()  # never hand a connection opened before the fork to the pool children
     logger.info("Model bundle %s verified", bundle.version)
 
 

@@ -156,6 +156,7 @@ def worker_env(settings: Any) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "portal.settings.test",
         "DATABASE_URL": url,
         "AIRSPACE_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "AIRSPACE_MODELS_DIR": str(getattr(settings, "AIRSPACE_MODELS_DIR", None) or ""),
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -6,11 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from django.db import connection
+from django.conf import settings
+from django.db import DatabaseError, connection
 
 from mlcore import BundleError
-from mlcore.bundle import load_bundle
-from modelops.selectors import active_bundle
+from mlcore.bundle import load_bundle, resolve_bundle_dir
+from modelops.selectors import served_bundle_dir
 
 
 def _check_database() -> str | None:
@@ -48,7 +49,10 @@ def _files_state(bundle: Path) -> tuple[tuple[str, int, int], ...]:
 
 def _check_model() -> tuple[str | None, str | None]:
     try:
-        bundle = active_bundle().path
+        try:
+            bundle = served_bundle_dir()
+        except DatabaseError:  # the database check reports it; the deployed bundle can still be checked
+            bundle = resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE)
         return None, _verified(str(bundle), _files_state(bundle))
     except BundleError as exc:
         return f"model bundle unusable: {exc}", None

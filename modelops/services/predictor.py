@@ -7,32 +7,46 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from modelops.selectors import active_bundle
+from modelops.selectors import served_bundle_dir
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_predictor: Any = None
+# Every bundle this process has loaded, by folder: a promotion or rollback switches between them without
+# reloading, and a shadow candidate that gets promoted is already warm.
+_loaded: dict[str, Any] = {}
+
+
+def _load(path: Path, *, warm: bool) -> Any:
+    key = str(path)
+    predictor = _loaded.get(key)
+    if predictor is None:
+        with _lock:
+            if key not in _loaded:
+                from mlcore.inference import load_predictor  # TensorFlow is imported only here
+
+                loaded = load_predictor(path)
+                if warm:
+                    loaded.warm_up()
+                logger.info("Loaded model %s in worker process", loaded.version)
+                _loaded[key] = loaded
+            predictor = _loaded[key]
+    return predictor
 
 
 def get_predictor() -> Any:
-    """The process-wide Predictor, loading (and warming) it on first use."""
-    global _predictor
-    if _predictor is None:
-        with _lock:
-            if _predictor is None:
-                from mlcore.inference import load_predictor  # TensorFlow is imported only here
+    """The served bundle's Predictor, loading (and warming) it on first use in this process.
 
-                predictor = load_predictor(active_bundle().path)
-                predictor.warm_up()
-                logger.info("Loaded model %s in worker process", predictor.version)
-                _predictor = predictor
-    return _predictor
+    Which bundle is served is data (modelops.ServedBundle): one indexed query per call, so a promotion or
+    rollback reaches every worker from its next study on, without a restart.
+    """
+    return _load(served_bundle_dir(), warm=True)
 
 
 def predictor_with_profile() -> tuple[Any, Any]:
-    """The process's predictor set to its version's active operating profile, and that profile.
+    """The served predictor set to its version's active operating profile, and that profile.
 
-    One indexed query per study, so an activation reaches every worker from its next study on.
+    Two indexed queries per study (served bundle, active profile), so a promotion or an activation
+    reaches every worker from its next study on.
     """
     return _with_active_profile(get_predictor())
 
@@ -47,16 +61,7 @@ def _with_active_profile(predictor: Any) -> tuple[Any, Any]:
     return profiled, profile
 
 
-_candidates: dict[str, Any] = {}
-
-
 def candidate_predictor(path: Path) -> tuple[Any, Any]:
     """A shadow candidate bundle's predictor (loaded once per worker process, verified) set to its version's
     active profile, and that profile."""
-    key = str(path)
-    with _lock:
-        if key not in _candidates:
-            from mlcore.inference import load_predictor
-
-            _candidates[key] = load_predictor(path)
-    return _with_active_profile(_candidates[key])
+    return _with_active_profile(_load(path, warm=False))

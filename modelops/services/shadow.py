@@ -14,10 +14,14 @@ from audit.services.events import SYSTEM, AuditContext, audit_record
 from diagnosis.models import Prediction
 from mlcore import BundleError, RejectedImage
 from mlcore.bundle import read_metadata
-from mlcore.config import MODELS_DIR
 from modelops.models import OperatingProfile, ShadowPrediction, ShadowRun
-from modelops.selectors import active_bundle
+from modelops.selectors import active_bundle, models_dir
 from modelops.services.profiles import profile_activate, profile_active
+from modelops.services.served_bundle import (
+    served_bundle_current,
+    served_bundle_promote,
+    served_bundle_restore,
+)
 from portal.errors import Conflict, DomainError
 
 logger = logging.getLogger(__name__)
@@ -28,7 +32,7 @@ def candidate_bundles() -> list[str]:
     """Bundle folders under models/ other than the served one (their metadata must parse)."""
     served = active_bundle().version
     names = []
-    for folder in sorted(p for p in MODELS_DIR.iterdir() if (p / "metadata.json").is_file()):
+    for folder in sorted(p for p in models_dir().iterdir() if (p / "metadata.json").is_file()):
         try:
             if read_metadata(folder).get("version") != served:
                 names.append(folder.name)
@@ -80,6 +84,7 @@ def shadow_start(
                 candidate_bundle=candidate_bundle,
                 candidate_profile=candidate_profile,
                 baseline_profile=profile_active(bundle=bundle),
+                baseline_bundle=served_bundle_current(),
                 started_by=user,
             )
             _audit(shadow, "start", user, context)
@@ -141,7 +146,7 @@ def shadow_score(*, shadow_id: int, prediction_id: Any) -> ShadowPrediction | No
             return None
         profile, outcome = shadow.candidate_profile, _profile_result(prediction, shadow.candidate_profile)
     else:
-        predictor, profile = candidate_predictor(MODELS_DIR / shadow.candidate_bundle)
+        predictor, profile = candidate_predictor(models_dir() / shadow.candidate_bundle)
         outcome = _bundle_result(prediction, predictor)
     try:
         with transaction.atomic():
@@ -169,41 +174,46 @@ def _end(shadow: ShadowRun, status: str) -> None:
 def shadow_promote(
     *, shadow: ShadowRun, user: Any, override_reason: str = "", context: AuditContext = SYSTEM
 ) -> ShadowRun:
-    """Make the candidate profile the active one and end the shadow run; audited (with the profile change).
+    """Make the candidate the served one and end the shadow run; audited (with the profile or bundle change).
 
-    A candidate bundle is served by deployment (models/CURRENT or AIRSPACE_MODEL_BUNDLE, then a worker
-    restart), so promoting one here is refused with that instruction.
+    A candidate bundle becomes the served bundle (modelops.ServedBundle): workers take it from their next
+    study on, no restart; a candidate profile becomes its version's active profile.
     """
-    if shadow.candidate_bundle:
-        raise DomainError(
-            f"Bundle {shadow.candidate_bundle} is served by deployment: point models/CURRENT (or "
-            "AIRSPACE_MODEL_BUNDLE) at it and restart the workers; its profile follows.",
-            code="bundle_promotion_is_a_deployment",
-        )
     _end(shadow, ShadowRun.Status.PROMOTED)
-    assert shadow.candidate_profile is not None
-    profile_activate(
-        profile=shadow.candidate_profile, user=user, override_reason=override_reason, context=context
-    )
-    _audit(shadow, "promote", user, context, active_profile=shadow.candidate_profile_id)
+    if shadow.candidate_bundle:
+        served = served_bundle_promote(
+            folder=shadow.candidate_bundle, user=user, reason=override_reason, context=context
+        )
+        _audit(shadow, "promote", user, context, served_bundle=served.pk, model_version=served.model_version)
+    else:
+        assert shadow.candidate_profile is not None
+        profile_activate(
+            profile=shadow.candidate_profile, user=user, override_reason=override_reason, context=context
+        )
+        _audit(shadow, "promote", user, context, active_profile=shadow.candidate_profile_id)
     shadow.refresh_from_db()
     return shadow
 
 
 @transaction.atomic
 def shadow_rollback(*, shadow: ShadowRun, user: Any, context: AuditContext = SYSTEM) -> ShadowRun:
-    """Undo a promotion: the profile that was served when the shadow began is active again; audited."""
+    """Undo a promotion: what was served when the shadow began (bundle, or profile) serves again; audited."""
     updated = ShadowRun.objects.filter(pk=shadow.pk, status=ShadowRun.Status.PROMOTED).update(
         status=ShadowRun.Status.ROLLED_BACK
     )
     if not updated:
         raise Conflict("Only a promoted shadow run can be rolled back.", code="shadow_not_promoted")
-    baseline = shadow.baseline_profile
-    if not OperatingProfile.objects.filter(pk=baseline.pk, active=True).exists():
-        profile_activate(
-            profile=baseline, user=user, override_reason="rollback of a promotion", context=context
-        )
-    _audit(shadow, "rollback", user, context, active_profile=baseline.pk)
+    if shadow.candidate_bundle:
+        reason = "rollback of a promotion"
+        served_bundle_restore(row=shadow.baseline_bundle, user=user, reason=reason, context=context)
+        _audit(shadow, "rollback", user, context, served_bundle=shadow.baseline_bundle_id)
+    else:
+        baseline = shadow.baseline_profile
+        if not OperatingProfile.objects.filter(pk=baseline.pk, active=True).exists():
+            profile_activate(
+                profile=baseline, user=user, override_reason="rollback of a promotion", context=context
+            )
+        _audit(shadow, "rollback", user, context, active_profile=baseline.pk)
     shadow.refresh_from_db()
     return shadow
 

@@ -74,7 +74,7 @@ def _act(request: HttpRequest, pk: int, action: Callable[..., Any], done: str, *
 @role_required(Role.ADMIN)
 @require_POST
 def shadow_promote_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """One click: the candidate becomes the served profile (audited)."""
+    """One click: the candidate (profile or bundle) is served from the next study on (audited)."""
     reason = request.POST.get("override_reason", "")
     done = "Promoted: new studies are labelled with the candidate."
     return _act(request, pk, shadow_services.shadow_promote, done, override_reason=reason)
@@ -83,8 +83,10 @@ def shadow_promote_view(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(Role.ADMIN)
 @require_POST
 def shadow_rollback_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """One click: the profile served before the promotion is active again (audited)."""
-    return _act(request, pk, shadow_services.shadow_rollback, "Rolled back to the profile served before.")
+    """One click: what was served before the promotion serves again (audited)."""
+    return _act(
+        request, pk, shadow_services.shadow_rollback, "Rolled back: what was served before serves again."
+    )
 
 
 @role_required(Role.ADMIN)

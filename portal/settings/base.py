@@ -177,6 +177,8 @@ AIRSPACE_DEIDENTIFY_DICOM = env_bool("AIRSPACE_DEIDENTIFY_DICOM", True)
 # from DJANGO_SECRET_KEY. Changing it splits future uploads of a study from earlier ones.
 AIRSPACE_DICOM_UID_SALT = os.environ.get("AIRSPACE_DICOM_UID_SALT", "")
 AIRSPACE_MODEL_BUNDLE = os.environ.get("AIRSPACE_MODEL_BUNDLE") or None
+# Where promotable bundle folders live (a promotion names a folder here); default: the project's models/.
+AIRSPACE_MODELS_DIR = os.environ.get("AIRSPACE_MODELS_DIR") or None
 # A callable run between a worker claiming a study and predicting it; only the test settings set one.
 AIRSPACE_BEFORE_PREDICT_HOOK = None
 

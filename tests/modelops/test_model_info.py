@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from mlcore.bundle import read_metadata, resolve_bundle_dir
 from mlcore.config import CURRENT_POINTER
+from tests.conftest import worker_env
 from tests.fixtures.api import token_client
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +53,7 @@ def test_model_info_serves_the_shipped_bundle(carol: Any, settings: Any) -> None
     assert body["threshold"] == metadata["threshold"]
 
 
-def test_the_api_never_imports_tensorflow(model_bundle: Path) -> None:
+def test_the_api_never_imports_tensorflow(model_bundle: Path, settings: Any) -> None:
     """Loading every API route and reading the model info stays free of TensorFlow (web process rule)."""
     code = (
         "import sys, django; django.setup();"
@@ -64,10 +64,7 @@ def test_the_api_never_imports_tensorflow(model_bundle: Path) -> None:
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'));"
         "assert not bad, bad"
     )
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "portal.settings.test",
-        "AIRSPACE_MODEL_BUNDLE": str(model_bundle),
-    }
+    # The test database: which bundle is served is a table there (modelops.ServedBundle).
+    env = {**worker_env(settings), "AIRSPACE_MODEL_BUNDLE": str(model_bundle)}
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -71,34 +71,14 @@ def test_only_admins_see_the_shadow_page_and_api(admin_user, carol, alice):
     assert "Register a candidate" in page and "never sent to a PACS or the EHR" in page
 
 
-@pytest.fixture
-def candidate_bundle(tmp_path, monkeypatch):
-    """models/ holding one other bundle: the shipped weights under another version (links, no copies)."""
-    import json
-    import os
-
-    from mlcore.bundle import resolve_bundle_dir
-
-    served = resolve_bundle_dir()
-    folder = tmp_path / "models" / "cand-2"
-    folder.mkdir(parents=True)
-    for path in served.iterdir():
-        if path.is_file() and path.name not in ("metadata.json", "serving.json"):
-            os.symlink(path.resolve(), folder / path.name)
-    for name, key in (("metadata.json", "version"), ("serving.json", "bundle_version")):
-        data = json.loads((served / name).read_text())
-        data[key] = "airspace-cnn-cand-2"
-        (folder / name).write_text(json.dumps(data))
-    monkeypatch.setattr("modelops.services.shadow.MODELS_DIR", folder.parent)
-    return folder.name
-
-
-def test_a_candidate_bundle_runs_its_own_forward_pass_and_is_promoted_by_deployment(
+def test_a_candidate_bundle_runs_its_own_forward_pass_and_promotion_serves_it(
     candidate_bundle, alice, admin_user, predictor
 ):
     from diagnosis.services.predictions import prediction_run
     from diagnosis.services.studies import StudyUpload, study_create
-    from modelops.services.shadow import candidate_bundles, shadow_promote, shadow_score
+    from modelops.models import ServedBundle
+    from modelops.selectors import active_bundle
+    from modelops.services.shadow import candidate_bundles, shadow_promote, shadow_rollback, shadow_score
     from tests.conftest import xray_paths
 
     assert candidate_bundles() == [candidate_bundle]
@@ -113,6 +93,33 @@ def test_a_candidate_bundle_runs_its_own_forward_pass_and_is_promoted_by_deploym
     # Same weights, same bundle calibration: the same answer, from its own forward pass.
     assert scored.probability == pytest.approx(served.probability, abs=1e-5) and scored.label == served.label
     assert shadow_score(shadow_id=shadow.pk, prediction_id=served.pk) is None  # a redelivery: scored once
-    with pytest.raises(DomainError, match="served by deployment"):
-        shadow_promote(shadow=shadow, user=admin_user)
-    assert ShadowRun.objects.get().status == "running"
+    # Promotion: the bundle is served (data, not a deployment); the page, API and health agree.
+    shadow_promote(shadow=shadow, user=admin_user)
+    assert ShadowRun.objects.get().status == "promoted"
+    assert ServedBundle.objects.get(active=True).bundle == candidate_bundle
+    assert active_bundle().version == "airspace-cnn-cand-2"
+    assert token_client(alice).get("/api/v1/model/").json()["version"] == "airspace-cnn-cand-2"
+    assert candidate_bundles() == [predictor.bundle.path.name]  # the old one is now the other
+    event = AuditEvent.objects.get(action="bundle.serve")
+    assert event.after["model_version"] == "airspace-cnn-cand-2"
+    assert event.before["model_version"] == predictor.version
+    shadow_rollback(shadow=ShadowRun.objects.get(), user=admin_user)
+    assert not ServedBundle.objects.filter(active=True).exists()
+    assert active_bundle().version == predictor.version
+    actions = AuditEvent.objects.filter(action__in=["bundle.serve", "shadow.promote", "shadow.rollback"])
+    assert list(actions.order_by("id").values_list("action", flat=True)) == [
+        "bundle.serve",
+        "shadow.promote",
+        "bundle.serve",
+        "shadow.rollback",
+    ]
+
+
+def test_promoting_a_folder_that_is_not_a_bundle_is_refused(candidate_bundle, admin_user):
+    from modelops.models import ServedBundle
+    from modelops.services.served_bundle import served_bundle_promote
+
+    for folder in ("", "../models", "missing"):
+        with pytest.raises(DomainError, match="not a bundle folder"):
+            served_bundle_promote(folder=folder, user=admin_user)
+    assert not ServedBundle.objects.exists()

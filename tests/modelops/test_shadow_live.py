@@ -91,3 +91,51 @@ def test_a_candidate_profile_in_shadow_then_promoted_and_rolled_back(
     )
     assert actions == ["shadow.start", "shadow.promote", "shadow.rollback"]
     assert AuditEvent.objects.filter(action="profile.activate", object_id=str(candidate.pk)).exists()
+
+
+def test_a_promoted_bundle_serves_the_next_upload_on_a_running_worker_and_rollback_returns(
+    candidate_bundle, celery_worker, api, alice, admin_user
+):
+    from modelops.models import ServedBundle
+
+    admin = client_for(admin_user)
+    api.force_authenticate(alice)
+    shipped = api.get("/api/v1/model/").json()["version"]
+    assert (
+        admin.post(reverse("model-shadow-start"), {"candidate": f"bundle:{candidate_bundle}"}).status_code
+        == 302
+    )
+    first = upload(api, "a.jpg", xray_paths()[0].read_bytes(), "PB-1")
+    assert wait_for_status(first, ("completed",)).status == "completed"
+    wait_for_shadow(1)
+    assert api.get(f"/api/v1/studies/{first}/").json()["prediction"]["model_version"] == shipped
+    # Promote: one audited click; the same running worker predicts the next upload with the candidate.
+    shadow = ShadowRun.objects.get()
+    assert admin.post(reverse("model-shadow-promote", args=[shadow.pk])).status_code == 302
+    assert ServedBundle.objects.get(active=True).model_version == "airspace-cnn-cand-2"
+    assert api.get("/api/v1/model/").json()["version"] == "airspace-cnn-cand-2"
+    assert admin.get("/healthz").json()["model_version"] == "airspace-cnn-cand-2"
+    assert "airspace-cnn-cand-2" in html(admin.get(reverse("model-card")))
+    after = upload(api, "b.jpg", xray_paths()[-1].read_bytes(), "PB-2")
+    assert wait_for_status(after, ("completed",)).status == "completed"
+    body = api.get(f"/api/v1/studies/{after}/").json()["prediction"]
+    assert body["model_version"] == "airspace-cnn-cand-2"
+    profile = OperatingProfile.objects.get(pk=body["operating_profile"]["id"])
+    assert profile.model_version == "airspace-cnn-cand-2" and profile.source == "bundle"
+    # Rollback: the shipped bundle serves the next upload again, same worker, no restart.
+    assert admin.post(reverse("model-shadow-rollback", args=[shadow.pk])).status_code == 302
+    again = upload(api, "c.jpg", xray_paths()[1].read_bytes(), "PB-3")
+    assert wait_for_status(again, ("completed",)).status == "completed"
+    assert api.get(f"/api/v1/studies/{again}/").json()["prediction"]["model_version"] == shipped
+    assert celery_worker.poll() is None  # the same worker process throughout
+    # Exactly once: one prediction per study, whatever bundle served it.
+    from diagnosis.models import Prediction
+
+    assert [Prediction.objects.filter(study_id=s).count() for s in (first, after, again)] == [1, 1, 1]
+    actions = AuditEvent.objects.filter(action__in=["bundle.serve", "shadow.promote", "shadow.rollback"])
+    assert list(actions.order_by("id").values_list("action", flat=True)) == [
+        "bundle.serve",
+        "shadow.promote",
+        "bundle.serve",
+        "shadow.rollback",
+    ]
