@@ -26,6 +26,8 @@ COPY modelops ./modelops
 COPY backups ./backups
 COPY sso ./sso
 COPY integrations ./integrations
+COPY pacs ./pacs
+COPY notifications ./notifications
 COPY mlcore ./mlcore
 COPY models ./models
 
