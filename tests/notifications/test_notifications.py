@@ -10,11 +10,14 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.template import engines
+from django.test import RequestFactory
 from django.utils import timezone
 
 from audit.models import AuditEvent
 from diagnosis.hooks import prediction_recorded
 from diagnosis.models import Prediction, Study
+from notifications.context_processors import bell
 from notifications.models import EmailState, Kind, Notification, Preference
 from notifications.services.email import notification_email_send
 from notifications.services.events import needs_a_radiologist
@@ -263,3 +266,13 @@ def test_the_prediction_hook_publishes_after_commit_only_for_studies_that_need_a
         prediction_recorded.send(sender=Prediction, prediction=positive.predictions.get())
     assert len(needs_reading) == len(routine) + 1  # one publish, and none before the commit
     assert not Notification.objects.exists()
+
+
+def test_the_bell_costs_no_query_on_fragments_that_do_not_draw_it(client, alice, django_assert_num_queries):
+    request = RequestFactory().get("/")
+    request.user = alice
+    context = bell(request)
+    with django_assert_num_queries(0):
+        engines["django"].from_string("<p>fragment</p>").render({**context}, request)
+    with django_assert_num_queries(1):
+        assert str(context["unread_notifications"]) == "0"
