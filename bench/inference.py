@@ -3,7 +3,8 @@
     .venv/bin/python bench/inference.py [--bundle models/airspace-cnn-1.0.0] [--data ../shared/data/originals]
 
 Prints one table from one run: our predictor's decode+preprocess / model / heatmap / total latency (p50, p95),
-sequential and batched throughput, `keras.Model.predict` per image, and loading the model per request.
+sequential and batched throughput, `keras.Model.predict` per image, loading the model per request, and the
+CPU cost and size of the heatmap PNG served against the RGBA PNG it replaced.
 Threads are limited to the machine's 2 cores.
 """
 
@@ -13,8 +14,10 @@ import argparse
 import contextlib
 import io
 import os
+import struct
 import sys
 import time
+import zlib
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
@@ -26,8 +29,18 @@ from PIL import Image  # noqa: E402
 
 from mlcore.bundle import resolve_bundle_dir  # noqa: E402
 from mlcore.config import SHARED_DATA_DIR  # noqa: E402
+from mlcore.decoding import decode_image  # noqa: E402
 from mlcore.errors import RejectedImage  # noqa: E402
+from mlcore.heatmap import (  # noqa: E402
+    HEATMAP_MAX_SIDE,
+    _chunk,
+    class_activation_map,
+    heatmap_overlay,
+    heatmap_png,
+)
+from mlcore.image import display_size  # noqa: E402
 from mlcore.inference import Predictor, load_predictor  # noqa: E402
+from mlcore.preprocessing import to_model_input  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -65,6 +78,36 @@ def throughput(predictor: Predictor, uploads: list[bytes], batch: int) -> tuple[
     for i in range(0, len(uploads), batch):
         predictor.predict_batch(uploads[i : i + batch])
     return sequential, len(uploads) / (time.perf_counter() - start)
+
+
+def rgba_heatmap_png(cam: np.ndarray, size: tuple[int, int]) -> bytes:
+    """The previous encoder (before #17's load work): the coloured RGBA overlay, 4 bytes a pixel."""
+    rgba = np.asarray(heatmap_overlay(cam, size))
+    height, width, _ = rgba.shape
+    raw = np.zeros((height, width * 4 + 1), dtype=np.uint8)
+    raw[:, 1:] = rgba.reshape(height, -1)
+    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return b"".join((b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", header),
+                     _chunk(b"IDAT", zlib.compress(raw.tobytes(), 1)), _chunk(b"IEND", b"")))  # fmt: skip
+
+
+def bench_heatmap_encoders(predictor: Predictor, uploads: list[bytes]) -> dict[str, tuple[float, float]]:
+    """CPU ms per heatmap (process time, so other jobs on the machine do not count) and KiB per file:
+    the indexed PNG served now against the RGBA PNG it replaced, on the same maps."""
+    maps = []
+    for data in uploads:
+        decoded = decode_image(data)
+        x = to_model_input(decoded.image)
+        _, conv = predictor.runner.run(x[np.newaxis])
+        cam = class_activation_map(conv[0], predictor.logit_weights)
+        maps.append((cam, display_size(decoded.width, decoded.height, HEATMAP_MAX_SIDE)))
+    out = {}
+    for name, encode in (("indexed", heatmap_png), ("rgba", rgba_heatmap_png)):
+        start, size = time.process_time(), 0
+        for cam, shape in maps:
+            size += len(encode(cam, shape))
+        out[name] = ((time.process_time() - start) * 1000 / len(maps), size / len(maps) / 1024)
+    return out
 
 
 def naive_input(data: bytes) -> np.ndarray:
@@ -132,10 +175,13 @@ def main() -> None:
     predictor.warm_up()
     stages = bench_predictor(predictor, uploads)
     sequential, batched = throughput(predictor, uploads, args.batch)
+    encoders = bench_heatmap_encoders(predictor, uploads)
     limit_tensorflow_threads()
     keras_ms = bench_keras_predict(bundle / "model.keras", uploads[: args.predict_images])
     load_ms = bench_load_per_request(bundle / "model.keras", uploads[: args.load_images])
     print_table(predictor, paths, stages, sequential, batched, keras_ms, load_ms, args.batch)
+    for name, (ms, kib) in encoders.items():
+        print(f"{f'heatmap PNG encode, {name} (CPU)':<44}{ms:>10.2f} ms/image {kib:>8.1f} KiB")
 
 
 def print_table(
@@ -157,7 +203,7 @@ def print_table(
     rows = [
         ("decode + preprocess", stages["decode_ms"]),
         ("model (LiteRT, one pass: logit + last_conv)", stages["model_ms"]),
-        ("gate + heatmap (CAM → RGBA PNG)", stages["heatmap_ms"]),
+        ("gate + heatmap (CAM → indexed PNG)", stages["heatmap_ms"]),
         ("total bytes → result (incl. heatmap)", stages["total_ms"]),
         ("baseline: keras Model.predict per image", keras_ms),
         ("baseline: load model per request", load_ms),
