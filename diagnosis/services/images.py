@@ -39,7 +39,8 @@ def upload_size_check(size: int) -> None:
 
 
 def image_decode(data: bytes) -> DecodedImage:
-    """Validate the upload synchronously so that bad files are refused with a 4xx, not stored."""
+    """Validate the upload synchronously so that bad files are refused with a 4xx, not stored (the
+    result's `image` is a reduced validation decode: use its header facts, not its pixels)."""
     upload_size_check(len(data))
     try:
         return decode_image(
@@ -47,6 +48,7 @@ def image_decode(data: bytes) -> DecodedImage:
             max_bytes=settings.AIRSPACE_MAX_UPLOAD_BYTES,
             max_pixels=settings.AIRSPACE_MAX_PIXELS,
             min_side=settings.AIRSPACE_MIN_SIDE,
+            validate_only=True,  # only the verdict and header facts are used here; the worker decodes
         )
     except InvalidImage as exc:
         error = PayloadTooLarge if exc.code == "file_too_large" else DomainError

@@ -34,6 +34,28 @@ def test_hostile_input_is_refused_with_its_code(corpus: dict, kind: str) -> None
     assert message and "Traceback" not in message and 'File "' not in message
 
 
+@pytest.mark.parametrize("kind", REFUSED)
+def test_the_web_validation_decode_refuses_exactly_as_the_full_decode(corpus: dict, kind: str) -> None:
+    """validate_only (JPEG at 1/8 scale, what the upload check uses) gives every hostile input its code."""
+    with pytest.raises(InvalidImage) as info:
+        decode_image(corpus[kind][1], validate_only=True)
+    assert info.value.code == EXPECTED[kind]
+
+
+def test_the_web_validation_decode_reports_the_same_header_facts(corpus: dict) -> None:
+    """Accepted files keep the facts the Image row stores; a JPEG cut short is still refused."""
+    uploads = [path.read_bytes() for path in fixture_xray_paths()[::4]]
+    uploads += [corpus[kind][1] for kind in DECODABLE]
+    for data in uploads:
+        full, checked = decode_image(data), decode_image(data, validate_only=True)
+        facts = ("width", "height", "format", "mode", "meta", "flags")
+        assert [getattr(checked, f) for f in facts] == [getattr(full, f) for f in facts]
+    jpeg = fixture_xray_paths()[0].read_bytes()
+    with pytest.raises(InvalidImage) as info:
+        decode_image(jpeg[: len(jpeg) // 2], validate_only=True)
+    assert info.value.code == "corrupt_image"
+
+
 @pytest.mark.parametrize("kind", DECODABLE)
 def test_awkward_but_valid_input_decodes(corpus: dict, kind: str) -> None:
     decoded = decode_image(corpus[kind][1])
