@@ -36,10 +36,15 @@ def _cipher() -> AESGCM:
     return AESGCM(key)
 
 
-def inbox_write(data: bytes) -> str:
-    """Encrypt and store the bytes durably; the storage name to keep with the instance row."""
+def inbox_name() -> str:
+    """A new inbox file name (random: never derived from the instance)."""
+    return f"{_PREFIX}{uuid.uuid4().hex}.enc"
+
+
+def inbox_write(data: bytes, name: str = "") -> str:
+    """Encrypt and store the bytes durably under `name` (a new one if blank); the storage name."""
     nonce = os.urandom(_NONCE_BYTES)
-    name = f"{_PREFIX}{uuid.uuid4().hex}.enc"
+    name = name or inbox_name()
     blob = nonce + _cipher().encrypt(nonce, data, name.encode())
     if not isinstance(default_storage, FileSystemStorage):  # object storage: durable once the PUT returns
         return default_storage.save(name, ContentFile(blob))

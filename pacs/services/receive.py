@@ -8,6 +8,9 @@ sending node's service account (or the STOW-RS caller) as the actor.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -21,7 +24,7 @@ from diagnosis.models import Study
 from diagnosis.services.study_images import study_image_add
 from pacs.dispatch import inbound_study_release_send
 from pacs.models import DicomNode, InboundStudy, ReceivedInstance
-from pacs.services.inbox import inbox_delete, inbox_write
+from pacs.services.inbox import inbox_delete, inbox_name, inbox_write
 from pacs.services.routing import (
     DamagedInstance,
     InstanceHeader,
@@ -168,21 +171,38 @@ def _inbound_fields(header: InstanceHeader) -> dict[str, Any]:
 def _accept(sender: Sender, header: InstanceHeader, data: bytes) -> Received:
     """Hold an analysed instance with its study's collection, or add it to the study filed already.
 
-    The bytes go to the encrypted inbox first (fsynced), then the row naming them commits; a receipt that
-    does not commit, a resend and a late instance leave no inbox file behind.
+    The bytes are written to the encrypted inbox (and fsynced) on another thread while the transaction does
+    its queries; the row naming the file commits only once the file is durable. A receipt that does not
+    commit, a resend and a late instance leave no inbox file behind.
     """
-    held_file = inbox_write(data)
+    held_file = inbox_name()
+    writing = _inbox_writer().submit(inbox_write, data, held_file)
     try:
-        received = _hold(sender, header, data, held_file)
+        received = _hold(sender, header, data, held_file, writing)
     except BaseException:
-        inbox_delete(held_file)
+        _discard(writing, held_file)
         raise
     if received.duplicate or received.status != Status.ACCEPTED or received.late:
-        inbox_delete(held_file)
+        _discard(writing, held_file)
     return received
 
 
-def _hold(sender: Sender, header: InstanceHeader, data: bytes, held_file: str) -> Received:
+@functools.cache
+def _inbox_writer() -> ThreadPoolExecutor:
+    """Threads that write inbox files (encryption, write and fsync release the GIL)."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="dicom-inbox")
+
+
+def _discard(writing: Future[str], held_file: str) -> None:
+    """Delete the file once its write has finished (or failed)."""
+    with contextlib.suppress(Exception):
+        writing.result()
+    inbox_delete(held_file)
+
+
+def _hold(
+    sender: Sender, header: InstanceHeader, data: bytes, held_file: str, writing: Future[str]
+) -> Received:
     """In one transaction: the study's collection (opened if new) and the instance row naming the file."""
     with transaction.atomic():
         held = ReceivedInstance.objects.filter(
@@ -223,7 +243,11 @@ def _hold(sender: Sender, header: InstanceHeader, data: bytes, held_file: str) -
             transaction.on_commit(lambda: inbound_study_release_send(inbound_study_id=collecting.id))
         else:
             InboundStudy.objects.filter(id=collecting.id).update(last_received_at=now)
-        return _record(sender, header, Status.ACCEPTED, len(data), inbound=collecting, held_file=held_file)
+        received = _record(
+            sender, header, Status.ACCEPTED, len(data), inbound=collecting, held_file=held_file
+        )
+        writing.result()  # the file is durable before the row naming it commits (a failed write rolls back)
+        return received
 
 
 def _add_late(sender: Sender, header: InstanceHeader, data: bytes, filed: InboundStudy) -> Received:

@@ -86,3 +86,16 @@ def test_the_sweep_files_a_study_whose_task_was_lost_and_drops_orphan_inbox_file
     inbound = InboundStudy.objects.get()
     assert inbound.state == "released" and inbound.study.source == "dicom"
     assert not (Path(settings.MEDIA_ROOT) / orphan).exists()
+
+
+def test_an_inbox_write_that_fails_leaves_no_row_and_the_error_reaches_the_sender(
+    sender: Sender, settings: Any
+) -> None:
+    from pathlib import Path
+
+    blocked = Path(settings.MEDIA_ROOT) / "dicom-inbox"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_bytes(b"not a folder")  # the inbox cannot be created: every write fails
+    with pytest.raises(OSError):
+        instance_receive(data=fixture("chest_dx_child.dcm"), sender=sender)  # the SCP answers 0xA700
+    assert not ReceivedInstance.objects.exists() and not InboundStudy.objects.exists()
