@@ -5,7 +5,7 @@ What is on disk follows the de-identification rule (no readable identifiers): un
 `dicom-inbox/` in the private media storage, with a key that never enters the database
 (AIRSPACE_DICOM_INBOX_KEY, else one derived from SECRET_KEY). On the filesystem each file is fsynced
 before the receipt commits, so an acknowledged instance survives a crash. Holding the bytes in PostgreSQL
-instead cost ~140 ms per full-resolution instance (WAL of 6 MB); a file costs ~20 ms (bench/dicom.py).
+instead cost ~140 ms per full-resolution instance (WAL of 6 MB); a file ~20 ms, written while the receipt's transaction runs (services/receive.py, bench/dicom.py).
 """
 
 from __future__ import annotations
