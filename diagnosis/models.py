@@ -253,6 +253,8 @@ class Prediction(models.Model):
         related_name="predictions",
     )
     logit = models.FloatField(null=True, blank=True)
+    # Cheap statistics of the analysed image (exposure, contrast, size...), for the input drift alarm.
+    input_stats = models.JSONField(default=dict, blank=True)
     gate_score = models.FloatField(null=True, blank=True)
     flags = models.JSONField(default=list, blank=True)
     heatmap = models.FileField(upload_to=heatmap_upload_path, max_length=255, blank=True)

@@ -23,6 +23,7 @@ from mlcore.errors import BundleError, InvalidImage, RejectedImage
 from mlcore.gate import Gate, gather_evidence
 from mlcore.heatmap import HEATMAP_MAX_SIDE, class_activation_map, heatmap_png
 from mlcore.image import DecodedImage, display_size
+from mlcore.input_drift import input_statistics
 from mlcore.litert import THREADS, LiteRTRunner
 from mlcore.preprocessing import to_model_input
 
@@ -51,6 +52,8 @@ class PredictionResult:
     meta: dict[str, Any] = field(default_factory=dict)
     # The raw model logit, kept so a site can recalibrate from its reads without re-running the model.
     logit: float | None = None
+    # Cheap statistics of the input image (mlcore.input_drift.INPUT_STAT_NAMES), for input drift alarms.
+    input_stats: dict[str, float] = field(default_factory=dict)
 
 
 class Predictor:
@@ -146,7 +149,8 @@ class Predictor:
     ) -> PredictionResult:
         """Gate, calibrate, draw the heatmap and assemble the result."""
         t_heat = time.perf_counter()
-        verdict = self.gate.check(gather_evidence(decoded, x, conv))
+        evidence = gather_evidence(decoded, x, conv)
+        verdict = self.gate.check(evidence)
         if not verdict.accepted:
             raise RejectedImage(verdict.reason, score=verdict.score)
         p = self.calibrated(logit)
@@ -176,6 +180,7 @@ class Predictor:
             image_format=decoded.format,
             meta=dict(decoded.meta),
             logit=logit,
+            input_stats=input_statistics(decoded.width, decoded.height, evidence.stats),
         )
 
 

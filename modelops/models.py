@@ -149,6 +149,7 @@ class DriftAlert(models.Model):
         SENSITIVITY = "sensitivity", "Live sensitivity below the expected interval"
         SPECIFICITY = "specificity", "Live specificity below the expected interval"
         INPUT_DRIFT = "input_drift", "Input distribution drift"
+        IMAGE_DRIFT = "image_drift", "Input image statistics drift"
 
     profile = models.ForeignKey(OperatingProfile, on_delete=models.PROTECT, related_name="alerts")
     kind = models.CharField(max_length=16, choices=Kind.choices)

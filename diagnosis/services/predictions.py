@@ -114,6 +114,7 @@ def prediction_record(
         indeterminate=result.indeterminate,
         operating_profile=operating_profile,
         logit=getattr(result, "logit", None),
+        input_stats=getattr(result, "input_stats", None) or {},
         gate_score=result.gate_score,
         flags=prediction_flags(study=study, image=image, result_flags=result.flags),
         requested_by=study.rerun_requested_by,

@@ -1,6 +1,7 @@
 """Drift alarms: compare what the active profile does live with what justified it, and raise an audited
-admin alert when live sensitivity or specificity against the reads falls below its expected interval, or
-when its output distribution drifts past the PSI threshold (the inputs changed)."""
+admin alert when live sensitivity or specificity against the reads falls below its expected interval, when
+its output distribution drifts past the PSI threshold, or when the images' own statistics drift
+(modelops.services.image_drift)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.utils import timezone
 from audit.services.events import SYSTEM, AuditContext, audit_record
 from diagnosis.models import Prediction
 from modelops.models import DriftAlert, OperatingProfile
+from modelops.services.image_drift import image_drift
 from modelops.services.monitoring import bundle_metadata
 from modelops.services.monitoring_stats import (
     PSI_SIGNIFICANT,
@@ -91,6 +93,9 @@ def _breaches(profile: OperatingProfile, live: dict[str, Any]) -> dict[str, dict
             "threshold": PSI_SIGNIFICANT,
             "n": live["predictions"],
         }
+    images = image_drift(profile)
+    if images is not None and images["drifted"]:
+        found[DriftAlert.Kind.IMAGE_DRIFT] = images
     return found
 
 
