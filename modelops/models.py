@@ -198,3 +198,32 @@ class ServedBundle(models.Model):
 
     def __str__(self) -> str:
         return f"served bundle {self.bundle} ({self.model_version})"
+
+
+class CalibrationRun(models.Model):
+    """An admin's "Calibrate from reads" request, fitted by a worker (the bootstrap takes seconds): pending,
+    running, then done with the proposed (inactive) profile, or failed saying why."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a worker"
+        RUNNING = "running", "Fitting"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    model_version = models.CharField(max_length=64)
+    since = models.DateField(null=True, blank=True)
+    target_sensitivity = models.FloatField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    profile = models.ForeignKey(
+        OperatingProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"calibration #{self.pk} ({self.status})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from modelops.services.calibration_runs import calibration_run
 from modelops.services.drift import drift_check
 from modelops.services.shadow import shadow_score
 
@@ -19,3 +20,16 @@ def shadow_score_task(shadow_id: int, prediction_id: str) -> bool:
 def drift_check_task() -> int:
     """Raise the drift alarms the live figures call for; how many were raised."""
     return len(drift_check())
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=2,
+    max_retries=5,
+    soft_time_limit=300,
+    time_limit=330,
+)
+def calibration_run_task(run_id: int) -> bool:
+    """Fit an admin's "Calibrate from reads" request; a redelivery finds it claimed and does nothing."""
+    return calibration_run(run_id=run_id) is not None

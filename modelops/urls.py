@@ -10,6 +10,7 @@ urlpatterns = [
     path("model/", model_card.model_card, name="model-card"),
     path("model/report/<str:name>", model_card.model_report_file, name="model-report-file"),
     path("model/calibrate/", profiles.profile_calibrate, name="model-calibrate"),
+    path("model/calibrations/<int:pk>/", profiles.calibration_detail, name="model-calibration"),
     path("model/profiles/<int:pk>/", profiles.profile_detail, name="model-profile"),
     path("model/profiles/<int:pk>/activate/", profiles.profile_activate_view, name="model-profile-activate"),
     path("model/shadow/", shadow.shadow_page, name="model-shadow"),

@@ -6,14 +6,15 @@ import datetime as dt
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from audit.services.events import ctx
 from mlcore import BundleError
-from mlcore.site_calibration import FitSettings
-from modelops.selectors import active_bundle, profile_get
-from modelops.services.calibration import figures_table, reads_from_reviews, site_calibration_propose
+from modelops.models import CalibrationRun
+from modelops.selectors import profile_get
+from modelops.services.calibration import figures_table
+from modelops.services.calibration_runs import calibration_request
 from modelops.services.profiles import activation_blocker, profile_activate
 from portal.errors import DomainError
 from portal.roles import Role, role_required
@@ -35,22 +36,25 @@ def _calibration_input(request: HttpRequest) -> tuple[dt.date | None, float]:
 @role_required(Role.ADMIN)
 @require_POST
 def profile_calibrate(request: HttpRequest) -> HttpResponse:
-    """Fit a profile on the signed reads and open it for review (stored inactive; audited)."""
+    """Queue a fit on the signed reads (a worker does it) and open its page, which waits for the figures."""
     try:
         since, target = _calibration_input(request)
-        bundle = active_bundle()
-        reads = reads_from_reviews(bundle=bundle, since=since)
-        profile = site_calibration_propose(
-            bundle=bundle,
-            reads=reads,
-            settings=FitSettings(target_sensitivity=target),
-            user=request.user,
-            context=ctx(request),
+        run = calibration_request(
+            user=request.user, since=since, target_sensitivity=target, context=ctx(request)
         )
     except (DomainError, BundleError) as exc:
         messages.error(request, getattr(exc, "message", str(exc)))
         return redirect("model-card")
-    return redirect("model-profile", pk=profile.pk)
+    return redirect("model-calibration", pk=run.pk)
+
+
+@role_required(Role.ADMIN)
+def calibration_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A calibration request: pending (the page refreshes itself), then its profile's figures, or why not."""
+    run = get_object_or_404(CalibrationRun, pk=pk)
+    if run.status == CalibrationRun.Status.DONE and run.profile_id:
+        return redirect("model-profile", pk=run.profile_id)
+    return render(request, "modelops/calibration_run.html", {"run": run})
 
 
 @role_required(Role.ADMIN)

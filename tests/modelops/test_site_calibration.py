@@ -21,7 +21,8 @@ from mlcore.site_calibration import (
     fit_temperature_bias,
     patient_folds,
 )
-from modelops.models import OperatingProfile
+from modelops.models import CalibrationRun, OperatingProfile
+from modelops.services.calibration_runs import calibration_run
 from modelops.services.profiles import profile_active
 from reading.services.reviews import review_submit
 from tests.conftest import FIXTURE_XRAYS
@@ -174,7 +175,9 @@ def test_site_calibrate_on_a_labelled_folder(admin_user):
 
 
 @pytest.mark.django_db
-def test_the_model_page_calibrates_shows_the_figures_then_activates_on_confirm(site_reads, admin_user, carol):
+def test_the_model_page_calibrates_shows_the_figures_then_activates_on_confirm(
+    site_reads, admin_user, carol, django_capture_on_commit_callbacks
+):
     from django.urls import reverse
 
     from tests.fixtures.pages import assert_no_inline_code, client_for, html
@@ -185,8 +188,22 @@ def test_the_model_page_calibrates_shows_the_figures_then_activates_on_confirm(s
     assert "Calibrate from reads" not in html(client_for(carol).get(reverse("model-card")))
     # Any other role is refused every step.
     assert client_for(carol).post(reverse("model-calibrate")).status_code == 403
-    response = admin.post(reverse("model-calibrate"), {"target_sensitivity": "0.95", "since": ""})
+    # The button queues the fit for a worker (never inside the web request) and opens a page that waits.
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        response = admin.post(reverse("model-calibrate"), {"target_sensitivity": "0.95", "since": ""})
+    run = CalibrationRun.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("model-calibration", args=[run.pk])
+    assert any("calibration_request" in c.__qualname__ for c in queued)
+    assert not OperatingProfile.objects.filter(source="reviews").exists()
+    waiting = html(admin.get(response["Location"]))
+    assert "Waiting for a worker" in waiting and 'http-equiv="refresh"' in waiting
+    assert_no_inline_code(waiting)
+    assert client_for(carol).get(response["Location"]).status_code == 403
+    calibration_run(run_id=run.pk)  # what the worker's task does
+    assert calibration_run(run_id=run.pk) is None  # a redelivered message: already taken
     proposed = OperatingProfile.objects.get(source="reviews")
+    assert CalibrationRun.objects.get().profile == proposed
+    response = admin.get(reverse("model-calibration", args=[run.pk]))
     assert response.status_code == 302 and response["Location"] == reverse(
         "model-profile", args=[proposed.pk]
     )
@@ -214,6 +231,36 @@ def test_the_model_page_explains_a_refused_calibration(admin_user):
     admin = client_for(admin_user)
     response = admin.post(reverse("model-calibrate"), {"target_sensitivity": "2"}, follow=True)
     assert "target sensitivity must be at least 0.5" in html(response)
-    response = admin.post(reverse("model-calibrate"), {"target_sensitivity": "0.95"}, follow=True)
-    assert f"at least {MIN_PER_CLASS} NORMAL and {MIN_PER_CLASS} PNEUMONIA reads" in html(response)
+    response = admin.post(reverse("model-calibrate"), {"target_sensitivity": "0.95"})
+    calibration_run(run_id=CalibrationRun.objects.get().pk)
+    page = html(admin.get(response["Location"]))
+    assert f"at least {MIN_PER_CLASS} NORMAL and {MIN_PER_CLASS} PNEUMONIA reads" in page and "Failed" in page
+    assert 'http-equiv="refresh"' not in page
     assert not OperatingProfile.objects.exclude(source="bundle").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_the_calibrate_button_is_fitted_by_the_real_worker_while_the_page_waits(
+    site_reads, celery_worker, admin_user
+):
+    import time
+
+    from django.urls import reverse
+
+    from tests.fixtures.pages import client_for, html
+
+    admin = client_for(admin_user)
+    response = admin.post(reverse("model-calibrate"), {"target_sensitivity": "0.95"})
+    run = CalibrationRun.objects.get()
+    assert response.status_code == 302 and run.status in ("pending", "running", "done")
+    deadline = time.monotonic() + 120
+    while CalibrationRun.objects.get().status in ("pending", "running"):
+        assert time.monotonic() < deadline, "the worker never fitted the calibration"
+        time.sleep(0.3)
+    run = CalibrationRun.objects.get()
+    assert run.status == "done" and run.profile.source == "reviews" and not run.profile.active
+    assert run.profile.created_by == admin_user and run.finished_at > run.created_at
+    followed = admin.get(reverse("model-calibration", args=[run.pk]), follow=True)
+    assert "Before and after, out of sample" in html(followed)
+    assert AuditEvent.objects.filter(action="calibration.request", actor=admin_user).exists()
