@@ -12,9 +12,9 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.utils import import_from_settings
 
 from audit.services.events import AuditContext
-from portal.roles import Role, roles_of
-from sso.config import local_login_policy, sso_enabled, sso_settings
+from sso.config import sso_enabled, sso_settings
 from sso.discovery import ENDPOINT_FIELDS, endpoint
+from sso.local_login import password_signs_in
 
 BACKEND_PATH = "sso.backends.OidcBackend"
 logger = logging.getLogger(__name__)
@@ -130,11 +130,4 @@ class LocalPasswordBackend(ModelBackend):
 
     def user_can_authenticate(self, user: Any) -> bool:
         """Active, and allowed a password by the local-login policy."""
-        if not super().user_can_authenticate(user):
-            return False
-        policy = local_login_policy()
-        if policy == "all":
-            return True
-        if policy == "admins":
-            return bool(user.is_superuser) or Role.ADMIN in roles_of(user)
-        return False
+        return super().user_can_authenticate(user) and password_signs_in(user)

@@ -9,6 +9,8 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from sso.local_login import password_refusal
+
 
 def password_reset_link(*, user: User, base_url: str) -> str:
     """A link that sets the user's password once (the token dies with any password change or login)."""
@@ -22,16 +24,18 @@ def password_reset_email(*, user_id: int, base_url: str) -> bool:
     user = User.objects.filter(pk=user_id, is_active=True).exclude(email="").first()
     if user is None:
         return False
-    body = "\n".join(
-        [
-            f"Hello {user.get_full_name() or user.get_username()},",
-            "",
-            "An Airspace administrator sent you this link to set your password:",
-            password_reset_link(user=user, base_url=base_url),
-            "",
-            f"Your username is {user.get_username()}. The link works once and expires in a few days.",
-            "If you did not expect it, tell your administrator.",
-        ]
-    )
+    lines = [
+        f"Hello {user.get_full_name() or user.get_username()},",
+        "",
+        "An Airspace administrator sent you this link to set your password:",
+        password_reset_link(user=user, base_url=base_url),
+        "",
+        f"Your username is {user.get_username()}. The link works once and expires in a few days.",
+        "If you did not expect it, tell your administrator.",
+    ]
+    refusal = password_refusal(user)  # read when sending: the policy or the roles may have changed since
+    if refusal:
+        lines[2:2] = ["Note: a password will not sign you in today. " + refusal, ""]
+    body = "\n".join(lines)
     send_mail("Airspace: set your password", body, None, [user.email], fail_silently=False)
     return True

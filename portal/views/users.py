@@ -17,6 +17,7 @@ from portal.query_params import bool_param, choice_param, int_param
 from portal.roles import Role, role_required
 from portal.selectors import user_get, user_list, user_roles
 from portal.services import users as services
+from sso.local_login import password_refusal
 
 
 def _fields(data: dict[str, Any]) -> services.UserFields:
@@ -71,7 +72,10 @@ def user_create(request: HttpRequest) -> HttpResponse:
         except DomainError as exc:
             _form_errors(form, exc)
         else:
-            messages.success(request, f"Created {account.username}. Send them a link to set a password.")
+            refusal = password_refusal(account)
+            messages.success(
+                request, f"Created {account.username}. " + (refusal or "Send them a link to set a password.")
+            )
             return redirect("user-edit", pk=account.pk)
     return render(request, "portal/user_form.html", {"form": form, "account": None}, status=_status(form))
 
@@ -103,7 +107,12 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Saved {account.username}.")
             return redirect("user-edit", pk=account.pk)
-    context = {"form": form, "account": account, "roles_held": user_roles(account)}
+    context = {
+        "form": form,
+        "account": account,
+        "roles_held": user_roles(account),
+        "password_refusal": password_refusal(account),
+    }
     return render(request, "portal/user_form.html", context, status=_status(form))
 
 
@@ -142,5 +151,8 @@ def user_password_reset(request: HttpRequest, pk: int) -> HttpResponse:
 
     def act(u: Any) -> None:
         services.password_reset_send(actor=request.user, user=u, base_url=base_url, context=ctx(request))
+        refusal = password_refusal(u)  # sent all the same: the admin may be about to make it an admin
+        if refusal:
+            messages.warning(request, f"The link will not let {u.username} sign in today. {refusal}")
 
     return _act(request, pk, act, "A link to set a password is on its way to {}.")

@@ -23,8 +23,8 @@ def cardiology():
     return Department.objects.create(name="Cardiology")
 
 
-def create(client, **data):
-    return client.post("/users/new/", {"first_name": "", "last_name": "", "email": "", **data})
+def create(client, follow=False, **data):
+    return client.post("/users/new/", {"first_name": "", "last_name": "", "email": "", **data}, follow=follow)
 
 
 def test_only_admins_reach_user_management(client, alice, carol, nobody, admin_user):
@@ -166,3 +166,58 @@ def test_no_link_for_an_account_without_email(client, admin_user, carol):
     response = client.post(f"/users/{carol.pk}/password-reset/", follow=True)
     assert "no email address" in response.content.decode()
     assert not AuditEvent.objects.filter(action="user.password_reset_sent").exists()
+
+
+@pytest.fixture
+def sso_site(settings):
+    """Single sign-on configured (no provider is contacted: only the settings are read)."""
+    settings.OIDC_RP_CLIENT_ID = "airspace"
+    settings.AIRSPACE_OIDC_ISSUER = "https://idp.hospital.example"
+    settings.AIRSPACE_OIDC_PROVIDER_NAME = "Hospital SSO"
+    return settings
+
+
+def _rita(admin_user, roles=("radiologist",)):
+    fields = UserFields(first_name="Rita", last_name="", email="rita@h.example", roles=roles, department=None)
+    return user_create(actor=admin_user, username="rita", fields=fields)
+
+
+@pytest.mark.parametrize("policy", ["admins", "off"])
+def test_a_reset_link_that_cannot_sign_in_is_flagged_on_the_page_the_flash_and_the_email(
+    client, admin_user, sso_site, policy, django_capture_on_commit_callbacks
+):
+    sso_site.AIRSPACE_LOCAL_LOGIN = policy
+    rita = _rita(admin_user)
+    client.force_login(admin_user, backend="sso.backends.OidcBackend")  # the admin came in through SSO
+    page = client.get(f"/users/{rita.pk}/").content.decode()
+    assert 'id="reset-useless"' in page and f"AIRSPACE_LOCAL_LOGIN={policy}" in page
+    assert "Hospital SSO" in page
+    with django_capture_on_commit_callbacks(execute=False):
+        sent = client.post(f"/users/{rita.pk}/password-reset/", follow=True).content.decode()
+    assert "The link will not let rita sign in today." in sent and "on its way to rita" in sent
+    assert AuditEvent.objects.filter(action="user.password_reset_sent", object_id=str(rita.pk)).exists()
+    assert password_reset_email(user_id=rita.pk, base_url="http://testserver/")
+    body = mail.outbox[0].body
+    assert "Note: a password will not sign you in today." in body and f"AIRSPACE_LOCAL_LOGIN={policy}" in body
+    assert "http://testserver/password/set/" in body  # still sent: the admin may be about to change it
+
+
+def test_no_warning_where_the_password_signs_in(client, admin_user, sso_site):
+    sso_site.AIRSPACE_LOCAL_LOGIN = "admins"
+    root = _rita(admin_user, roles=("admin",))  # a break-glass account keeps its password under `admins`
+    client.force_login(admin_user)
+    assert 'id="reset-useless"' not in client.get(f"/users/{root.pk}/").content.decode()
+    sso_site.AIRSPACE_LOCAL_LOGIN = "all"
+    radiologist = User.objects.get(pk=root.pk)
+    radiologist.groups.clear()
+    assert 'id="reset-useless"' not in client.get(f"/users/{radiologist.pk}/").content.decode()
+    assert password_reset_email(user_id=root.pk, base_url="http://testserver/")
+    assert "Note:" not in mail.outbox[0].body
+
+
+def test_creating_an_sso_user_says_they_sign_in_with_sso_not_a_password(client, admin_user, sso_site):
+    sso_site.AIRSPACE_LOCAL_LOGIN = "admins"
+    client.force_login(admin_user)
+    created = create(client, username="sam", roles=["clinician"], follow=True).content.decode()
+    assert "Created sam. This site signs in with Hospital SSO" in created
+    assert "Send them a link to set a password." not in created
