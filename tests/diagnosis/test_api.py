@@ -216,3 +216,24 @@ def test_no_role_user_gets_403_and_anonymous_401(api, nobody):
         response = api.get(url)
         assert response.status_code == 403, url
         assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_an_api_upload_reads_its_caller_once_and_nothing_back(api, alice, xray_bytes):
+    """#17 load: the token, user, staff profile and roles come in one query (PostgreSQL), the 201 is built
+    from the rows written (no image or delivery re-read), and the whole upload stays at 9 statements."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    token = api.post("/api/v1/auth/token/", {"username": "alice", "password": "correct-horse-battery"})
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token.json()['token']}")
+    assert upload(api, xray_bytes).status_code == 201  # the patient exists from here on
+    with CaptureQueriesContext(connection) as queries:
+        response = upload(api, xray_bytes)
+    assert response.status_code == 201 and response.json()["images"][0]["sha256"]
+    statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert sum('FROM "knox_authtoken"' in sql for sql in statements) == 1
+    assert not any(sql.startswith("SELECT") and 'FROM "diagnosis_image"' in sql for sql in statements)
+    assert not any('FROM "diagnosis_staffprofile"' in sql for sql in statements)
+    if connection.vendor == "postgresql":  # roles ride on the token query (ArraySubquery)
+        assert not any(sql.startswith('SELECT "auth_group"') for sql in statements)
+        assert len(statements) <= 9, statements
