@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from audit.services.events import audit_read, ctx
-from notifications.selectors import notification_get, notification_list
+from notifications.selectors import notification_get, notification_list, unread_count
 from notifications.services.notifications import notification_mark_read, notifications_mark_all_read
 from portal.roles import ANY_ROLE, role_required
 
@@ -26,6 +26,19 @@ def notifications_page(request: HttpRequest) -> HttpResponse:
         actor=request.user, action="notification.list", object_type="study", ids=ids, context=ctx(request)
     )
     return render(request, "notifications/list.html", {"page": page, "notifications": page.object_list})
+
+
+@role_required(*ANY_ROLE)
+@require_GET
+def notifications_unread_count(request: HttpRequest) -> HttpResponse:
+    """The bell's number, polled by every page while its tab is visible (app.js).
+
+    Not audited: a count of one's own unread notifications names no study or patient (the page that
+    draws the bell is not audited for it either), and a poll every 30 s per open tab would drown the log.
+    """
+    response = JsonResponse({"unread": unread_count(user=request.user)})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @role_required(*ANY_ROLE)

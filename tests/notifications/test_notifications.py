@@ -276,3 +276,20 @@ def test_the_bell_costs_no_query_on_fragments_that_do_not_draw_it(client, alice,
         engines["django"].from_string("<p>fragment</p>").render({**context}, request)
     with django_assert_num_queries(1):
         assert str(context["unread_notifications"]) == "0"
+
+
+def test_the_polled_unread_count_is_your_own_and_refused_without_a_role(client, signed, alice, bob, nobody):
+    client.force_login(alice)
+    answer = client.get("/notifications/unread-count/")
+    assert answer.status_code == 200 and answer.json() == {"unread": 1}
+    assert answer["Cache-Control"] == "no-store"
+    client.force_login(bob)  # another clinician: Alice's notification is not his
+    assert client.get("/notifications/unread-count/").json() == {"unread": 0}
+    assert client.post("/notifications/unread-count/").status_code == 405
+    client.force_login(nobody)
+    assert client.get("/notifications/unread-count/").status_code == 403
+    client.logout()
+    assert client.get("/notifications/unread-count/").status_code == 302  # to the login page
+    Notification.objects.update(read_at=timezone.now())
+    client.force_login(alice)
+    assert client.get("/notifications/unread-count/").json() == {"unread": 0}

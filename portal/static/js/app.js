@@ -76,6 +76,42 @@ function refreshRow(row) {
     });
 }
 
+// The bell: its unread count is polled every 30 s while the tab is visible, and at once when it becomes
+// visible again; a hidden tab asks nothing. A refusal (signed out, role removed) stops the polling.
+const BELL_POLL_MS = 30000;
+function pollBell() {
+  const bell = document.getElementById("bell");
+  if (!bell || !bell.dataset.countUrl) return;
+  const count = bell.querySelector("[data-unread]");
+  let timer = null;
+  let stopped = false;
+  const show = (unread) => {
+    const before = parseInt(count.dataset.unread, 10) || 0;
+    count.dataset.unread = String(unread);
+    count.textContent = String(unread);
+    bell.classList.toggle("bell-unread", unread > 0);
+    if (unread > before) announce(`${unread} unread notification${unread === 1 ? "" : "s"}`);
+  };
+  const refresh = () => fetch(bell.dataset.countUrl, { credentials: "same-origin", headers: { "X-Requested-With": "fetch", Accept: "application/json" } })
+    .then((r) => {
+      const json = (r.headers.get("content-type") || "").includes("application/json");
+      if (!r.ok || r.redirected || !json) { stopped = true; return null; }
+      return r.json();
+    })
+    .then((data) => { if (data && Number.isInteger(data.unread)) show(data.unread); })
+    .catch(() => {}); // offline for a moment: the next tick tries again
+  const schedule = () => {
+    window.clearTimeout(timer);
+    if (stopped || document.visibilityState !== "visible") return;
+    timer = window.setTimeout(() => refresh().finally(schedule), BELL_POLL_MS);
+  };
+  document.addEventListener("visibilitychange", () => {
+    window.clearTimeout(timer);
+    if (document.visibilityState === "visible" && !stopped) refresh().finally(schedule);
+  });
+  schedule();
+}
+
 // Probability bars: widths come from data attributes (style attributes are blocked by the CSP).
 function drawBars() {
   document.querySelectorAll("[data-probability]").forEach((bar) => {
@@ -129,4 +165,5 @@ document.addEventListener("DOMContentLoaded", () => {
   document.body.classList.add("js");
   setupPage();
   pollStatuses();
+  pollBell();
 });
