@@ -111,7 +111,9 @@ def test_a_promoted_bundle_serves_the_next_upload_on_a_running_worker_and_rollba
     assert api.get(f"/api/v1/studies/{first}/").json()["prediction"]["model_version"] == shipped
     # Promote: one audited click; the same running worker predicts the next upload with the candidate.
     shadow = ShadowRun.objects.get()
+    assert f"serve bundle {candidate_bundle} from the next study" in html(admin.get(reverse("model-shadow")))
     assert admin.post(reverse("model-shadow-promote", args=[shadow.pk])).status_code == 302
+    assert f"Roll back to {shipped}" in html(admin.get(reverse("model-shadow")))
     assert ServedBundle.objects.get(active=True).model_version == "airspace-cnn-cand-2"
     assert api.get("/api/v1/model/").json()["version"] == "airspace-cnn-cand-2"
     assert admin.get("/healthz").json()["model_version"] == "airspace-cnn-cand-2"
