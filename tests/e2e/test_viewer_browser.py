@@ -241,6 +241,76 @@ def test_reading_session_worklist_prior_side_by_side_window_and_sign(
     assert not page.js_errors
 
 
+# Each pane's view, and the image point (as a fraction of the film) under its stage's centre and corners:
+# linked panes must agree on both, so the same anatomy sits at the same place on screen.
+PANE_GEOMETRY = """() => window.airspace.viewerPanes.map((p) => {
+  const [w, h] = [p.stage.clientWidth, p.stage.clientHeight];
+  const at = (x, y) => { const q = p.toImage(x, y); return [+(q.x / p.w).toFixed(6), +(q.y / p.h).toFixed(6)]; };
+  return { view: { ...p.view }, transform: p.layer.style.transform,
+           points: [at(w / 2, h / 2), at(0, 0), at(w, h)] };
+})"""
+
+
+def pane_geometry(page: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    current, prior = page.evaluate(PANE_GEOMETRY)
+    return current, prior
+
+
+def wheel_and_drag(page: Any, pane: str, *, notches: int, drag: tuple[int, int]) -> None:
+    """Zoom in with the mouse wheel around a point off-centre, then drag to pan (the default tool)."""
+    box = page.locator(pane).bounding_box()
+    x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4
+    page.mouse.move(x, y)
+    for _ in range(notches):
+        page.mouse.wheel(0, -100)
+    page.mouse.down()
+    page.mouse.move(x + drag[0], y + drag[1], steps=5)
+    page.mouse.up()
+
+
+def test_comparison_panes_zoom_and_pan_together_by_mouse_either_way_until_unlinked(
+    page: Any, alice: Any, carol: Any
+) -> None:
+    prior, current = patient_with_two_films(created_by=alice)
+    login(page, "carol")
+    page.goto(f"/studies/{current.id}/?compare={prior.id}")
+    wait_full(page, CURRENT_PANE)
+    wait_full(page, PRIOR_PANE)
+    link = page.get_by_label("Link zoom and pan")
+    assert link.is_checked()  # linked from the start
+    start_current, start_prior = pane_geometry(page)
+    assert start_current["points"] == start_prior["points"]
+
+    # 1. Wheel and drag on the prior: the current film follows, to the same view and the same image points.
+    wheel_and_drag(page, PRIOR_PANE, notches=4, drag=(-60, -40))
+    moved_current, moved_prior = pane_geometry(page)
+    assert moved_prior["view"] != start_prior["view"] and moved_prior["view"]["rel"] > 1.7
+    assert moved_current["view"] == moved_prior["view"]
+    assert moved_current["points"] == moved_prior["points"]
+
+    # 2. And the other way: the current film leads, the prior follows.
+    wheel_and_drag(page, CURRENT_PANE, notches=2, drag=(80, 30))
+    led_current, led_prior = pane_geometry(page)
+    assert led_current["view"] != moved_current["view"]
+    assert led_prior["view"] == led_current["view"] and led_prior["points"] == led_current["points"]
+    shot(page, "viewer-04-linked-zoom-pan", full_page=False)
+
+    # 3. Unlinked ("l" or the box): the current film moves alone and the prior stays where it was.
+    page.locator(CURRENT_PANE).focus()
+    page.keyboard.press("l")
+    assert not link.is_checked()
+    wheel_and_drag(page, CURRENT_PANE, notches=3, drag=(-100, 0))
+    alone_current, alone_prior = pane_geometry(page)
+    assert alone_current["view"] != led_current["view"] and alone_prior == led_prior
+
+    # 4. Linked again: the prior joins the pane that was in use, at once.
+    link.check()
+    joined_current, joined_prior = pane_geometry(page)
+    assert joined_current["view"] == alone_current["view"] == joined_prior["view"]
+    assert joined_prior["points"] == joined_current["points"]
+    assert not page.js_errors
+
+
 def test_a_3000_px_film_shows_its_preview_first_then_full_resolution(
     page: Any, alice: Any, carol: Any
 ) -> None:

@@ -404,6 +404,16 @@ window.airspace = window.airspace || {};
     bar.querySelector("[data-help]").addEventListener("click", toggleHelp);
   }
 
+  // Linked panes share one view (zoom relative to fit, the image point at the centre); linking again brings
+  // the others to the pane in use.
+  function toggleLink() {
+    const box = control("[data-link]");
+    if (!box) return;
+    box.checked = !box.checked;
+    afterView(activePane);
+    say(box.checked ? "Zoom and pan linked" : "Zoom and pan unlinked");
+  }
+
   function toggleInvert(pane) {
     if (!pane.data) return;
     pane.wl.invert = !pane.wl.invert;
@@ -495,6 +505,7 @@ window.airspace = window.airspace || {};
       else if (key === "f") { pane.view = { rel: 1, cx: 0.5, cy: 0.5 }; afterView(pane); }
       else if (key === "0") resetPane(pane);
       else if (key === "i") toggleInvert(pane);
+      else if (key === "l" && control("[data-link]")) toggleLink();
       else if (key === "w") setMode("window");
       else if (key === "m") setMode("measure");
       else if (key === "p") setMode("pan");
