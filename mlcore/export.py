@@ -2,6 +2,7 @@
 
     python -m mlcore.export models/airspace-cnn-1.0.0 [--skip-gate-eval] [--negatives ../shared/data/not_cxr]
     python -m mlcore.export models/airspace-cnn-1.0.0 --gate-only [--negatives DIR [--merge-negatives]]
+    python -m mlcore.export models/airspace-cnn-1.0.0 --model-only
 
 Re-run whenever model.keras changes: serving.json records the model.keras sha256 it was built from and the
 predictor refuses stale artifacts. TensorFlow is imported here (offline), never by the serving path.
@@ -23,13 +24,8 @@ import numpy as np
 from mlcore.bundle import ServingManifest, file_sha256, load_bundle, resolve_bundle_dir, write_serving
 from mlcore.config import PROJECT_ROOT
 from mlcore.decoding import decode_image
-from mlcore.gate_fit import (
-    NEGATIVES_FILE,
-    RealSet,
-    collect_real_set,
-    evaluate_gate_rates,
-    fit_gate_for_bundle,
-)
+from mlcore.gate_fit import evaluate_gate_rates, fit_gate_for_bundle
+from mlcore.gate_real import NEGATIVES_FILE, RealSet, collect_real_set
 from mlcore.litert import LiteRTRunner
 from mlcore.preprocessing import to_model_input
 
@@ -38,9 +34,14 @@ ARTIFACTS = ("model.tflite", "head.npz", "gate.npz")
 
 
 def serving_model(model: Any) -> Any:
-    """The same weights with two outputs, [logit, last_conv], so one pass gives probability and CAM."""
+    """The same weights with outputs [logit, last_conv] and, for the single-scale head, the 20x20 Grad-CAM
+    map (mlcore.gradcam), so one pass gives probability, gate features and heatmap."""
     import keras
 
+    from mlcore.gradcam import gradcam_model, supports_gradcam
+
+    if supports_gradcam(model):
+        return gradcam_model(model)
     return keras.Model(model.input, [model.get_layer("logit").output, model.get_layer("last_conv").output])
 
 
@@ -59,7 +60,7 @@ def load_keras(bundle_dir: Path) -> Any:
 
 
 def convert_to_litert(model: Any) -> bytes:
-    """Float32 LiteRT flatbuffer of the two-output serving model (no quantisation)."""
+    """Float32 LiteRT flatbuffer of the serving model (no quantisation)."""
     import tensorflow as tf
 
     converter = tf.lite.TFLiteConverter.from_keras_model(serving_model(model))
@@ -136,12 +137,7 @@ def export_bundle(
     (gate_negatives.npz), which the gate's contrast component is then fitted with.
     """
     metadata = load_bundle(bundle_dir, serving=False).metadata
-    model = load_keras(bundle_dir)
-    (bundle_dir / "model.tflite").write_bytes(convert_to_litert(model))
-    save_head(model, bundle_dir / "head.npz")
-    parity = measure_parity(model, bundle_dir / "model.tflite", metadata.temperature)
-    if parity["max_abs_dp"] > PARITY_TOLERANCE:
-        raise SystemExit(f"LiteRT export fails parity: {parity}")
+    model, parity = _export_model(bundle_dir, metadata)
     if negatives is not None:
         collect_real_set(LiteRTRunner(bundle_dir / "model.tflite"), negatives).save(
             bundle_dir / NEGATIVES_FILE
@@ -160,6 +156,37 @@ def export_bundle(
         gate=gate_info,
         code_revision=code_revision(),
         built_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    write_serving(bundle_dir, serving)
+    return serving.to_dict()
+
+
+def _export_model(bundle_dir: Path, metadata: Any) -> tuple[Any, dict[str, float]]:
+    """Write model.tflite and head.npz and check the export's logits against Keras; (model, parity)."""
+    model = load_keras(bundle_dir)
+    (bundle_dir / "model.tflite").write_bytes(convert_to_litert(model))
+    save_head(model, bundle_dir / "head.npz")
+    parity = measure_parity(model, bundle_dir / "model.tflite", metadata.temperature)
+    if parity["max_abs_dp"] > PARITY_TOLERANCE:
+        raise SystemExit(f"LiteRT export fails parity: {parity}")
+    return model, parity
+
+
+def reexport_model(bundle_dir: Path) -> dict[str, Any]:
+    """Rebuild only model.tflite and head.npz of an exported bundle (e.g. to add the Grad-CAM output);
+    the gate is kept: its evidence (last_conv) is the same tensor of the same weights."""
+    bundle = load_bundle(bundle_dir)
+    if bundle.serving is None:
+        raise SystemExit(f"{bundle_dir} has no serving.json: run a full export first")
+    model, parity = _export_model(bundle_dir, bundle.metadata)
+    artifacts = {name: file_sha256(bundle_dir / name) for name in ARTIFACTS}
+    timing = time_backends(model, bundle_dir / "model.tflite")
+    serving = replace(
+        bundle.serving,
+        artifacts=artifacts,
+        parity=parity,
+        backend_timing=timing,
+        code_revision=code_revision(),
     )
     write_serving(bundle_dir, serving)
     return serving.to_dict()
@@ -198,9 +225,14 @@ def main() -> None:
         "--gate-only", action="store_true", help="refit only the gate (keeps the model artifacts)"
     )
     parser.add_argument("--merge-negatives", action="store_true", help="add --negatives to the stored ones")
+    parser.add_argument(
+        "--model-only", action="store_true", help="rebuild only model.tflite and head.npz (keeps the gate)"
+    )
     args = parser.parse_args()
     bundle_dir = resolve_bundle_dir(args.bundle)
-    if args.gate_only:
+    if args.model_only:
+        serving = reexport_model(bundle_dir)
+    elif args.gate_only:
         if args.negatives is not None:
             collect_negatives(bundle_dir, args.negatives, merge=args.merge_negatives)
         serving = refit_gate(bundle_dir)

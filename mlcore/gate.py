@@ -7,6 +7,9 @@ Every threshold is set on chest X-rays only (held-out patients' images); no nega
 3. contrast: a regularised logistic direction in (features, layout, statistics) separating chest X-rays
    from negatives (synthetic photos, documents and textures, plus real CT/MR/ultrasound/other radiographs
    gathered from package registries); negatives only orient it, its threshold is a chest X-ray quantile;
+3b. appearance: the same kind of direction in model-free image features (mlcore.gate_appearance:
+   histogram, edge orientations, row/column profiles, edge density) and the statistics, which separate
+   limb and dental radiographs from chest films where the model's features do not;
 4. image statistics of the decoded image (colour, shape, brightness, edges, left-right symmetry), each
    compared with the range seen on chest X-rays;
 5. DICOM modality: only projection radiography (CR/DX/DR) is read.
@@ -24,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from mlcore.gate_appearance import appearance_vector
 from mlcore.image import DecodedImage
 
 STAT_NAMES = ("log_aspect", "mean", "std", "white_fraction", "black_fraction", "edges", "symmetry", "entropy")
@@ -42,7 +46,7 @@ REASONS = {
     "(CR/DX).",
 }
 _REASON_PRIORITY = ("colorfulness", "log_aspect", "white_fraction", "black_fraction", "edges", "entropy",
-                    "mean", "std", "symmetry", "layout", "contrast", "deep")  # fmt: skip
+                    "mean", "std", "symmetry", "layout", "appearance", "contrast", "deep")  # fmt: skip
 _DOCUMENT_STATS = {"mean", "std", "white_fraction", "black_fraction", "edges", "entropy", "symmetry"}
 
 
@@ -66,6 +70,8 @@ class Evidence:
     layout: np.ndarray  # layout_vector: where bright and dark sit
     colorfulness: float
     meta: dict[str, Any]
+    # gate_appearance.appearance_vector; None for negatives stored before it existed (vectors only).
+    appearance: np.ndarray | None = None
 
 
 def gather_evidence(decoded: DecodedImage, x: np.ndarray, last_conv: np.ndarray) -> Evidence:
@@ -76,12 +82,20 @@ def gather_evidence(decoded: DecodedImage, x: np.ndarray, last_conv: np.ndarray)
         layout=layout_vector(x),
         colorfulness=decoded.colorfulness,
         meta=decoded.meta,
+        appearance=appearance_vector(x),
     )
 
 
 def contrast_vector(evidence: Evidence) -> np.ndarray:
     """What the contrast component reads: GAP features, layout and image statistics, concatenated."""
     return np.concatenate([evidence.features, evidence.layout, evidence.stats]).astype(np.float64)
+
+
+def appearance_contrast_vector(evidence: Evidence) -> np.ndarray:
+    """What the appearance component reads: the appearance vector and the image statistics."""
+    if evidence.appearance is None:
+        raise ValueError("evidence without an appearance vector")
+    return np.concatenate([evidence.appearance, evidence.stats]).astype(np.float64)
 
 
 def layout_vector(x: np.ndarray) -> np.ndarray:
@@ -158,6 +172,19 @@ class Contrast:
 _CONTRAST_FIELDS = ("mean", "scale", "weights", "bias", "centre", "threshold")
 
 
+def _load_contrast(z: Any, prefix: str) -> Contrast | None:
+    """A Contrast stored under `prefix_*` in gate.npz, or None when the gate predates it."""
+    if f"{prefix}_weights" not in z:
+        return None
+    values = {f: z[f"{prefix}_{f}"] for f in _CONTRAST_FIELDS}
+    return Contrast(
+        values["mean"].astype(np.float64),
+        values["scale"].astype(np.float64),
+        values["weights"].astype(np.float64),
+        *(float(values[f]) for f in ("bias", "centre", "threshold")),
+    )
+
+
 @dataclass(frozen=True)
 class Gate:
     """Fitted gate parameters (stored in the bundle as gate.npz)."""
@@ -167,6 +194,7 @@ class Gate:
     stat_low: np.ndarray
     stat_high: np.ndarray
     contrast: Contrast | None = None  # absent in gates fitted before it existed
+    appearance: Contrast | None = None  # likewise
 
     @classmethod
     def load(cls, path: Path) -> Gate:
@@ -176,16 +204,8 @@ class Gate:
                 Gaussian(z[f"{n}_mean"], z[f"{n}_precision"], float(z[f"{n}_threshold"]))
                 for n in ("deep", "layout")
             )
-            contrast = None
-            if "contrast_weights" in z:
-                values = {f: z[f"contrast_{f}"] for f in _CONTRAST_FIELDS}
-                contrast = Contrast(
-                    values["mean"].astype(np.float64),
-                    values["scale"].astype(np.float64),
-                    values["weights"].astype(np.float64),
-                    *(float(values[f]) for f in ("bias", "centre", "threshold")),
-                )
-            return cls(deep, layout, z["stat_low"], z["stat_high"], contrast)
+            contrast, appearance = (_load_contrast(z, prefix) for prefix in ("contrast", "appearance"))
+            return cls(deep, layout, z["stat_low"], z["stat_high"], contrast, appearance)
 
     def save(self, path: Path) -> None:
         """Write gate.npz (float32 matrices keep it small)."""
@@ -194,8 +214,9 @@ class Gate:
             arrays[f"{name}_mean"] = gaussian.mean.astype(np.float32)
             arrays[f"{name}_precision"] = gaussian.precision.astype(np.float32)
             arrays[f"{name}_threshold"] = np.float64(gaussian.threshold)
-        if self.contrast is not None:
-            arrays.update({f"contrast_{f}": np.asarray(getattr(self.contrast, f)) for f in _CONTRAST_FIELDS})
+        for prefix, contrast in (("contrast", self.contrast), ("appearance", self.appearance)):
+            if contrast is not None:
+                arrays.update({f"{prefix}_{f}": np.asarray(getattr(contrast, f)) for f in _CONTRAST_FIELDS})
         np.savez(path, **arrays)
 
     def stat_excess(self, stats: np.ndarray) -> np.ndarray:
@@ -213,6 +234,8 @@ class Gate:
         }
         if self.contrast is not None:
             scores["contrast"] = float(self.contrast.normalised(contrast_vector(evidence))[0])
+        if self.appearance is not None and evidence.appearance is not None:
+            scores["appearance"] = float(self.appearance.normalised(appearance_contrast_vector(evidence))[0])
         scores.update(zip(STAT_NAMES, self.stat_excess(evidence.stats).tolist(), strict=True))
         return scores
 
@@ -231,7 +254,7 @@ class Gate:
             "document"
             if component in _DOCUMENT_STATS
             else "deep"
-            if component in ("layout", "contrast")
+            if component in ("layout", "contrast", "appearance")
             else component
         )
         return GateVerdict(False, score, REASONS[key], component, scores)

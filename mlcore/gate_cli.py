@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from mlcore.bundle import resolve_bundle_dir
-from mlcore.gate_fit import NEGATIVES_FILE, collect_real_set, evaluate_gate_rates
+from mlcore.gate_fit import evaluate_gate_rates
+from mlcore.gate_real import NEGATIVES_FILE, collect_real_set
 from mlcore.litert import LiteRTRunner
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +26,25 @@ import numpy as np
 from mlcore.bundle import BundleMetadata, read_bundle_metadata
 from mlcore.config import PROJECT_ROOT, SEED, SHARED_DATA_DIR
 from mlcore.data import scan_folder, split_by_patient
-from mlcore.decoding import decode_image
-from mlcore.errors import InvalidImage
 from mlcore.gate import (
-    RADIOGRAPHY_MODALITIES,
     STAT_NAMES,
     Contrast,
     Evidence,
     Gate,
     GateVerdict,
     Gaussian,
+    appearance_contrast_vector,
     contrast_vector,
-    gather_evidence,
 )
 from mlcore.gate_corpus import DEV_KINDS, HELDOUT_KINDS, negative_corpus
+from mlcore.gate_real import (
+    NEGATIVES_FILE,
+    REAL_POSITIVE,
+    RealSet,
+    extract,
+    is_negative_category,
+)
 from mlcore.litert import LiteRTRunner
-from mlcore.preprocessing import to_model_input
 
 FIT_LIMIT = 2500
 SHRINKAGE = 0.05  # covariance shrinkage toward its mean variance: stable inverse in 256 dimensions
@@ -56,25 +59,7 @@ ASPECT_RANGE = (np.log(1 / 3.5), np.log(3.5))
 # its threshold: the calibration X-rays' 99.8th-percentile logit plus half its distance from their median.
 CONTRAST_L2 = 1e-2
 CONTRAST_QUANTILE, CONTRAST_MARGIN = 0.998, 0.5
-NEGATIVES_FILE = "gate_negatives.npz"
 TRAINING_NEGATIVES_SEED = 11  # the measured corpus uses seed 7: no image is both fitted and measured
-# Folders of a collected real-image set: chest X-rays (measured, never fitted) and images that are
-# arguably chest radiographs (a CT scout, a chest DRR: neither fitted nor counted); the rest are negatives.
-REAL_POSITIVE, REAL_AMBIGUOUS = "chest_xray", "ambiguous"
-
-
-def extract(runner: Any, blobs: Iterable[bytes]) -> list[Evidence]:
-    """Decode each image and run the model once; keep the gate's evidence (undecodable files skipped)."""
-    evidence = []
-    for data in blobs:
-        try:
-            decoded = decode_image(data)
-        except InvalidImage:
-            continue
-        x = to_model_input(decoded.image)
-        _, conv = runner.run(x[np.newaxis])
-        evidence.append(gather_evidence(decoded, x, conv[0]))
-    return evidence
 
 
 def fit_gaussian(fit: np.ndarray, calibration: np.ndarray, quantile: float, margin: float) -> Gaussian:
@@ -125,73 +110,16 @@ def training_negatives(runner: Any) -> list[Evidence]:
     return extract(runner, (blob for kind in DEV_KINDS for blob in corpus[kind]))
 
 
-@dataclass(frozen=True)
-class RealSet:
-    """Evidence for real images collected from package registries (stored in the bundle)."""
-
-    evidence: list[Evidence]
-    names: list[str]
-    categories: list[str]
-
-    @property
-    def source(self) -> list[str]:
-        """The source package of each image (the file-name prefix), the leave-one-out unit."""
-        return [name.split("/")[-1].split("_")[0] for name in self.names]
-
-    def select(self, keep: Any) -> list[Evidence]:
-        return [e for e, c, s in zip(self.evidence, self.categories, self.source, strict=True) if keep(c, s)]
-
-    def merged(self, other: RealSet) -> RealSet:
-        """This set followed by `other` (e.g. stored registry images plus a new folder)."""
-        return RealSet(
-            [*self.evidence, *other.evidence],
-            [*self.names, *other.names],
-            [*self.categories, *other.categories],
-        )
-
-    def save(self, path: Path) -> None:
-        arrays = {f: _stack(self.evidence, f) for f in ("features", "layout", "stats")}
-        arrays["colorfulness"] = np.array([e.colorfulness for e in self.evidence])
-        np.savez(path, names=np.array(self.names), categories=np.array(self.categories), **arrays)
-
-    @classmethod
-    def load(cls, path: Path) -> RealSet | None:
-        if not path.exists():
-            return None
-        with np.load(path) as z:
-            evidence = [
-                Evidence(z["features"][i], z["stats"][i], z["layout"][i], float(z["colorfulness"][i]), {})
-                for i in range(len(z["names"]))
-            ]
-            return cls(evidence, [str(n) for n in z["names"]], [str(c) for c in z["categories"]])
-
-
-def collect_real_set(runner: Any, folder: Path) -> RealSet:
-    """Evidence for every decodable image under folder/<category>/ (DICOMs of a non-radiography
-    modality are left out: the modality rule rejects them whatever they look like)."""
-    evidence, names, categories = [], [], []
-    for path in sorted(folder.glob("*/*")):
-        if path.suffix.lower() not in (".png", ".jpg", ".jpeg", ".dcm"):
-            continue
-        found = extract(runner, [path.read_bytes()])
-        modality = found[0].meta.get("modality") if found else None
-        if not found or (modality and modality not in RADIOGRAPHY_MODALITIES):
-            continue
-        evidence.append(found[0])
-        names.append(f"{path.parent.name}/{path.name}")
-        categories.append(path.parent.name)
-    return RealSet(evidence, names, categories)
-
-
-def is_negative_category(category: str) -> bool:
-    """Whether a collected image folder holds negatives (not chest X-rays, not ambiguous ones)."""
-    return category not in (REAL_POSITIVE, REAL_AMBIGUOUS)
-
-
 def _leave_one_out(
-    gate: Gate, real: RealSet, units: list[str], fit: np.ndarray, dev: np.ndarray, calibration: np.ndarray
+    gate: Gate,
+    real: RealSet,
+    units: list[str],
+    fit: list[Evidence],
+    dev: list[Evidence],
+    calibration: list[Evidence],
 ) -> dict[str, dict[str, Any]]:
-    """Per unit (a kind or a source): its negatives scored by a contrast fitted without that unit."""
+    """Per unit (a kind or a source): its negatives scored by a gate whose contrast and appearance
+    components were fitted without that unit."""
     per_unit: dict[str, dict[str, Any]] = {}
     for unit in sorted(set(units)):
         trained = [e for e, c, u in zip(real.evidence, real.categories, units, strict=True)
@@ -200,8 +128,8 @@ def _leave_one_out(
                 if u == unit and is_negative_category(c)]  # fmt: skip
         if not held:
             continue
-        contrast = fit_contrast(fit, np.vstack([dev, _vectors(trained)]) if trained else dev, calibration)
-        held_gate = replace(gate, contrast=contrast)
+        contrast, appearance = fit_contrasts(fit, dev + trained, calibration)
+        held_gate = replace(gate, contrast=contrast, appearance=appearance)
         missed = [n for n, e in held if held_gate.check(e).accepted]
         n = len(held)
         per_unit[unit] = {
@@ -222,7 +150,7 @@ def _total(per_unit: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 
 def real_set_rates(
-    gate: Gate, real: RealSet, fit: np.ndarray, dev_negatives: np.ndarray, calibration: np.ndarray
+    gate: Gate, real: RealSet, fit: list[Evidence], dev_negatives: list[Evidence], calibration: list[Evidence]
 ) -> dict[str, Any]:
     """Rejections of real negatives, each kind (folder) scored by a contrast fitted without it, and each
     source likewise; real chest X-rays from other sources scored by the shipped gate."""
@@ -251,11 +179,33 @@ def _vectors(evidence: list[Evidence]) -> np.ndarray:
     return np.stack([contrast_vector(e) for e in evidence]) if evidence else np.zeros((0, 0))
 
 
+def fit_contrasts(
+    fit: list[Evidence], negatives: list[Evidence], calibration: list[Evidence]
+) -> tuple[Contrast | None, Contrast | None]:
+    """The contrast component (all negatives) and the appearance component (the negatives that carry an
+    appearance vector), each thresholded on the calibration chest X-rays."""
+    contrast = fit_contrast(_vectors(fit), _vectors(negatives), _vectors(calibration)) if negatives else None
+    with_appearance = [e for e in negatives if e.appearance is not None]
+    appearance = (
+        fit_contrast(
+            _appearance_vectors(fit), _appearance_vectors(with_appearance), _appearance_vectors(calibration)
+        )
+        if with_appearance
+        else None
+    )
+    return contrast, appearance
+
+
+def _appearance_vectors(evidence: list[Evidence]) -> np.ndarray:
+    return np.stack([appearance_contrast_vector(e) for e in evidence])
+
+
 def fit_gate(
     fit: list[Evidence], calibration: list[Evidence], negatives: list[Evidence] | None = None
 ) -> Gate:
     """Gaussians fitted on `fit`, thresholds from `calibration` quantiles (positives only); with
-    negatives, also the contrast component (oriented by them, thresholded on `calibration`)."""
+    negatives, also the contrast and appearance components (oriented by them, thresholded on
+    `calibration`)."""
     deep = fit_gaussian(_stack(fit, "features"), _stack(calibration, "features"), DEEP_QUANTILE, DEEP_MARGIN)
     layout = fit_gaussian(_stack(fit, "layout"), _stack(calibration, "layout"), DEEP_QUANTILE, DEEP_MARGIN)
     # Image statistics do not depend on the model's weights: fit their ranges on all positives we have.
@@ -264,8 +214,8 @@ def fit_gate(
     low, high = low - STAT_MARGIN * width, high + STAT_MARGIN * width
     aspect = STAT_NAMES.index("log_aspect")
     low[aspect], high[aspect] = ASPECT_RANGE
-    contrast = fit_contrast(_vectors(fit), _vectors(negatives), _vectors(calibration)) if negatives else None
-    return Gate(deep, layout, low, high, contrast)
+    contrast, appearance = fit_contrasts(fit, negatives or [], calibration)
+    return Gate(deep, layout, low, high, contrast, appearance)
 
 
 def _stack(evidence: list[Evidence], name: str) -> np.ndarray:
@@ -319,6 +269,10 @@ def fit_gate_for_bundle(
         "fit_images": len(fit),
         "calibration_images": len(calibration),
         "contrast_negatives": {"synthetic_dev_kinds": len(dev_negatives), "real": len(real_negatives)},
+        "appearance_negatives": {
+            "synthetic_dev_kinds": len(dev_negatives),
+            "real": sum(e.appearance is not None for e in real_negatives),
+        },
         "deep_threshold": gate.deep.threshold,
         "layout_threshold": gate.layout.threshold,
         "stat_ranges": {
@@ -326,9 +280,7 @@ def fit_gate_for_bundle(
         },
     }
     if real:
-        info["real_images"] = real_set_rates(
-            gate, real, _vectors(fit), _vectors(dev_negatives), _vectors(calibration)
-        )
+        info["real_images"] = real_set_rates(gate, real, fit, dev_negatives, calibration)
     return gate, info
 
 

@@ -18,7 +18,7 @@ from PIL import Image
 
 from mlcore.config import PROJECT_ROOT
 from mlcore.decoding import decode_image
-from mlcore.heatmap import class_activation_map, heatmap_composite, heatmap_overlay
+from mlcore.heatmap import heatmap_composite, heatmap_overlay
 from mlcore.image import display_size
 from mlcore.inference import Predictor, load_predictor
 from mlcore.preprocessing import to_model_input
@@ -36,10 +36,10 @@ def overlay_panel(predictor: Predictor, data: bytes) -> tuple[Image.Image, float
     """The image with the bundle's CAM overlay composited, its calibrated p, label and CAM grid size."""
     decoded = decode_image(data)
     x = to_model_input(decoded.image)
-    logits, conv = predictor.runner.run(x[np.newaxis])
+    logits, conv, cams = predictor.runner.run_with_cam(x[np.newaxis])
     p = predictor.calibrated(float(logits[0]))
     label = "PNEUMONIA" if p >= predictor.threshold else "NORMAL"
-    cam = class_activation_map(conv[0], predictor.logit_weights, 1.0 if label == "PNEUMONIA" else -1.0)
+    cam = predictor.heatmap_level(conv[0], cams[0] if cams is not None else None, label)
     size = display_size(decoded.width, decoded.height, PANEL_SIDE)
     base = decoded.image.convert("L").resize(size, Image.Resampling.BILINEAR)
     return heatmap_composite(base, heatmap_overlay(cam, size)), p, label, cam.shape[:2]

@@ -21,6 +21,7 @@ from mlcore.calibration import label_confidence
 from mlcore.decoding import decode_image
 from mlcore.errors import BundleError, InvalidImage, RejectedImage
 from mlcore.gate import Gate, gather_evidence
+from mlcore.gradcam import gradcam_map
 from mlcore.heatmap import HEATMAP_MAX_SIDE, class_activation_map, heatmap_png
 from mlcore.image import DecodedImage, display_size
 from mlcore.input_drift import input_statistics
@@ -32,8 +33,9 @@ from mlcore.preprocessing import to_model_input
 class PredictionResult:
     """One prediction: calibrated probability, label at the bundle's operating point, heatmap, provenance.
 
-    heatmap_png is a transparent RGBA overlay of the CAM for the predicted label (where the evidence for
-    that label sits), at the image's aspect ratio with its longest side <= HEATMAP_MAX_SIDE px.
+    heatmap_png is a transparent RGBA overlay of the map for the predicted label (where the evidence for
+    that label sits): Grad-CAM on stage s1 (20x20) when the export carries it, else CAM on last_conv;
+    at the image's aspect ratio with its longest side <= HEATMAP_MAX_SIDE px.
     """
 
     probability: float
@@ -95,6 +97,15 @@ class Predictor:
         other.temperature, other.bias, other.threshold, other.band = temperature, bias, threshold, band
         return other
 
+    def heatmap_level(self, conv: np.ndarray, cam: np.ndarray | None, label: str) -> np.ndarray:
+        """The 0..1 map of the evidence for `label`: Grad-CAM when exported, else CAM on last_conv."""
+        sign = 1.0 if label == "PNEUMONIA" else -1.0
+        return (
+            gradcam_map(cam, sign)
+            if cam is not None
+            else class_activation_map(conv, self.logit_weights, sign)
+        )
+
     def calibrated(self, logit: float) -> float:
         """P(pneumonia) = sigmoid(logit / T + bias) (bias 0 for the bundle's own calibration)."""
         z = logit / self.temperature + self.bias
@@ -111,8 +122,10 @@ class Predictor:
         start = time.perf_counter() if _started is None else _started
         x = to_model_input(decoded.image)
         t_model = time.perf_counter()
-        logits, conv = self.runner.run(x[np.newaxis])
-        return self._finish(decoded, x, float(logits[0]), conv[0], start, t_model)
+        logits, conv, cam = self.runner.run_with_cam(x[np.newaxis])
+        return self._finish(
+            decoded, x, float(logits[0]), conv[0], cam[0] if cam is not None else None, start, t_model
+        )
 
     def predict_batch(self, items: list[bytes]) -> list[PredictionResult | InvalidImage | RejectedImage]:
         """Many uploads, one model call; decoding and heatmaps run on THREADS threads (Pillow and zlib
@@ -122,16 +135,17 @@ class Predictor:
             prepared = list(pool.map(_prepare, items))
             good = [i for i, item in enumerate(prepared) if not isinstance(item, InvalidImage)]
             t_model = time.perf_counter()
-            logits, convs = (
-                self.runner.run(np.stack([prepared[i][1] for i in good]))
+            logits, convs, cams = (
+                self.runner.run_with_cam(np.stack([prepared[i][1] for i in good]))
                 if good
-                else (np.zeros(0), np.zeros(0))
+                else (np.zeros(0), np.zeros(0), None)
             )
 
             def finish(k: int) -> PredictionResult | RejectedImage:
                 decoded, x = prepared[good[k]]
                 try:
-                    return self._finish(decoded, x, float(logits[k]), convs[k], start, t_model)
+                    cam = cams[k] if cams is not None else None
+                    return self._finish(decoded, x, float(logits[k]), convs[k], cam, start, t_model)
                 except RejectedImage as exc:
                     return exc
 
@@ -144,6 +158,7 @@ class Predictor:
         x: np.ndarray,
         logit: float,
         conv: np.ndarray,
+        cam: np.ndarray | None,
         start: float,
         t_model: float,
     ) -> PredictionResult:
@@ -155,8 +170,8 @@ class Predictor:
             raise RejectedImage(verdict.reason, score=verdict.score)
         p = self.calibrated(logit)
         label = "PNEUMONIA" if p >= self.threshold else "NORMAL"
-        cam = class_activation_map(conv, self.logit_weights, 1.0 if label == "PNEUMONIA" else -1.0)
-        png = heatmap_png(cam, display_size(decoded.width, decoded.height, HEATMAP_MAX_SIDE))
+        level = self.heatmap_level(conv, cam, label)
+        png = heatmap_png(level, display_size(decoded.width, decoded.height, HEATMAP_MAX_SIDE))
         end = time.perf_counter()
         timings = {
             "decode_ms": (t_model - start) * 1000,

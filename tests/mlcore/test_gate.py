@@ -111,7 +111,7 @@ def test_contrast_threshold_is_set_on_positives_only() -> None:
 
 
 def test_shipped_gate_on_the_stored_real_images() -> None:
-    from mlcore.gate_fit import NEGATIVES_FILE, REAL_POSITIVE, RealSet, is_negative_category
+    from mlcore.gate_real import NEGATIVES_FILE, REAL_POSITIVE, RealSet, is_negative_category
     from tests.fixtures.bundles import shipped_bundle
 
     bundle = shipped_bundle()
