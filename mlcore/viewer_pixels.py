@@ -15,7 +15,7 @@ import io
 import json
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -78,6 +78,25 @@ class ViewerPixels:
             "voi_lut": self.voi_lut,
             **self.extra,
         }
+
+    def part(self, *, box: tuple[int, int, int, int] | None = None, step: int = 1) -> ViewerPixels:
+        """Every `step`-th stored value of `box` (x, y, width, height; None: the whole film), unchanged.
+
+        How a very large film reaches the browser in bounded memory: an overview every n-th pixel, then the
+        region in view at full resolution. Values are sampled, never averaged, so a window on them is still
+        the window on the stored values. The header says where the part sits in the film (`x`, `y`, `step`,
+        `full_width`, `full_height`); windows and the VOI LUT are the whole film's.
+        """
+        height, width = self.values.shape
+        x, y, w, h = box or (0, 0, width, height)
+        if step < 1 or w < 1 or h < 1 or x < 0 or y < 0 or x + w > width or y + h > height:
+            raise InvalidImage(
+                f"The region {x},{y} {w}x{h} (every {step}) is not inside the {width}x{height} image.",
+                code="bad_region",
+            )
+        where = {"x": x, "y": y, "step": step, "full_width": width, "full_height": height}
+        values = self.values[y : y + h : step, x : x + w : step]
+        return replace(self, values=values, extra={**self.extra, **where})
 
     def encode(self, level: int | None = None) -> bytes:
         """The wire format; `level` None picks zlib level 1 when a sample compresses well, else 0 (stored)."""

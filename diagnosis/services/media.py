@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import FileResponse, Http404, HttpResponse
@@ -99,11 +100,24 @@ def displayed_image(study: Study, image_id: Any = None) -> Image:
     return image
 
 
+@dataclass(frozen=True)
+class PixelsPart:
+    """Part of a very large film: a region (x, y, width, height; None: all of it), every `step`-th pixel."""
+
+    box: tuple[int, int, int, int] | None
+    step: int
+
+
 def pixels_response(
-    *, user: Any, study: Study, image_id: Any = None, context: AuditContext = SYSTEM
+    *,
+    user: Any,
+    study: Study,
+    image_id: Any = None,
+    part: PixelsPart | None = None,
+    context: AuditContext = SYSTEM,
 ) -> HttpResponse:
-    """The displayed image's full-resolution values for the viewer (mlcore.viewer_pixels wire format),
-    audited as an image view, never cached. A file the viewer cannot read answers 422 with the reason."""
+    """The displayed image's values for the viewer (mlcore.viewer_pixels wire format): all of them, or `part`;
+    audited as an image view, never cached. A file (or region) the viewer cannot use answers 422 or 400."""
     from mlcore.errors import InvalidImage
     from mlcore.viewer_pixels import decode_viewer_pixels
 
@@ -111,15 +125,23 @@ def pixels_response(
     with image.file.open("rb") as handle:
         data = handle.read()
     try:
-        body = decode_viewer_pixels(data).encode()
+        pixels = decode_viewer_pixels(data)
     except InvalidImage as exc:
         return HttpResponse(str(exc), status=422, content_type="text/plain; charset=utf-8")
+    after: dict[str, Any] = {"study": str(study.id), "resolution": "full"}
+    if part is not None:
+        try:
+            pixels = pixels.part(box=part.box, step=part.step)
+        except InvalidImage as exc:
+            return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
+        after.update(resolution="part", box=list(part.box) if part.box else None, step=part.step)
+    body = pixels.encode()
     audit_record(
         actor=user,
         action="image.view",
         object_type="image",
         object_id=image.id,
-        after={"study": str(study.id), "resolution": "full"},
+        after=after,
         context=context,
     )
     return _private(HttpResponse(body, content_type="application/vnd.airspace.pixels+zlib"))

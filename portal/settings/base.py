@@ -170,6 +170,9 @@ AIRSPACE_MAX_UPLOAD_BYTES = env_int("AIRSPACE_MAX_UPLOAD_BYTES", 50 * 1024 * 102
 # detectors are about 4300 x 4300 (18.5 MP); 36 MP (6000 x 6000) leaves room and refuses pixel bombs.
 AIRSPACE_MAX_PIXELS = env_int("AIRSPACE_MAX_PIXELS", 36_000_000)
 AIRSPACE_MIN_SIDE = env_int("AIRSPACE_MIN_SIDE", 64)
+# The viewer loads a film above this many pixels as an overview (every n-th stored value) and the region in
+# view at full resolution when zoomed in, so a tab's memory stays bounded on 36-60 MP films (#19).
+AIRSPACE_VIEWER_PIXEL_BUDGET = env_int("AIRSPACE_VIEWER_PIXEL_BUDGET", 12_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 AIRSPACE_DEIDENTIFY_DICOM = env_bool("AIRSPACE_DEIDENTIFY_DICOM", True)

@@ -203,3 +203,52 @@ def test_the_study_page_offers_every_view_and_marks_the_analysed_one(alice: Any,
     body = client_for(carol).get(reverse("study-detail", args=[study.id])).content.decode()
     assert "View 1 · analysed by the AI" in body and "View 2 · LL" in body
     assert reverse("study-view-pixels", args=[study.id, lateral.id]) in body
+
+
+# --- parts of a very large film: an overview and a region ----------------------------------------------------
+
+
+def test_a_part_samples_the_stored_values_unchanged_and_says_where_it_sits() -> None:
+    pixels = decode_viewer_pixels(CURRENT.read_bytes())
+    header, overview = unpack(pixels.part(step=3).encode())
+    assert np.array_equal(overview, pixels.values[::3, ::3])  # sampled, never averaged
+    assert (header["width"], header["height"], header["step"]) == (107, 86, 3)
+    assert (header["full_width"], header["full_height"], header["x"], header["y"]) == (320, 256, 0, 0)
+    assert header["windows"] == pixels.header()["windows"]  # the whole film's windows
+    header, region = unpack(pixels.part(box=(100, 50, 64, 40), step=1).encode())
+    assert np.array_equal(region, pixels.values[50:90, 100:164])
+    assert (header["x"], header["y"], header["width"], header["height"]) == (100, 50, 64, 40)
+    for box, step in (((300, 0, 64, 10), 1), ((0, 0, 0, 10), 1), ((-1, 0, 5, 5), 1), (None, 0)):
+        with pytest.raises(InvalidImage, match="not inside"):
+            pixels.part(box=box, step=step)
+
+
+@pytest.mark.django_db
+def test_the_endpoint_serves_an_overview_and_a_region_audited_and_refuses_bad_parts(alice: Any) -> None:
+    study = film_study(created_by=alice, data=CURRENT.read_bytes())
+    url = reverse("study-pixels", args=[study.id])
+    client = client_for(alice)
+    header, overview = unpack(client.get(url, {"step": 4}).content)
+    assert overview.shape == (64, 80) and header["step"] == 4
+    response = client.get(url, {"x": 10, "y": 20, "w": 30, "h": 40, "step": 2})
+    header, region = unpack(response.content)
+    assert response["Cache-Control"] == "private, no-store" and region.shape == (20, 15)
+    stored = pydicom.dcmread(CURRENT).pixel_array
+    assert np.array_equal(region, stored[20:60:2, 10:40:2])
+    events = AuditEvent.objects.filter(actor=alice, action="image.view").order_by("id")
+    assert [e.after.get("resolution") for e in events] == ["part", "part"]
+    assert events.last().after["box"] == [10, 20, 30, 40] and events.last().after["step"] == 2
+    bad = [
+        {"step": "0"},
+        {"step": "65"},
+        {"step": "x"},
+        {"x": "1"},
+        {"step": "²"},
+        {"x": "-1", "y": 0, "w": 1, "h": 1},
+    ]
+    for params in bad:
+        answer = client.get(url, params)
+        assert answer.status_code == 400 and answer["Content-Type"].startswith("text/plain"), params
+    outside = client.get(url, {"x": 300, "y": 0, "w": 64, "h": 64})
+    assert outside.status_code == 400 and b"not inside the 320x256 image" in outside.content
+    assert AuditEvent.objects.filter(action="image.view").count() == 2  # refusals are not views

@@ -380,3 +380,74 @@ def test_a_16_bit_dicom_analysed_by_the_real_worker_is_read_beside_its_prior(
     assert Review.objects.get(study=study).reviewer == carol
     assert AuditEvent.objects.filter(action="study.view", object_id=str(prior.id), actor=carol).exists()
     assert not page.js_errors
+
+
+def large_film(width: int, height: int) -> np.ndarray:
+    """A 16-bit film of the given size from the fixture X-ray, with fine detail (every pixel differs)."""
+    small = xray_pixels(16, index=5).astype(np.float32)
+    big = np.asarray(Image.fromarray(small, mode="F").resize((width, height), Image.Resampling.BILINEAR))
+    ramp = (np.arange(width)[None, :] + np.arange(height)[:, None]) % 7  # neighbours differ: sampling shows
+    return np.clip(big + ramp * 97, 0, 65535).astype(np.uint16)
+
+
+def canvas_at(page: Any, selector: str, points: list[tuple[int, int]]) -> list[int]:
+    return page.eval_on_selector(
+        selector,
+        "(c, pts) => pts.map(([x, y]) => c.getContext('2d').getImageData(x, y, 1, 1).data[0])",
+        points,
+    )
+
+
+def test_a_film_above_the_pixel_budget_opens_as_an_overview_then_full_resolution_in_view(
+    page: Any, alice: Any, carol: Any, settings: Any
+) -> None:
+    settings.AIRSPACE_VIEWER_PIXEL_BUDGET = 300_000  # a 2,400 x 2,000 film stands for a 60 MP one
+    stored = large_film(2400, 2000)
+    study = film_study(created_by=alice, data=make_dicom(stored, bits_stored=16, window=(32000, 40000)))
+    login(page, "carol")
+    page.goto(f"/studies/{study.id}/")
+    wait_full(page, CURRENT_PANE)
+    overview = f"{CURRENT_PANE} canvas[data-canvas]"
+    # 1. The overview: every 4th stored value (600 x 500 = the budget), stretched over the whole film.
+    assert page.eval_on_selector(overview, "c => [c.width, c.height, c.style.width]") == [600, 500, "2400px"]
+    assert "overview: 1 pixel in 4" in page.locator(f"{CURRENT_PANE} [data-hud]").inner_text()
+    points = [(x - x % 4, y - y % 4) for x, y in probe_points(stored)]
+    assert canvas_at(page, overview, [(x // 4, y // 4) for x, y in points]) == [
+        window_linear(int(stored[y, x]), 32000, 40000) for x, y in points
+    ]
+    # 2. At 1:1 the region in view arrives at full resolution over it, on the same window.
+    page.locator(CURRENT_PANE).focus()
+    page.keyboard.press("1")
+    page.wait_for_function(
+        f"() => (document.querySelector('{CURRENT_PANE}').dataset.detail || '').endsWith(' 1')"
+    )
+    x0, y0, w, h, step = map(int, page.locator(CURRENT_PANE).get_attribute("data-detail").split())
+    detail = f"{CURRENT_PANE} canvas[data-detail]"
+    inside = [(x0 + w // 3 + i, y0 + h // 2 + i) for i in range(7)]  # seven neighbours: no two alike
+    expected = [window_linear(int(stored[y, x]), 32000, 40000) for x, y in inside]
+    assert len(set(expected)) > 3
+    assert canvas_at(page, detail, [(x - x0, y - y0) for x, y in inside]) == expected
+    assert (
+        "in view: 1 pixel in 1 (full resolution)" in page.locator(f"{CURRENT_PANE} [data-hud]").inner_text()
+    )
+    # 3. A new window repaints both parts; what the tab holds is bounded by the budgets, not the film.
+    page.locator("#v-center").fill("30000")
+    page.locator("#v-width").fill("9000")
+    page.locator("#v-width").press("Tab")
+    assert canvas_at(page, detail, [(x - x0, y - y0) for x, y in inside]) == [
+        window_linear(int(stored[y, x]), 30000, 9000) for x, y in inside
+    ]
+    held = page.eval_on_selector_all(f"{CURRENT_PANE} canvas", "cs => cs.map((c) => c.width * c.height)")
+    assert sum(held) == 600 * 500 + w * h and w * h < 2400 * 2000 / 4
+    # 4. Back to fit, the full-resolution region is let go: on a pane 700 px wide a 2,400 px film needs only
+    #    every 3rd pixel (the 600 px overview is a little short of that, so this small budget asks for it).
+    page.locator(CURRENT_PANE).focus()
+    page.keyboard.press("f")
+    page.wait_for_function(f"() => / 3$/.test(document.querySelector('{CURRENT_PANE}').dataset.detail || '')")
+    assert page.locator(f"{CURRENT_PANE} canvas[data-detail]").count() == 1
+    page.keyboard.press("-")  # smaller than fit: the overview alone
+    page.wait_for_function(f"() => !document.querySelector('{CURRENT_PANE}').dataset.detail")
+    assert page.locator(f"{CURRENT_PANE} canvas[data-detail]").count() == 0
+    parts = AuditEvent.objects.filter(action="image.view", actor=carol, after__resolution="part")
+    assert {e.after["step"] for e in parts} == {4, 1, 3}
+    assert not page.js_errors

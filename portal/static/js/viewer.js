@@ -11,6 +11,15 @@ window.airspace = window.airspace || {};
 
 (function () {
   const MAX_ZOOM = 16; // relative to fit
+  // A film above the page's pixel budget (data-budget) loads as an overview, every n-th stored value, and,
+  // once zoomed past it, the region in view at full resolution (at most DETAIL_BUDGET pixels, about a 4K
+  // screen): a tab holds ≤ budget + DETAIL_BUDGET pixels per pane whatever the film's size.
+  const DETAIL_BUDGET = 4_194_304;
+  const stepFor = (w, h, budget) => {
+    let step = 1;
+    while (Math.ceil(w / step) * Math.ceil(h / step) > budget) step += 1;
+    return step;
+  };
   const dpr = () => window.devicePixelRatio || 1;
   const panes = [];
   let activePane = null;
@@ -31,6 +40,43 @@ window.airspace = window.airspace || {};
 
   // Window values as a reader reads them: whole numbers on a 16-bit scale, one decimal on a small one.
   const tidy = (value) => (Math.abs(value) >= 100 ? Math.round(value) : +value.toFixed(1));
+
+  function partUrl(base, params) {
+    const url = new URL(base, window.location.href);
+    Object.entries(params).forEach(([name, value]) => url.searchParams.set(name, String(value)));
+    return url.pathname + url.search;
+  }
+
+  // One window/level table over a part's stored range (modality LUT, VOI, photometric, invert).
+  function lutFor(header, wl) {
+    const { center, width, invert } = wl;
+    const fn = header.voi_function;
+    const flip = (header.photometric === "MONOCHROME1") !== invert;
+    const size = header.max - header.min + 1;
+    const lut = new Uint32Array(size);
+    const table = wl.table ? header.voi_lut : null;
+    const tableTop = table ? 2 ** table.bits - 1 : 1;
+    for (let i = 0; i < size; i += 1) {
+      const modality = (header.min + i) * header.slope + header.intercept;
+      let y;
+      if (table) { // PS3.3 C.11.2.1.1: below the first input the first entry, above the table the last
+        const at = Math.max(0, Math.min(table.data.length - 1, Math.round(modality) - table.first));
+        y = Math.round((table.data[at] * 255) / tableTop);
+      } else y = Math.round(voi(modality, center, Math.max(1, width), fn));
+      if (flip) y = 255 - y;
+      lut[i] = 0xff000000 | (y << 16) | (y << 8) | y;
+    }
+    return lut;
+  }
+
+  function paint(part, wl) {
+    const { header, values } = part.data;
+    const lut = lutFor(header, wl);
+    const out = part.pixels32;
+    const offset = header.min;
+    for (let i = 0; i < values.length; i += 1) out[i] = lut[values[i] - offset];
+    part.canvas.getContext("2d").putImageData(part.image, 0, 0);
+  }
 
   async function fetchPixels(url) {
     const response = await fetch(url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } });
@@ -54,6 +100,9 @@ window.airspace = window.airspace || {};
       this.hud = stage.querySelector("[data-hud]");
       this.w = parseInt(stage.dataset.width, 10) || 1;
       this.h = parseInt(stage.dataset.height, 10) || 1;
+      this.budget = parseInt(stage.dataset.budget, 10) || Infinity;
+      this.detail = null; // the region in view at full resolution, on a film loaded as an overview
+      this.detailTimer = null;
       this.view = { rel: 1, cx: 0.5, cy: 0.5 }; // zoom relative to fit; image point (0..1) at the centre
       this.wl = null; // { center, width, invert, preset }
       this.data = null;
@@ -79,6 +128,7 @@ window.airspace = window.airspace || {};
     // Another view of the same study (a lateral beside the analysed frontal): preview, then full data.
     switchView(view) {
       this.generation += 1;
+      this.dropDetail();
       Object.assign(this, { data: null, wl: null, measure: null, loading: false, analysed: view.analysed === "1" });
       this.w = parseInt(view.width, 10) || 1;
       this.h = parseInt(view.height, 10) || 1;
@@ -113,6 +163,68 @@ window.airspace = window.airspace || {};
       this.stage.classList.toggle("pixelated", s * dpr() >= 2);
       this.drawMeasure();
       this.showHud();
+      if (this.data && this.data.header.step > 1) {
+        window.clearTimeout(this.detailTimer);
+        this.detailTimer = window.setTimeout(() => this.loadDetail(), 150);
+      }
+    }
+
+    // Zoomed past the overview: fetch the region in view at the resolution the screen shows (step 1 at 1:1).
+    async loadDetail() {
+      const overview = this.data.header.step;
+      const s = this.scale() * dpr(); // screen pixels per film pixel
+      const a = this.toImage(0, 0);
+      const b = this.toImage(this.stage.clientWidth, this.stage.clientHeight);
+      const x = Math.max(0, Math.floor(a.x)), y = Math.max(0, Math.floor(a.y));
+      const w = Math.min(this.w, Math.ceil(b.x)) - x, h = Math.min(this.h, Math.ceil(b.y)) - y;
+      const step = Math.max(stepFor(w, h, DETAIL_BUDGET), Math.floor(1 / s) || 1);
+      if (w < 1 || h < 1 || step >= overview) { this.dropDetail(); return; }
+      const held = this.detail && this.detail.data.header;
+      if (held && held.step <= step && held.x <= x && held.y <= y && held.x + held.w >= x + w && held.y + held.h >= y + h) return;
+      const generation = this.generation;
+      const asked = (this.detailAsked = `${x} ${y} ${w} ${h} ${step}`);
+      let data;
+      try {
+        data = await fetchPixels(partUrl(this.stage.dataset.pixels, { x, y, w, h, step }));
+      } catch (error) {
+        return; // the overview stays on screen
+      }
+      if (generation !== this.generation || asked !== this.detailAsked) return; // moved on meanwhile
+      data.header.w = w;
+      data.header.h = h;
+      this.showDetail(data);
+    }
+
+    showDetail(data) {
+      const { header } = data;
+      let canvas = this.detail ? this.detail.canvas : null;
+      if (!canvas) {
+        canvas = document.createElement("canvas");
+        canvas.dataset.detail = "";
+        canvas.setAttribute("aria-hidden", "true");
+        this.canvas.after(canvas);
+      }
+      canvas.width = header.width;
+      canvas.height = header.height;
+      Object.assign(canvas.style, {
+        left: `${header.x}px`, top: `${header.y}px`,
+        width: `${header.width * header.step}px`, height: `${header.height * header.step}px`,
+      });
+      const image = new ImageData(header.width, header.height);
+      this.detail = { data, canvas, image, pixels32: new Uint32Array(image.data.buffer) };
+      paint(this.detail, this.wl);
+      this.stage.dataset.detail = `${header.x} ${header.y} ${header.w} ${header.h} ${header.step}`;
+      this.showHud();
+    }
+
+    dropDetail() {
+      window.clearTimeout(this.detailTimer);
+      this.detailAsked = null;
+      if (!this.detail) return;
+      this.detail.canvas.remove();
+      this.detail = null;
+      delete this.stage.dataset.detail;
+      this.showHud();
     }
 
     // Screen (stage) point → image pixel coordinates.
@@ -143,8 +255,10 @@ window.airspace = window.airspace || {};
       this.loading = true;
       const started = performance.now();
       const generation = this.generation;
+      const step = stepFor(this.w, this.h, this.budget);
+      const url = step > 1 ? partUrl(this.stage.dataset.pixels, { step }) : this.stage.dataset.pixels;
       try {
-        const data = await fetchPixels(this.stage.dataset.pixels);
+        const data = await fetchPixels(url);
         if (generation !== this.generation) return; // another view was chosen meanwhile
         this.data = data;
       } catch (error) {
@@ -155,8 +269,8 @@ window.airspace = window.airspace || {};
         return;
       }
       const { header } = this.data;
-      this.w = header.width;
-      this.h = header.height;
+      this.w = header.full_width || header.width; // an overview is drawn stretched over the whole film
+      this.h = header.full_height || header.height;
       this.canvas.width = header.width;
       this.canvas.height = header.height;
       [this.preview, this.canvas, this.heat].forEach((node) => {
@@ -186,28 +300,9 @@ window.airspace = window.airspace || {};
     // One LUT over the stored range, then one lookup per pixel: a 3,000 px film re-renders in tens of ms.
     render() {
       if (!this.data) return;
-      const { header, values } = this.data;
-      const { center, width, invert } = this.wl;
-      const fn = header.voi_function;
-      const flip = (header.photometric === "MONOCHROME1") !== invert;
-      const size = header.max - header.min + 1;
-      const lut = new Uint32Array(size);
-      const table = this.wl.table ? header.voi_lut : null;
-      const tableTop = table ? 2 ** table.bits - 1 : 1;
-      for (let i = 0; i < size; i += 1) {
-        const modality = (header.min + i) * header.slope + header.intercept;
-        let y;
-        if (table) { // PS3.3 C.11.2.1.1: below the first input the first entry, above the table the last
-          const at = Math.max(0, Math.min(table.data.length - 1, Math.round(modality) - table.first));
-          y = Math.round((table.data[at] * 255) / tableTop);
-        } else y = Math.round(voi(modality, center, Math.max(1, width), fn));
-        if (flip) y = 255 - y;
-        lut[i] = 0xff000000 | (y << 16) | (y << 8) | y;
-      }
-      const out = this.pixels32;
-      const offset = header.min;
-      for (let i = 0; i < values.length; i += 1) out[i] = lut[values[i] - offset];
-      this.canvas.getContext("2d").putImageData(this.image, 0, 0);
+      const { invert, center, width } = this.wl;
+      paint({ data: this.data, canvas: this.canvas, image: this.image, pixels32: this.pixels32 }, this.wl);
+      if (this.detail) paint(this.detail, this.wl);
       this.stage.dataset.window = this.wl.table ? `table ${invert ? 1 : 0}` : `${center} ${width} ${invert ? 1 : 0}`;
       this.showHud();
     }
@@ -246,6 +341,10 @@ window.airspace = window.airspace || {};
       if (this.status) parts.push(this.status);
       if (this.wl) parts.push(`${this.wl.table ? "file's VOI LUT" : `L ${tidy(this.wl.center)} W ${tidy(this.wl.width)}`}${this.wl.invert ? " · inverted" : ""}`);
       parts.push(this.zoomText());
+      if (this.data && this.data.header.step > 1) { // say what is on screen: a sample, or every pixel in view
+        const detail = this.detail && this.detail.data.header.step;
+        parts.push(detail ? `in view: 1 pixel in ${detail}${detail === 1 ? " (full resolution)" : ""}` : `overview: 1 pixel in ${this.data.header.step}`);
+      }
       if (this.data) {
         const { pixel_spacing: spacing, spacing_source: source } = this.data.header;
         parts.push(spacing ? `${spacing[1]} mm/px${source === "ImagerPixelSpacing" ? " at the detector" : ""}` : "no pixel spacing");
