@@ -88,13 +88,23 @@ def hl7_retry_delay(attempts: int) -> int:
     return int(min(cap, base * 2 ** max(0, attempts - 1)))
 
 
+# Slack between the due time a failed attempt records and the countdown its task is retried with.
+_DUE_SLACK = timedelta(seconds=1)
+
+
 def _claim(delivery_id: int) -> bool:
-    # A claim older than the send timeout plus margin belongs to a worker that died mid-send.
+    """Take a pending row whose attempt is due and that no live sender holds.
+
+    A claim older than the send timeout plus margin belongs to a worker that died mid-send. A copy of a
+    retry message that Redis delivered again (after its visibility timeout, shorter than the backoff cap)
+    runs before the due time and is dropped, so a long outage never forks a second retry chain.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.AIRSPACE_HL7_TIMEOUT * 2 + 30)
     return bool(
         Hl7Delivery.objects.filter(id=delivery_id, state=Hl7Delivery.State.PENDING)
         .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
+        .filter(next_attempt_at__lte=now + _DUE_SLACK)
         .update(claimed_at=now, attempts=F("attempts") + 1)
     )
 
@@ -163,9 +173,10 @@ def hl7_sweep_lost(*, now: datetime | None = None) -> list[int]:
     """Send again every pending delivery whose task is overdue by the grace period (its task was lost).
 
     A live task always runs by `next_attempt_at` (its countdown), so only a lost one is found; a claim
-    still inside the send timeout is left alone. Each found row gets a fresh due time first, so a broker
-    that is still down is not flooded on every sweep. A repeat that does reach a worker is dropped by the
-    claim, and by the receiver through the unchanged MSH-10.
+    still inside the send timeout is left alone. Each found row is due now (its new task may claim it)
+    and is not found again before the grace period has passed once more, so a broker that is still down
+    is not flooded on every sweep. A repeat that does reach a worker is dropped by the claim, and by the
+    receiver through the unchanged MSH-10.
     """
     if not hl7_enabled():
         return []
@@ -176,10 +187,9 @@ def hl7_sweep_lost(*, now: datetime | None = None) -> list[int]:
         Hl7Delivery.objects.filter(state=Hl7Delivery.State.PENDING, next_attempt_at__lt=overdue)
         .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale_claim))
         .order_by("id")
-        .values_list("id", "attempts")[: settings.AIRSPACE_HL7_SWEEP_BATCH]
+        .values_list("id", flat=True)[: settings.AIRSPACE_HL7_SWEEP_BATCH]
     )
-    for delivery_id, attempts in found:
-        due = now + timedelta(seconds=hl7_retry_delay(attempts + 1))
-        Hl7Delivery.objects.filter(id=delivery_id).update(next_attempt_at=due)
+    for delivery_id in found:
+        Hl7Delivery.objects.filter(id=delivery_id).update(next_attempt_at=now)
         hl7_deliver_send(delivery_id)
-    return [delivery_id for delivery_id, _ in found]
+    return found

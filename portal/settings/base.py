@@ -353,6 +353,8 @@ SPECTACULAR_SETTINGS = {
         "StatusEnum": "diagnosis.models.Study.Status",  # the study status keeps its name
         "EhrDeliveryStatusEnum": "integrations.models.Hl7Delivery.State",
         "EhrDeliveryEventEnum": "integrations.models.Hl7Delivery.Event",
+        "StudySourceEnum": "diagnosis.models.StudySource",
+        "ProfileSourceEnum": "modelops.models.OperatingProfile.Source",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -112,7 +112,7 @@ def test_readers_see_every_study_and_no_role_sees_nothing(
 
 
 # Routes that resolve the study before checking the role: a clinician who cannot see it gets 404, not 403.
-SCOPE_BEFORE_ROLE = {"api-study-ehr-delivery-retry"}
+SCOPE_BEFORE_ROLE = {"api-study-ehr-delivery-retry", "api-study-dicom-delivery-retry"}
 DETAIL_CASES = [(r, m) for r in api_routes() if "<uuid:pk>" in r.route for m in r.methods]
 
 
@@ -128,6 +128,8 @@ def test_every_detail_route_hides_other_clinicians_records(
         kwargs["image_id"] = scene.study.images.get().pk
     if "<int:delivery_id>" in api_route.route:
         kwargs["delivery_id"] = 1
+    if "<int:version>" in api_route.route:
+        kwargs["version"] = 1
     response = token_client(bob).generic(method, reverse(api_route.name, kwargs=kwargs))
     expected = 404 if MATRIX[api_route.name][method][CLINICIAN] == ALLOWED else 403
     if api_route.name in SCOPE_BEFORE_ROLE:

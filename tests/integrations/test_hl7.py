@@ -101,6 +101,7 @@ def test_a_listener_down_then_up_gets_the_message_once(alice, settings):
         port,
         2,
     )
+    settings.AIRSPACE_HL7_RETRY_SECONDS = 0  # each next attempt is due at once (no countdown to wait out)
     study = completed_study(created_by=alice, probability=0.2)
     delivery = hl7_delivery_schedule(study=study, event="preliminary", source_id=study.predictions.get().id)
     down = hl7_deliver(delivery_id=delivery.id)
@@ -125,6 +126,7 @@ def test_a_refusing_receiver_is_retried_then_the_delivery_fails(alice, settings)
     server = MllpListener(answer="AE")
     settings.AIRSPACE_HL7_HOST, settings.AIRSPACE_HL7_PORT = "127.0.0.1", server.port
     settings.AIRSPACE_HL7_MAX_ATTEMPTS = 2
+    settings.AIRSPACE_HL7_RETRY_SECONDS = 0  # the second attempt is due at once
     study = completed_study(created_by=alice)
     try:
         delivery = hl7_delivery_schedule(
@@ -167,7 +169,7 @@ def test_the_sweep_resends_a_delivery_whose_task_was_lost_once(listener, alice, 
     )
 
     assert hl7_sweep_lost(now=now) == [schedule[0].id]  # not the one still due, not the one being sent
-    assert hl7_sweep_lost(now=now) == []  # its due time moved on: a down broker is not flooded
+    assert hl7_sweep_lost(now=now) == []  # due now, not overdue: a down broker is not flooded
     assert sent == [schedule[0].id]
     assert hl7_deliver(delivery_id=sent[0]).state == "delivered"
     assert len(listener.received) == 1
@@ -177,3 +179,27 @@ def test_the_sweep_resends_a_delivery_whose_task_was_lost_once(listener, alice, 
 
     settings.AIRSPACE_HL7_HOST = ""
     assert hl7_sweep_lost(now=now + timedelta(hours=2)) == []  # HL7 off: nothing is looked at
+
+
+def test_a_retry_message_delivered_twice_does_not_fork_a_second_chain(alice, settings):
+    """Redis hands an unacknowledged countdown message out again after its visibility timeout: the copy
+    that runs before the attempt is due is dropped, the one that runs on time sends."""
+    port = free_port()
+    settings.AIRSPACE_HL7_HOST, settings.AIRSPACE_HL7_PORT, settings.AIRSPACE_HL7_TIMEOUT = (
+        "127.0.0.1",
+        port,
+        2,
+    )
+    settings.AIRSPACE_HL7_RETRY_SECONDS = 300
+    study = completed_study(created_by=alice)
+    delivery = hl7_delivery_schedule(study=study, event="preliminary", source_id=study.predictions.get().id)
+    assert hl7_deliver(delivery_id=delivery.id).state == "pending"  # nobody listening: due in 300 s
+    early = hl7_deliver(delivery_id=delivery.id)  # the redelivered copy, long before it is due
+    assert (early.state, Hl7Delivery.objects.get(id=delivery.id).attempts) == ("skipped", 1)
+    Hl7Delivery.objects.filter(id=delivery.id).update(next_attempt_at=timezone.now())  # its countdown ends
+    server = MllpListener(port=port)
+    try:
+        on_time = hl7_deliver(delivery_id=delivery.id)
+    finally:
+        server.close()
+    assert (on_time.state, on_time.attempts, len(server.received)) == ("delivered", 2, 1)
