@@ -451,3 +451,61 @@ def test_a_film_above_the_pixel_budget_opens_as_an_overview_then_full_resolution
     parts = AuditEvent.objects.filter(action="image.view", actor=carol, after__resolution="part")
     assert {e.after["step"] for e in parts} == {4, 1, 3}
     assert not page.js_errors
+
+
+def renderer_rss_mb() -> float:
+    """Resident memory of the Chromium renderers this test process started (their tabs' memory)."""
+    psutil = pytest.importorskip("psutil")
+    total = 0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "--type=renderer" in " ".join(child.cmdline()):
+                total += child.memory_info().rss
+        except psutil.Error:
+            continue
+    return round(total / 2**20)
+
+
+def test_a_60_mp_film_in_the_tab_is_bounded_by_the_pixel_budget(
+    page: Any, alice: Any, carol: Any, settings: Any, live_server: Any
+) -> None:
+    """Prints the tab's memory on a 7,000 x 8,500 film with the default budget and with none (figures, not
+    asserted); asserts what the tab holds: at most budget + 4 MP pixels, where it held all 59.5 MP."""
+    film = np.zeros((8500, 7000), dtype=np.uint16)
+    film[:] = np.asarray(
+        Image.fromarray(xray_pixels(16, index=5).astype(np.float32), mode="F").resize((7000, 8500))
+    ).astype(np.uint16)
+    study = film_study(created_by=alice, data=make_dicom(film, bits_stored=16, window=(32000, 40000)))
+    del film
+    figures = {}
+    for name, budget in (("everything", 10**9), ("budget 12 MP", 12_000_000)):
+        settings.AIRSPACE_VIEWER_PIXEL_BUDGET = budget
+        context = page.context.browser.new_context(
+            base_url=live_server.url, viewport={"width": 1280, "height": 900}
+        )
+        tab = context.new_page()
+        tab.set_default_timeout(120_000)
+        login(tab, "carol")
+        before = renderer_rss_mb()
+        tab.goto(f"/studies/{study.id}/")
+        tab.wait_for_selector(f'{CURRENT_PANE}[data-state="full"]', timeout=180_000)
+        loaded = renderer_rss_mb()
+        tab.locator(CURRENT_PANE).focus()
+        tab.keyboard.press("1")
+        if budget < 10**9:
+            tab.wait_for_function(
+                f"() => (document.querySelector('{CURRENT_PANE}').dataset.detail || '').endsWith(' 1')",
+                timeout=120_000,
+            )
+        held = tab.eval_on_selector_all(f"{CURRENT_PANE} canvas", "cs => cs.map((c) => c.width * c.height)")
+        figures[name] = {
+            "rss_mb_before": before,
+            "rss_mb_loaded": loaded,
+            "rss_mb_at_1_1": renderer_rss_mb(),
+            "canvas_pixels": sum(held),
+            "load_ms": int(tab.locator(CURRENT_PANE).get_attribute("data-load-ms")),
+        }
+        context.close()
+    print("\n7,000 x 8,500 16-bit film, renderer memory:", json.dumps(figures))
+    assert figures["everything"]["canvas_pixels"] == 7000 * 8500
+    assert figures["budget 12 MP"]["canvas_pixels"] <= 12_000_000 + 4_194_304
