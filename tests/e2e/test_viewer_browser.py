@@ -438,7 +438,14 @@ def test_a_film_above_the_pixel_budget_opens_as_an_overview_then_full_resolution
         window_linear(int(stored[y, x]), 30000, 9000) for x, y in inside
     ]
     held = page.eval_on_selector_all(f"{CURRENT_PANE} canvas", "cs => cs.map((c) => c.width * c.height)")
-    assert sum(held) == 600 * 500 + w * h and w * h < 2400 * 2000 / 4
+    assert sum(held) == 600 * 500 + w * h and w * h <= 4_194_304 < 2400 * 2000
+    # Panning a little stays inside the region fetched with its margin: nothing is asked again.
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if "/pixels/" in r.url else None)
+    page.locator(CURRENT_PANE).focus()
+    page.keyboard.press("ArrowLeft")
+    page.wait_for_timeout(600)
+    assert asked == [] and page.locator(CURRENT_PANE).get_attribute("data-detail") == f"{x0} {y0} {w} {h} 1"
     # 4. Back to fit, the full-resolution region is let go: on a pane 700 px wide a 2,400 px film needs only
     #    every 3rd pixel (the 600 px overview is a little short of that, so this small budget asks for it).
     page.locator(CURRENT_PANE).focus()

@@ -181,17 +181,23 @@ window.airspace = window.airspace || {};
       if (w < 1 || h < 1 || step >= overview) { this.dropDetail(); return; }
       const held = this.detail && this.detail.data.header;
       if (held && held.step <= step && held.x <= x && held.y <= y && held.x + held.w >= x + w && held.y + held.h >= y + h) return;
+      // A margin around the view, as far as the budget allows at this step (up to half a view on each side),
+      // so that panning a little does not ask the server again.
+      const grow = Math.min(2, Math.sqrt((DETAIL_BUDGET * step * step) / (w * h)));
+      const mx = Math.floor(((grow - 1) * w) / 2), my = Math.floor(((grow - 1) * h) / 2);
+      const px = Math.max(0, x - mx), py = Math.max(0, y - my);
+      const box = { x: px, y: py, w: Math.min(this.w, x + w + mx) - px, h: Math.min(this.h, y + h + my) - py };
       const generation = this.generation;
-      const asked = (this.detailAsked = `${x} ${y} ${w} ${h} ${step}`);
+      const asked = (this.detailAsked = `${box.x} ${box.y} ${box.w} ${box.h} ${step}`);
       let data;
       try {
-        data = await fetchPixels(partUrl(this.stage.dataset.pixels, { x, y, w, h, step }));
+        data = await fetchPixels(partUrl(this.stage.dataset.pixels, { ...box, step }));
       } catch (error) {
         return; // the overview stays on screen
       }
       if (generation !== this.generation || asked !== this.detailAsked) return; // moved on meanwhile
-      data.header.w = w;
-      data.header.h = h;
+      data.header.w = box.w;
+      data.header.h = box.h;
       this.showDetail(data);
     }
 
