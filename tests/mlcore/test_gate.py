@@ -129,3 +129,50 @@ def test_shipped_gate_on_the_stored_real_images() -> None:
     # Chest CRs from other sources (1.0.0's registry set) are never fitted as negatives; the not_cxr set of
     # later bundles holds none, and their real chest X-rays are measured in serving.json instead.
     assert all(v.accepted for v in chest)
+
+
+def test_gate_round_trips_its_appearance_component(tmp_path: Path, tiny_bundle: Path) -> None:
+    gate = Gate.load(tiny_bundle / "gate.npz")
+    assert gate.appearance is not None  # fitted with the synthetic dev negatives, which carry the vector
+    vector = np.ones(gate.appearance.mean.shape)
+    gate.save(tmp_path / "gate.npz")
+    again = Gate.load(tmp_path / "gate.npz")
+    assert again.appearance.normalised(vector) == pytest.approx(gate.appearance.normalised(vector))
+    Gate(gate.deep, gate.layout, gate.stat_low, gate.stat_high, gate.contrast).save(tmp_path / "old.npz")
+    assert Gate.load(tmp_path / "old.npz").appearance is None
+
+
+def test_appearance_vector_tells_a_limb_film_from_a_chest_film() -> None:
+    from mlcore.gate_appearance import APPEARANCE_SIZE, appearance_vector
+
+    rows, cols = np.mgrid[0:224, 0:224]
+    # A chest-like film: two dark lung fields either side of a bright mediastinum; a limb-like film: one
+    # thin bright diagonal bone on a black field.
+    chest = np.where(np.abs(cols - 112) < 25, 200.0, 90.0) + 20 * np.sin(rows / 9.0)
+    limb = np.where(np.abs(rows - cols) < 12, 220.0, 5.0)
+    a, b = (appearance_vector(x[..., None].astype(np.float32)) for x in (chest, limb))
+    assert a.shape == b.shape == (APPEARANCE_SIZE,)
+    assert np.isfinite(a).all() and np.isfinite(b).all()
+    histogram = slice(0, 16)
+    assert a[histogram].sum() == pytest.approx(1.0) and b[histogram][0] > 0.5  # the limb film is mostly black
+
+
+def test_real_set_merge_replaces_images_by_name_and_reads_sets_without_appearance(tmp_path: Path) -> None:
+    from mlcore.gate import Evidence
+    from mlcore.gate_appearance import APPEARANCE_SIZE
+    from mlcore.gate_real import RealSet
+
+    def evidence(value: float, appearance: bool) -> Evidence:
+        vector = np.full(APPEARANCE_SIZE, value) if appearance else None
+        return Evidence(np.full(4, value), np.full(8, value), np.full(196, value), 0.0, {}, vector)
+
+    stored = RealSet(
+        [evidence(1, False), evidence(2, False)], ["ct/a.png", "xray_elbow/b.jpg"], ["ct", "xray_elbow"]
+    )
+    fresh = RealSet([evidence(3, True)], ["xray_elbow/b.jpg"], ["xray_elbow"])
+    merged = stored.merged(fresh)
+    assert merged.names == ["ct/a.png", "xray_elbow/b.jpg"]
+    merged.save(tmp_path / "negatives.npz")
+    loaded = RealSet.load(tmp_path / "negatives.npz")
+    assert loaded.evidence[0].appearance is None  # a registry image stored as vectors only
+    assert loaded.evidence[1].appearance == pytest.approx(np.full(APPEARANCE_SIZE, 3.0))
