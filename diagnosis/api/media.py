@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse
+from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
@@ -28,7 +28,7 @@ class StudyImageItemView(APIView):
     permission_classes = [permissions.AnyRole]
 
     @extend_schema(responses=IMAGE_RESPONSES)
-    def get(self, request: Request, pk: Any, image_id: Any) -> FileResponse:
+    def get(self, request: Request, pk: Any, image_id: Any) -> HttpResponseBase:
         study = selectors.study_get(user=request.user, study_id=pk)
         image = study_image_open(user=request.user, study=study, image_id=image_id, context=ctx(request))
         return image_download(image, filename=f"image-{image.id}{image.file.name[-4:]}")
@@ -40,7 +40,7 @@ class StudyImageView(APIView):
     permission_classes = [permissions.AnyRole]
 
     @extend_schema(responses=IMAGE_RESPONSES)
-    def get(self, request: Request, pk: Any) -> FileResponse:
+    def get(self, request: Request, pk: Any) -> HttpResponseBase:
         study = selectors.study_get(user=request.user, study_id=pk)
         return media_response(user=request.user, study=study, kind="image", context=ctx(request))
 
@@ -56,7 +56,7 @@ class StudyHeatmapView(APIView):
             OpenApiParameter("prediction", OpenApiTypes.UUID, description="prediction id (default current)")
         ],
     )
-    def get(self, request: Request, pk: Any) -> FileResponse:
+    def get(self, request: Request, pk: Any) -> HttpResponseBase:
         study = selectors.study_get(user=request.user, study_id=pk)
         return media_response(
             user=request.user,

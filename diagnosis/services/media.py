@@ -49,7 +49,7 @@ def media_response(
     context: AuditContext = SYSTEM,
     prediction_id: str | None = None,
     image_id: Any = None,
-) -> FileResponse:
+) -> HttpResponseBase:
     """Stream a study's image ("image" as stored, "display" as PNG; `image_id` one of its views, else the
     analysed one) or heatmap, after auditing the access."""
     if kind == "heatmap":
@@ -79,8 +79,16 @@ def media_response(
         context=context,
     )
     if kind == "display":
+        from mlcore.errors import InvalidImage
+
         with image.file.open("rb") as handle:
-            png = _display_png(handle.read())
+            data = handle.read()
+        try:
+            png = _display_png(data)
+        except (
+            InvalidImage
+        ) as exc:  # stored by a path that checks less (a received DICOM): a reason, not a 500
+            return HttpResponse(str(exc), status=422, content_type="text/plain; charset=utf-8")
         return _private(FileResponse(io.BytesIO(png), content_type="image/png"))
     return image_download(image, filename=f"study-{study.id}{image.file.name[-4:]}")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from audit.services.events import ctx
 from diagnosis import selectors
@@ -14,7 +15,7 @@ from portal.roles import ANY_ROLE, role_required
 
 
 @role_required(*ANY_ROLE)
-def study_image(request: HttpRequest, pk: Any, image_id: Any = None) -> FileResponse:
+def study_image(request: HttpRequest, pk: Any, image_id: Any = None) -> HttpResponseBase:
     """The X-ray (the analysed view, or view `image_id`) rendered for the viewer (audited, never cached)."""
     study = selectors.study_get(user=request.user, study_id=pk)
     return media_response(
@@ -23,7 +24,7 @@ def study_image(request: HttpRequest, pk: Any, image_id: Any = None) -> FileResp
 
 
 @role_required(*ANY_ROLE)
-def study_heatmap(request: HttpRequest, pk: Any) -> FileResponse:
+def study_heatmap(request: HttpRequest, pk: Any) -> HttpResponseBase:
     """The heatmap overlay (audited, never cached)."""
     study = selectors.study_get(user=request.user, study_id=pk)
     return media_response(user=request.user, study=study, kind="heatmap", context=ctx(request))

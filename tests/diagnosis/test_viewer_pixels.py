@@ -138,6 +138,8 @@ def test_a_stored_file_the_viewer_cannot_read_answers_422_not_500(alice: Any) ->
     response = client_for(alice).get(reverse("study-pixels", args=[study.id]))
     assert response.status_code == 422 and b"damaged" in response.content
     assert not AuditEvent.objects.filter(action="image.view").exists()
+    preview = client_for(alice).get(reverse("study-image", args=[study.id]))  # the preview too: not a 500
+    assert preview.status_code == 422 and preview["Content-Type"].startswith("text/plain")
 
 
 def test_only_data_that_halves_is_compressed_noisy_16_bit_goes_stored() -> None:
