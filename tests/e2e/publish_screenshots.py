@@ -26,6 +26,7 @@ VIEWER = (
     "viewer-01-16bit-windowed-measured",
     "viewer-02-worklist-age-accession-indication",
     "viewer-03-prior-side-by-side",
+    "viewer-04-linked-zoom-pan",
 )
 # Issue #19 (tests/e2e/test_report_browser.py): the signed report, notifications, user management.
 REPORT = (
