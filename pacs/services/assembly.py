@@ -72,8 +72,11 @@ def inbound_study_release(*, inbound_study_id: int, now: dt.datetime | None = No
     now = now or timezone.now()
     quiet = dt.timedelta(seconds=settings.AIRSPACE_DICOM_STUDY_QUIET_SECONDS)
     with transaction.atomic():
+        # Lock the collection's row only (`of`): a plain select_for_update() locks every joined row FOR UPDATE,
+        # the sender's account too, which each receipt of that sender references (FOR KEY SHARE at its COMMIT,
+        # after it took the audit chain lock): the filing, waiting for the chain lock, deadlocked with it.
         inbound = (
-            InboundStudy.objects.select_for_update()
+            InboundStudy.objects.select_for_update(of=("self",))
             .select_related("sender")
             .filter(id=inbound_study_id, state=InboundStudy.State.COLLECTING)
             .first()

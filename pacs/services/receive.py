@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -34,7 +35,10 @@ from pacs.services.routing import (
 )
 from portal.errors import DomainError
 
+logger = logging.getLogger(__name__)
 Status = ReceivedInstance.Status
+# deadlock_detected, serialization_failure: PostgreSQL rolled the receipt back; it is tried once more.
+RETRIED_SQLSTATES = frozenset({"40P01", "40001"})
 
 
 @dataclass(frozen=True)
@@ -178,7 +182,7 @@ def _accept(sender: Sender, header: InstanceHeader, data: bytes) -> Received:
     held_file = inbox_name()
     writing = _inbox_writer().submit(inbox_write, data, held_file)
     try:
-        received = _hold(sender, header, data, held_file, writing)
+        received = _hold_retried(sender, header, data, held_file, writing)
     except BaseException:
         _discard(writing, held_file)
         raise
@@ -198,6 +202,20 @@ def _discard(writing: Future[str], held_file: str) -> None:
     with contextlib.suppress(Exception):
         writing.result()
     inbox_delete(held_file)
+
+
+def _hold_retried(
+    sender: Sender, header: InstanceHeader, data: bytes, held_file: str, writing: Future[str]
+) -> Received:
+    """`_hold`, once more if PostgreSQL chose it as a deadlock (or serialisation) victim, before the sender is
+    answered 0xA700. Only as its own transaction: inside a caller's, the caller's locks would stay held."""
+    try:
+        return _hold(sender, header, data, held_file, writing)
+    except OperationalError as exc:
+        if connection.in_atomic_block or getattr(exc.__cause__, "sqlstate", None) not in RETRIED_SQLSTATES:
+            raise
+        logger.warning("Receipt of %s hit a deadlock, retried once: %s", header.sop_instance_uid, exc)
+        return _hold(sender, header, data, held_file, writing)
 
 
 def _hold(
