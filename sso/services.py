@@ -118,8 +118,11 @@ def sso_user_sync(
     access = access_from_claims(
         claims, groups_claim=config.groups_claim, roles=config.roles, departments=config.departments or {}
     )
+    # Only the identity row is locked (of=self): FOR UPDATE on the joined user row as well would conflict
+    # with the FOR KEY SHARE that any concurrent transaction auditing this user takes at COMMIT, after it
+    # holds the audit-chain lock this login then waits for (the deadlock the DICOM receiver had).
     identity = (
-        SsoIdentity.objects.select_for_update()
+        SsoIdentity.objects.select_for_update(of=("self",))
         .select_related("user")
         .filter(issuer=issuer, subject=subject)
         .first()
