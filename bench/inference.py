@@ -1,6 +1,6 @@
 """Serving latency and throughput on the full-resolution originals, against two naive baselines.
 
-    .venv/bin/python bench/inference.py [--bundle models/airspace-cnn-1.0.0] [--data ../shared/data/originals]
+    .venv/bin/python bench/inference.py [--bundle models/airspace-cnn-1.0.1] [--data ../shared/data/originals]
 
 Prints one table from one run: our predictor's decode+preprocess / model / heatmap / total latency (p50, p95),
 sequential and batched throughput, `keras.Model.predict` per image, loading the model per request, and the

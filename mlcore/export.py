@@ -1,11 +1,12 @@
 """Build a bundle's serving artifacts: LiteRT model, CAM head, input gate, and serving.json listing them.
 
-    python -m mlcore.export models/airspace-cnn-1.0.0 [--skip-gate-eval] [--negatives ../shared/data/not_cxr]
-    python -m mlcore.export models/airspace-cnn-1.0.0 --gate-only [--negatives DIR [--merge-negatives]]
-    python -m mlcore.export models/airspace-cnn-1.0.0 --model-only
+    python -m mlcore.export models/<version> [--skip-gate-eval] [--negatives ../shared/data/not_cxr]
+    python -m mlcore.export models/<version> --gate-only [--negatives DIR [--merge-negatives]]
+    python -m mlcore.export models/<version> --model-only
 
 Re-run whenever model.keras changes: serving.json records the model.keras sha256 it was built from and the
-predictor refuses stale artifacts. TensorFlow is imported here (offline), never by the serving path.
+predictor refuses stale artifacts. Never rebuild a shipped bundle's artifacts in place: copy the folder to a
+new version first (docs/MODEL_BUNDLE.md, "Versions"), so one version always means the same predictions. TensorFlow is imported here (offline), never by the serving path.
 """
 
 from __future__ import annotations

@@ -43,10 +43,11 @@ def test_current_bundle_explains_on_a_map_of_at_least_14x14() -> None:
 
     predictor = load_predictor(_current())
     if predictor.version == "airspace-cnn-1.0.0":
-        pytest.skip("1.0.0 predates the multi-scale CAM head (3x3 map)")
+        pytest.skip("1.0.0 predates the Grad-CAM export (3x3 CAM on last_conv)")
     x = to_model_input(decode_image(fixture_xray_paths()[0].read_bytes()).image)
-    _, conv = predictor.runner.run(x[np.newaxis])
-    assert conv.shape[1] >= 14 and conv.shape[2] >= 14
+    _, conv, cam = predictor.runner.run_with_cam(x[np.newaxis])
+    explained = conv if cam is None else cam  # the map the heatmap is drawn from (Grad-CAM when exported)
+    assert explained.shape[1] >= 14 and explained.shape[2] >= 14
 
 
 def test_current_bundle_records_its_predecessor_and_gate_figures() -> None:

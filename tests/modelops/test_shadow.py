@@ -40,7 +40,7 @@ def test_a_candidate_is_one_inactive_profile_of_the_served_model_and_one_shadow_
     with pytest.raises(DomainError, match="Choose one candidate"):
         shadow_start(user=admin_user)
     with pytest.raises(DomainError, match="not another bundle"):
-        shadow_start(user=admin_user, candidate_bundle="airspace-cnn-1.0.0")
+        shadow_start(user=admin_user, candidate_bundle=load_bundle(verify=False, serving=False).version)
     served = OperatingProfile.objects.get(active=True)
     with pytest.raises(DomainError, match="inactive profile of the served model"):
         shadow_start(user=admin_user, candidate_profile=served)
