@@ -53,8 +53,12 @@ def test_model_info_serves_the_shipped_bundle(carol: Any, settings: Any) -> None
     assert body["threshold"] == metadata["threshold"]
 
 
-def test_the_api_never_imports_tensorflow(model_bundle: Path, settings: Any) -> None:
-    """Loading every API route and reading the model info stays free of TensorFlow (web process rule)."""
+def test_the_api_never_imports_tensorflow(services: None, model_bundle: Path, settings: Any) -> None:
+    """Loading every API route and reading the model info stays free of TensorFlow (web process rule).
+
+    The subprocess shares the test database (the served bundle is a row there), so it needs PostgreSQL:
+    the embedded default's in-memory SQLite test database cannot be shared.
+    """
     code = (
         "import sys, django; django.setup();"
         "import portal.urls, diagnosis.api.studies;"

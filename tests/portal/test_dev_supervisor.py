@@ -10,14 +10,19 @@ from pathlib import Path
 
 from tests.conftest import ROOT
 
-# A child that reports each SIGTERM it receives and exits on it (like a Celery warm shutdown).
+# A child that reports each SIGTERM it receives and exits on it (like a Celery warm shutdown). Each line is
+# one write: print() writes the text and the newline separately, and unbuffered (PYTHONUNBUFFERED) the two
+# children's lines could interleave on the shared pipe ("ready workerready web").
 CHILD = """
 import signal, sys, time
+def say(text):
+    sys.stdout.write(text + chr(10))
+    sys.stdout.flush()
 def stop(signum, frame):
-    print("shutdown {name}", flush=True)
+    say("shutdown {name}")
     sys.exit(0)
 signal.signal(signal.SIGTERM, stop)
-print("ready {name}", flush=True)
+say("ready {name}")
 while True:
     time.sleep(0.05)
 """
