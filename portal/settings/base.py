@@ -269,43 +269,8 @@ CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 500)
 # stale claim at hard limit + 5 s, then the next sweep; or Redis redelivery after the visibility timeout.
 AIRSPACE_HEARTBEAT_SECONDS = env_int("AIRSPACE_HEARTBEAT_SECONDS", 2)
 AIRSPACE_WORKER_DEAD_AFTER_SECONDS = env_int("AIRSPACE_WORKER_DEAD_AFTER_SECONDS", 6)
-CELERY_BEAT_SCHEDULE = {
-    "sweep-stuck-studies": {
-        "task": "diagnosis.tasks.sweep_stuck_studies_task",
-        "schedule": float(env_int("AIRSPACE_SWEEP_SECONDS", 15)),
-    },
-    # Every commit already signs its last audit event (audit.services.anchors); this backstop
-    # covers an event whose process died between COMMIT and that append: the window stays <= 10 s.
-    "anchor-audit-chain": {
-        "task": "audit.tasks.audit_anchor_task",
-        "schedule": float(env_int("AIRSPACE_AUDIT_ANCHOR_SECONDS", 10)),
-    },
-    # HL7 deliveries whose task was lost are sent again (a no-op while HL7 is off).
-    # DICOM studies whose quiet-window release task was lost are filed (pacs app).
-    "sweep-inbound-dicom-studies": {
-        "task": "pacs.tasks.inbound_study_sweep_task",
-        "schedule": float(env_int("AIRSPACE_DICOM_SWEEP_SECONDS", 30)),
-    },
-    "sweep-hl7-deliveries": {
-        "task": "integrations.tasks.hl7_sweep_task",
-        "schedule": float(env_int("AIRSPACE_HL7_SWEEP_SECONDS", 60)),
-    },
-    # DICOM result deliveries whose task was lost are sent again (a no-op without outbound nodes).
-    "sweep-dicom-deliveries": {
-        "task": "pacs.tasks.dicom_sweep_task",
-        "schedule": float(env_int("AIRSPACE_DICOM_DELIVERY_SWEEP_SECONDS", 60)),
-    },
-    # Radiologists hear of urgent, positive or indeterminate studies that waited past the escalation limit.
-    "scan-escalations": {
-        "task": "notifications.tasks.escalation_scan_task",
-        "schedule": float(env_int("AIRSPACE_ESCALATION_SCAN_SECONDS", 60)),
-    },
-    # Live sensitivity/specificity against reads and output drift, per active profile (modelops.services.drift).
-    "check-model-drift": {
-        "task": "modelops.tasks.drift_check_task",
-        "schedule": float(env_int("AIRSPACE_DRIFT_CHECK_SECONDS", 3600)),
-    },
-}
+# The periodic sweeps and checks: portal/settings/schedule.py.
+from portal.settings.schedule import CELERY_BEAT_SCHEDULE  # noqa: E402, F401
 
 # API tokens (django-rest-knox): only a SHA-512 digest is stored, each expires, logout revokes it, and a
 # password change or deactivation revokes all of a user's tokens (portal/tokens.py). #17 finding 5.
