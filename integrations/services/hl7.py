@@ -15,7 +15,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit.services.events import SYSTEM, AuditContext, audit_record
@@ -24,6 +24,7 @@ from integrations.models import Hl7Delivery
 from integrations.services.hl7_messages import oru_message
 from integrations.services.mllp import MllpError, mllp_send
 from portal.errors import Conflict
+from portal.outbox import outbox_backoff, outbox_claim, outbox_sweep_lost
 
 HL7_DELIVER_TASK = "integrations.tasks.hl7_deliver_task"
 
@@ -84,29 +85,22 @@ class DeliveryOutcome:
 
 def hl7_retry_delay(attempts: int) -> int:
     """Seconds before the next attempt: doubling from AIRSPACE_HL7_RETRY_SECONDS, capped."""
-    base, cap = settings.AIRSPACE_HL7_RETRY_SECONDS, settings.AIRSPACE_HL7_RETRY_MAX_SECONDS
-    return int(min(cap, base * 2 ** max(0, attempts - 1)))
+    return outbox_backoff(
+        attempts, base=settings.AIRSPACE_HL7_RETRY_SECONDS, cap=settings.AIRSPACE_HL7_RETRY_MAX_SECONDS
+    )
 
 
-# Slack between the due time a failed attempt records and the countdown its task is retried with.
-_DUE_SLACK = timedelta(seconds=1)
+def _stale_after() -> timedelta:
+    # A claim older than the send timeout plus margin belongs to a worker that died mid-send.
+    return timedelta(seconds=settings.AIRSPACE_HL7_TIMEOUT * 2 + 30)
+
+
+def _pending(**filters: Any) -> QuerySet:
+    return Hl7Delivery.objects.filter(state=Hl7Delivery.State.PENDING, **filters)
 
 
 def _claim(delivery_id: int) -> bool:
-    """Take a pending row whose attempt is due and that no live sender holds.
-
-    A claim older than the send timeout plus margin belongs to a worker that died mid-send. A copy of a
-    retry message that Redis delivered again (after its visibility timeout, shorter than the backoff cap)
-    runs before the due time and is dropped, so a long outage never forks a second retry chain.
-    """
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.AIRSPACE_HL7_TIMEOUT * 2 + 30)
-    return bool(
-        Hl7Delivery.objects.filter(id=delivery_id, state=Hl7Delivery.State.PENDING)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
-        .filter(next_attempt_at__lte=now + _DUE_SLACK)
-        .update(claimed_at=now, attempts=F("attempts") + 1)
-    )
+    return outbox_claim(_pending(id=delivery_id), now=timezone.now(), stale_after=_stale_after())
 
 
 def hl7_deliver(*, delivery_id: int) -> DeliveryOutcome:
@@ -170,26 +164,18 @@ def hl7_delivery_retry(*, delivery: Hl7Delivery, actor: Any, context: AuditConte
 
 
 def hl7_sweep_lost(*, now: datetime | None = None) -> list[int]:
-    """Send again every pending delivery whose task is overdue by the grace period (its task was lost).
+    """Send again every pending delivery whose task was lost (portal.outbox); nothing while HL7 is off.
 
-    A live task always runs by `next_attempt_at` (its countdown), so only a lost one is found; a claim
-    still inside the send timeout is left alone. Each found row is due now (its new task may claim it)
-    and is not found again before the grace period has passed once more, so a broker that is still down
-    is not flooded on every sweep. A repeat that does reach a worker is dropped by the claim, and by the
-    receiver through the unchanged MSH-10.
+    A repeat that does reach a worker is dropped by the claim, and by the receiver through the unchanged
+    MSH-10.
     """
     if not hl7_enabled():
         return []
-    now = now or timezone.now()
-    overdue = now - timedelta(seconds=settings.AIRSPACE_HL7_SWEEP_GRACE_SECONDS)
-    stale_claim = now - timedelta(seconds=settings.AIRSPACE_HL7_TIMEOUT * 2 + 30)
-    found = list(
-        Hl7Delivery.objects.filter(state=Hl7Delivery.State.PENDING, next_attempt_at__lt=overdue)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale_claim))
-        .order_by("id")
-        .values_list("id", flat=True)[: settings.AIRSPACE_HL7_SWEEP_BATCH]
+    return outbox_sweep_lost(
+        _pending(),
+        now=now or timezone.now(),
+        grace=timedelta(seconds=settings.AIRSPACE_HL7_SWEEP_GRACE_SECONDS),
+        stale_after=_stale_after(),
+        batch=settings.AIRSPACE_HL7_SWEEP_BATCH,
+        send=hl7_deliver_send,
     )
-    for delivery_id in found:
-        Hl7Delivery.objects.filter(id=delivery_id).update(next_attempt_at=now)
-        hl7_deliver_send(delivery_id)
-    return found

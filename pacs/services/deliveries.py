@@ -17,7 +17,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.services.events import SYSTEM, AuditContext, audit_record
@@ -27,6 +27,7 @@ from pacs.models import DicomDelivery, DicomNode
 from pacs.services.result_objects import ResultUnavailable, result_object
 from pacs.services.transport import SendError, object_send
 from portal.errors import Conflict
+from portal.outbox import outbox_backoff, outbox_claim, outbox_sweep_lost
 from reading.models import Review
 
 DICOM_DELIVER_TASK = "pacs.tasks.dicom_deliver_task"
@@ -125,30 +126,22 @@ class DeliveryOutcome:
 
 def dicom_retry_delay(attempts: int) -> int:
     """Seconds before the next attempt: doubling from AIRSPACE_DICOM_RETRY_SECONDS, capped."""
-    base, cap = settings.AIRSPACE_DICOM_RETRY_SECONDS, settings.AIRSPACE_DICOM_RETRY_MAX_SECONDS
-    return int(min(cap, base * 2 ** max(0, attempts - 1)))
+    return outbox_backoff(
+        attempts, base=settings.AIRSPACE_DICOM_RETRY_SECONDS, cap=settings.AIRSPACE_DICOM_RETRY_MAX_SECONDS
+    )
 
 
-def _stale_claim(now: datetime) -> datetime:
+def _stale_after() -> timedelta:
     # A claim older than the send timeout plus margin belongs to a worker that died mid-send.
-    return now - timedelta(seconds=settings.AIRSPACE_DICOM_SEND_TIMEOUT * 2 + 30)
+    return timedelta(seconds=settings.AIRSPACE_DICOM_SEND_TIMEOUT * 2 + 30)
 
 
-# Slack between the due time a failed attempt records and the countdown its task is retried with.
-_DUE_SLACK = timedelta(seconds=1)
+def _pending(**filters: Any) -> QuerySet:
+    return DicomDelivery.objects.filter(status=DicomDelivery.Status.PENDING, **filters)
 
 
 def _claim(delivery_id: int) -> bool:
-    """Take a pending, unclaimed row whose attempt is due. A copy of a retry message that the broker
-    delivered again (Redis redelivers an unacknowledged countdown message after its visibility timeout)
-    runs before the next due time and is dropped, so a long outage never forks a second retry chain."""
-    now = timezone.now()
-    return bool(
-        DicomDelivery.objects.filter(id=delivery_id, status=DicomDelivery.Status.PENDING)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=_stale_claim(now)))
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + _DUE_SLACK))
-        .update(claimed_at=now, attempts=F("attempts") + 1)
-    )
+    return outbox_claim(_pending(id=delivery_id), now=timezone.now(), stale_after=_stale_after())
 
 
 def dicom_deliver(*, delivery_id: int) -> DeliveryOutcome:
@@ -219,21 +212,12 @@ def dicom_delivery_retry(*, delivery: DicomDelivery, actor: Any, context: AuditC
 
 
 def dicom_sweep_lost(*, now: datetime | None = None) -> list[int]:
-    """Send again every pending delivery whose task is overdue by the grace period (its task was lost).
-
-    A live task runs by `next_attempt_at`, so only a lost one is found. Each found row is due now (its
-    new task may claim it) and is not found again before the grace period has passed once more, so a
-    broker that is still down is not flooded on every sweep.
-    """
-    now = now or timezone.now()
-    overdue = now - timedelta(seconds=settings.AIRSPACE_DICOM_SWEEP_GRACE_SECONDS)
-    found = list(
-        DicomDelivery.objects.filter(status=DicomDelivery.Status.PENDING, next_attempt_at__lt=overdue)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=_stale_claim(now)))
-        .order_by("id")
-        .values_list("id", flat=True)[: settings.AIRSPACE_DICOM_SWEEP_BATCH]
+    """Send again every pending delivery whose task was lost (portal.outbox)."""
+    return outbox_sweep_lost(
+        _pending(),
+        now=now or timezone.now(),
+        grace=timedelta(seconds=settings.AIRSPACE_DICOM_SWEEP_GRACE_SECONDS),
+        stale_after=_stale_after(),
+        batch=settings.AIRSPACE_DICOM_SWEEP_BATCH,
+        send=dicom_deliver_send,
     )
-    for delivery_id in found:
-        DicomDelivery.objects.filter(id=delivery_id).update(next_attempt_at=now)
-        dicom_deliver_send(delivery_id)
-    return found
