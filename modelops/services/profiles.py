@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -77,8 +78,12 @@ def profile_active(*, bundle: Bundle) -> OperatingProfile:
         with transaction.atomic():
             reason = "the bundle's own calibration, the default until a site profile is activated"
             return _save_audited(_bundle_profile(bundle.metadata), actor=None, reason=reason)
-    except IntegrityError:  # another worker created it first: one active per version, take theirs
-        return OperatingProfile.objects.get(model_version=version, active=True)
+    except (IntegrityError, ValidationError):
+        # Another process created it first (the constraint fails in full_clean or at INSERT): take theirs.
+        found = OperatingProfile.objects.filter(model_version=version, active=True).first()
+        if found is None:
+            raise
+        return found
 
 
 @transaction.atomic
