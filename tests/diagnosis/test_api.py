@@ -232,7 +232,13 @@ def test_an_api_upload_reads_its_caller_once_and_nothing_back(api, alice, xray_b
     assert response.status_code == 201 and response.json()["images"][0]["sha256"]
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
     assert sum('FROM "knox_authtoken"' in sql for sql in statements) == 1
-    assert not any(sql.startswith("SELECT") and 'FROM "diagnosis_image"' in sql for sql in statements)
+    # The only image read is the duplicate check's lookup by sha256 (the 201 body re-reads no image row).
+    image_reads = [sql for sql in statements if sql.startswith("SELECT") and 'FROM "diagnosis_image"' in sql]
+    assert len(image_reads) == 1, image_reads
+    assert image_reads[0].startswith(
+        'SELECT "diagnosis_image"."study_id" AS "study_id" FROM "diagnosis_image"'
+    )
+    assert 'WHERE "diagnosis_image"."sha256" = ' in image_reads[0]
     assert not any('FROM "diagnosis_staffprofile"' in sql for sql in statements)
     if connection.vendor == "postgresql":  # roles ride on the token query (ArraySubquery)
         assert not any(sql.startswith('SELECT "auth_group"') for sql in statements)
