@@ -87,6 +87,26 @@ def lock_chain() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_ID])
 
 
+# Two statements sent as one (client-side binding, the simple query protocol): one round trip instead of
+# two and no ORM query to compile, per audit event (bench/load.py). Under READ COMMITTED each statement
+# takes its own snapshot, so the head is read after the lock is held and sees every committed append.
+_LOCKED_HEAD_SQL = (
+    f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK_ID}); "
+    f"SELECT hash, seq FROM {AuditEvent._meta.db_table} ORDER BY id DESC LIMIT 1"
+)
+
+
+def chain_head_locked() -> tuple[str, int | None] | None:
+    """Take the chain lock, then read the head's (hash, seq); None on an empty chain."""
+    if connection.vendor != "postgresql":
+        lock_chain()
+        return AuditEvent.objects.order_by("-id").values_list("hash", "seq").first()
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCKED_HEAD_SQL)
+        cursor.nextset()  # past the lock's result to the head's
+        return cursor.fetchone()
+
+
 @transaction.atomic(savepoint=False)  # inside a caller's transaction: no savepoint round trips
 def audit_record(
     *,
@@ -100,8 +120,7 @@ def audit_record(
     context: AuditContext = SYSTEM,
 ) -> AuditEvent:
     """Append one event to the chain, inside the caller's transaction."""
-    lock_chain()
-    head = AuditEvent.objects.order_by("-id").values_list("hash", "seq").first()
+    head = chain_head_locked()
     prev_hash, prev_seq = head or (GENESIS_HASH, 0)
     if prev_seq is None:  # the first event after the legacy rows: number them by position
         prev_seq = AuditEvent.objects.count()
