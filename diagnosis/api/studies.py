@@ -91,7 +91,7 @@ class StudyListCreateView(AuditedListMixin, generics.ListAPIView):
         else:
             study = selectors.study_get(user=request.user, study_id=created.study.id)
         code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK
-        return Response(s.StudySerializer(study).data, status=code)
+        return Response(s.study_data(study), status=code)
 
 
 class StudyDetailView(APIView):
@@ -117,7 +117,7 @@ class StudyDetailView(APIView):
             object_id=study.id,
             context=ctx(request),
         )
-        return Response(s.StudySerializer(study).data, headers={"ETag": etag})
+        return Response(s.study_data(study), headers={"ETag": etag})
 
 
 class StudyActionView(APIView):
@@ -127,7 +127,7 @@ class StudyActionView(APIView):
         return selectors.study_get(user=request.user, study_id=pk)
 
     def answer(self, request: Request, pk: Any) -> Response:
-        return Response(s.StudySerializer(selectors.study_get(user=request.user, study_id=pk)).data)
+        return Response(s.study_data(selectors.study_get(user=request.user, study_id=pk)))
 
 
 class StudyCancelView(StudyActionView):
