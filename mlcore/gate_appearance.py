@@ -26,6 +26,30 @@ def _profile(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / (values.std() + 1e-6)
 
 
+# The 256 intensities of an 8-bit input, scaled exactly as appearance_vector scales the pixels.
+_LEVELS = np.arange(256, dtype=np.float64) / 255.0
+
+
+def _intensity_histogram(pixels: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """np.histogram(gray, HISTOGRAM_BINS, (0, 1)) counts, bit for bit. A model input holds whole values
+    0..255, so the 256 levels are binned once, weighted by how often each occurs: 0.3 ms less per image
+    than binning 50,176 pixels (bench/load.py, worker). Any other input is binned pixel by pixel."""
+    levels = pixels.astype(np.uint8)
+    if not np.array_equal(levels, pixels):
+        return np.histogram(gray, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0]
+    counts = np.bincount(levels.ravel(), minlength=256)
+    return np.histogram(_LEVELS, bins=HISTOGRAM_BINS, range=(0.0, 1.0), weights=counts)[0]
+
+
+def _half_turn(angle: np.ndarray) -> np.ndarray:
+    """np.mod(angle, pi) for arctan2's -pi..pi, in place and about 3x faster: pi (either sign) becomes 0,
+    a negative angle gains pi by the same addition np.mod makes (so the same bits; -0.0 stays -0.0, which
+    np.mod makes 0.0: equal, and binned alike)."""
+    angle[np.abs(angle) == np.pi] = 0.0
+    np.add(angle, np.pi, out=angle, where=angle < 0)
+    return angle
+
+
 def appearance_vector(x: np.ndarray) -> np.ndarray:
     """Features of a (224, 224, 1) model input, APPEARANCE_SIZE long:
     1. the intensity histogram (16 bins, fractions);
@@ -34,10 +58,10 @@ def appearance_vector(x: np.ndarray) -> np.ndarray:
     4. the edge density on a 4x4 grid."""
     gray = x[..., 0].astype(np.float64) / 255.0
     side = gray.shape[0]
-    histogram = np.histogram(gray, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0] / gray.size
+    histogram = _intensity_histogram(x[..., 0], gray) / gray.size
     gy, gx = np.gradient(gray)
     magnitude = np.hypot(gx, gy)
-    angle = np.mod(np.arctan2(gy, gx), np.pi)
+    angle = _half_turn(np.arctan2(gy, gx))
     orientation = np.histogram(angle, bins=ORIENTATION_BINS, range=(0.0, np.pi), weights=magnitude)[0]
     orientation = orientation / (orientation.sum() + 1e-9)
     step = side // PROFILE_BINS

@@ -157,6 +157,28 @@ def test_appearance_vector_tells_a_limb_film_from_a_chest_film() -> None:
     assert a[histogram].sum() == pytest.approx(1.0) and b[histogram][0] > 0.5  # the limb film is mostly black
 
 
+def test_appearance_vector_shortcuts_are_bit_identical_to_np_histogram_and_np_mod() -> None:
+    """The gate was fitted on these features: the fast intensity histogram (256 levels) and half-turn
+    (np.mod's own arithmetic) must give exactly what np.histogram and np.mod give, edge cases included."""
+    from mlcore.gate_appearance import HISTOGRAM_BINS, _half_turn, _intensity_histogram
+
+    rng = np.random.default_rng(7)
+    whole = rng.integers(0, 256, (224, 224)).astype(np.float32)
+    fractional = rng.uniform(0, 255, (224, 224)).astype(np.float32)  # not a model input: the slow path
+    for pixels in (
+        whole,
+        fractional,
+        np.zeros((224, 224), np.float32),
+        np.full((224, 224), 255.0, np.float32),
+    ):
+        gray = pixels.astype(np.float64) / 255.0
+        expected = np.histogram(gray, bins=HISTOGRAM_BINS, range=(0.0, 1.0))[0]
+        assert np.array_equal(_intensity_histogram(pixels, gray), expected)
+    tiny = np.nextafter(0.0, -1.0)  # a negative angle whose turn rounds to exactly pi, as np.mod's does
+    angles = np.concatenate([[np.pi, -np.pi, 0.0, -0.0, tiny, -1e-300], rng.uniform(-np.pi, np.pi, 5000)])
+    assert np.array_equal(_half_turn(angles.copy()), np.mod(angles, np.pi))
+
+
 def test_real_set_merge_replaces_images_by_name_and_reads_sets_without_appearance(tmp_path: Path) -> None:
     from mlcore.gate import Evidence
     from mlcore.gate_appearance import APPEARANCE_SIZE
