@@ -23,6 +23,14 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "blur_prob": 0.2,
     "noise_std": 4.0,
     "mixup_alpha": 0.0,
+    # Aspect balancing (0 = off): the width/height of the original film per class, and the range of
+    # virtual originals every image is re-squashed as if it came from (see _aspect_balance).
+    "aspect_normal": 0.0,
+    "aspect_pneumonia": 0.0,
+    "aspect_low": 1.05,
+    "aspect_high": 1.75,
+    # Framing balancing (1 = off): normal films are zoomed in by up to this factor (see _framing_balance).
+    "zoom_normal_max": 1.0,
 }
 
 
@@ -33,8 +41,54 @@ def _uniform(seed: Any, shape: Any, low: float, high: float) -> Any:
     return tf.random.stateless_uniform(shape, seed=seed, minval=low, maxval=high)
 
 
-def _affine(images: Any, seed: Any, cfg: dict[str, float]) -> Any:
-    """Per-image rotation, anisotropic zoom and shift about the centre (edges filled by nearest pixel)."""
+def _aspect_balance(labels: Any, seed: Any, cfg: dict[str, float]) -> Any:
+    """Per-image horizontal stretch that makes the squashed anatomy's shape say nothing about the label.
+
+    Every image is squashed to a square, so an original of width/height `a` shows its anatomy compressed
+    `a` times across. In the train split pneumonia originals are wider (median a 1.43) than normal ones
+    (1.24), so the squashed shape alone separates the classes, and a later collection whose normals are wider
+    (the site sample: 1.39) is flagged as pneumonia. Each image is re-squashed as if its original had a
+    virtual aspect drawn log-uniformly from one range for both classes: stretch across by a_class / a_virtual.
+    Returns the per-image factor for the anatomy's width/height (1 where balancing is off).
+    """
+    import tensorflow as tf
+
+    n = tf.shape(labels)[0]
+    if cfg["aspect_normal"] <= 0 or cfg["aspect_pneumonia"] <= 0:
+        return tf.ones([n])
+    y = tf.reshape(tf.cast(labels, tf.float32), [n])
+    own = (1.0 - y) * cfg["aspect_normal"] + y * cfg["aspect_pneumonia"]
+    log_virtual = _uniform(seed + 15, [n], math.log(cfg["aspect_low"]), math.log(cfg["aspect_high"]))
+    return own / tf.exp(log_virtual)
+
+
+def _framing_balance(labels: Any, seed: Any, cfg: dict[str, float]) -> Any:
+    """Per-image zoom that makes how much of the frame the chest fills say nothing about the label.
+
+    In the train split the pneumonia originals are smaller (median 1084 px wide against 1633) and framed more
+    tightly, and the network learnt it: a 15% centre crop of a site-sample normal film raised 1.0.0's logit
+    by 1.6 on average, while downscaling the same film (resolution alone) changed nothing. Normal films are
+    zoomed in (a crop: no filled edges) by a log-uniform factor up to `zoom_normal_max`, so tight framing
+    occurs in both classes. Returns the per-image zoom factor (1 for pneumonia and where balancing is off).
+    """
+    import tensorflow as tf
+
+    n = tf.shape(labels)[0]
+    if cfg["zoom_normal_max"] <= 1.0:
+        return tf.ones([n])
+    normal = 1.0 - tf.reshape(tf.cast(labels, tf.float32), [n])
+    log_zoom = _uniform(seed + 16, [n], 0.0, math.log(cfg["zoom_normal_max"]))
+    return tf.exp(normal * log_zoom)
+
+
+def _affine(
+    images: Any, seed: Any, cfg: dict[str, float], stretch: Any = None, extra_zoom: Any = None
+) -> Any:
+    """Per-image rotation, anisotropic zoom and shift about the centre (edges filled by nearest pixel).
+
+    `stretch` multiplies each image's width/height ratio (aspect balancing); it is split between the axes
+    so the image area stays the same. `extra_zoom` multiplies the zoom (framing balancing).
+    """
     import tensorflow as tf
 
     n = tf.shape(images)[0]
@@ -42,6 +96,10 @@ def _affine(images: Any, seed: Any, cfg: dict[str, float]) -> Any:
     theta = _uniform(seed + 1, [n], -1.0, 1.0) * cfg["rotation_deg"] * math.pi / 180.0
     zoom = 1.0 + _uniform(seed + 2, [n], -cfg["zoom"], cfg["zoom"])
     aspect = 1.0 + _uniform(seed + 3, [n], -cfg["aspect"], cfg["aspect"])
+    if stretch is not None:
+        aspect = aspect * tf.sqrt(stretch)
+    if extra_zoom is not None:
+        zoom = zoom * extra_zoom
     sx, sy = zoom * aspect, zoom / aspect
     tx = _uniform(seed + 4, [n], -cfg["shift"], cfg["shift"]) * size
     ty = _uniform(seed + 5, [n], -cfg["shift"], cfg["shift"]) * size
@@ -106,10 +164,14 @@ def _mixup(x: Any, y: Any, w: Any, seed: Any, alpha: float) -> tuple[Any, Any, A
     return xm, mix(y, tf.gather(y, order)), mix(w[:, None], tf.gather(w, order)[:, None])[:, 0]
 
 
-def augment_batch(images: Any, seed: Any, cfg: dict[str, float] | None = None) -> Any:
-    """The full training-time augmentation of a float32 (N, H, W, 1) batch in 0..255."""
+def augment_batch(images: Any, seed: Any, cfg: dict[str, float] | None = None, labels: Any = None) -> Any:
+    """The full training-time augmentation of a float32 (N, H, W, 1) batch in 0..255.
+
+    `labels` (N, 1) are needed only for aspect and framing balancing."""
     cfg = {**DEFAULT_AUGMENT, **(cfg or {})}
-    x = _affine(images, seed, cfg)
+    stretch = _aspect_balance(labels, seed, cfg) if labels is not None else None
+    extra_zoom = _framing_balance(labels, seed, cfg) if labels is not None else None
+    x = _affine(images, seed, cfg, stretch, extra_zoom)
     x = _photometric(x, seed, cfg)
     return _degrade(x, seed, cfg)
 
@@ -142,7 +204,7 @@ def make_dataset(
     def _train_map(batch: Any, pair: Any) -> Any:
         x, t, w = batch
         pair = tf.cast(pair % (2**31 - 1), tf.int32)
-        x = augment_batch(tf.cast(x, tf.float32), pair, cfg)
+        x = augment_batch(tf.cast(x, tf.float32), pair, cfg, labels=t)
         if cfg["mixup_alpha"] > 0:
             x, t, w = _mixup(x, t, w, pair, cfg["mixup_alpha"])
         return x, t, w
