@@ -120,7 +120,8 @@ def _duplicate_of(user: Any, sha256: str) -> Study | None:
     study_ids = list(Image.objects.filter(sha256=sha256).order_by().values_list("study_id", flat=True))
     if not study_ids:
         return None
-    return visible_studies(user).filter(id__in=study_ids).order_by("created_at").first()
+    # Only the id is used (the new study's duplicate_of, the audit event): the other columns stay deferred.
+    return visible_studies(user).filter(id__in=study_ids).order_by("created_at").only("id").first()
 
 
 def _extra_images_checked(extra_images: Sequence[tuple[str, bytes]]) -> list[tuple[str, bytes, Any]]:
