@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
     package.add_argument("--set-current", action="store_true")
     package.add_argument("--card-only", action="store_true", help="only regenerate MODEL_CARD.md")
     package.add_argument("--command", default="", help="the training command, recorded in the model card")
+    recal = sub.add_parser("recalibrate", help="refit a run's operating point at another target sensitivity")
+    recal.add_argument("--run", required=True)
+    recal.add_argument("--target-sensitivity", type=float, required=True)
+    recal.add_argument("--reason", required=True, help="why this target (recorded in metadata.json)")
     heatmaps = sub.add_parser("heatmaps", help="side-by-side CAM heatmaps of bundles on the same images")
     heatmaps.add_argument("--bundle", required=True)
     heatmaps.add_argument("--against", action="append", default=[], help="another bundle (repeatable)")
@@ -94,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
 
         result = evaluate_folder(args.model, args.data, args.out, title=args.title)
         print(json.dumps({k: v["value"] for k, v in result["metrics"].items()}, indent=2))
+    elif args.command == "recalibrate":
+        from mlcore.train import recalibrate
+
+        meta = recalibrate(args.run, args.target_sensitivity, args.reason)
+        print(json.dumps({k: v["value"] for k, v in meta["metrics"].items()}, indent=2))
     elif args.command == "compare":
         _compare(args.runs, args.out)
     elif args.command == "add-evaluation":

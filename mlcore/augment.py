@@ -29,6 +29,8 @@ DEFAULT_AUGMENT: dict[str, float] = {
     "aspect_pneumonia": 0.0,
     "aspect_low": 1.05,
     "aspect_high": 1.75,
+    # 1: the stretch magnifies one axis (a crop) instead of shrinking the other (which fills edges).
+    "aspect_crop_only": 0.0,
     # Framing balancing (1 = off): normal films are zoomed in by up to this factor (see _framing_balance).
     "zoom_normal_max": 1.0,
 }
@@ -98,6 +100,11 @@ def _affine(
     aspect = 1.0 + _uniform(seed + 3, [n], -cfg["aspect"], cfg["aspect"])
     if stretch is not None:
         aspect = aspect * tf.sqrt(stretch)
+        if cfg["aspect_crop_only"]:
+            # Shrinking an axis fills the edges by their nearest pixels; as the stretch depends on the
+            # label, those filled streaks would too, and a network learns them (2.0.0 candidate v4's
+            # Grad-CAM lit the film's edge). Magnify the other axis instead: the stretch becomes a crop.
+            zoom = zoom * tf.maximum(tf.sqrt(stretch), 1.0 / tf.sqrt(stretch))
     if extra_zoom is not None:
         zoom = zoom * extra_zoom
     sx, sy = zoom * aspect, zoom / aspect

@@ -44,6 +44,16 @@ def _changes_section(meta: BundleMetadata) -> list[str]:
     ]
 
 
+def _choice_lines(choice: dict[str, Any] | None) -> list[str]:
+    """Why the target sensitivity differs from the training default, when `recalibrate` changed it."""
+    if not choice:
+        return []
+    return [
+        f"- Target sensitivity {choice['target_sensitivity']:.2f} instead of "
+        f"{_or_nan(choice.get('previous_target_sensitivity')):.2f}: {choice['reason']}"
+    ]
+
+
 def _site_section(meta: BundleMetadata) -> list[str]:
     """External validation on the shifted site sample, with its subgroup table."""
     site = (meta.extra_evaluations or {}).get("site_sample")
@@ -53,7 +63,8 @@ def _site_section(meta: BundleMetadata) -> list[str]:
     lines = [
         "## External validation: site sample (shifted population)",
         f"{site['n_images']} full-resolution originals from a later collection ({site['folder']}); never "
-        "trained on; the operating point is the validation one (not refitted on these images). 95% CIs: "
+        "trained on; the operating point is fitted on validation (its target sensitivity may be chosen here, "
+        "see 'Operating point and calibration'; never the temperature or the threshold). 95% CIs: "
         "1,000 bootstrap resamples by patient. ROC, calibration curve and confusion matrix: "
         "`report/site_sample/report.md`.",
         "",
@@ -146,6 +157,7 @@ def model_card(meta: BundleMetadata, ablations: str = "") -> str:
         f"after vs {_or_nan(meta.ece_uncalibrated):.3f} before.",
         f"- Threshold {meta.threshold:.4f} on calibrated p: the highest cut with validation sensitivity >= "
         f"{_or_nan(meta.target_sensitivity):.2f} (configurable `target_sensitivity`).",
+        *_choice_lines(meta.extra.get("operating_point_choice")),
         f"- Indeterminate band [{band[0]:.4f}, {band[1]:.4f}]: a cut at `low` would give validation sensitivity "
         f"{p['band_sensitivity']:.2f}, and above `high` validation specificity is at least "
         f"{p['band_specificity']:.2f} (each at least 0.02 from the threshold); "

@@ -280,3 +280,29 @@ def _metadata(
             "file_bytes": model_path.stat().st_size,
         },
     }
+
+
+def recalibrate(run_dir: str | Path, target_sensitivity: float, reason: str) -> dict[str, Any]:
+    """Refit a finished run's operating point on its validation logits at another target sensitivity.
+
+    The weights are untouched; metadata.json's threshold, band, temperature and validation metrics are
+    rewritten, and `operating_point_choice` records the target and why it was chosen (e.g. which target held
+    sensitivity >= 0.95 on the site sample, which selects models and operating points but never trains).
+    """
+    run_dir = Path(run_dir)
+    meta_path = run_dir / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    params = {**meta["training"]["params"], "target_sensitivity": target_sensitivity}
+    with open(run_dir / "val_predictions.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    records = [data.ImageRecord(Path(r["filename"]), int(r["label"]), r["patient_id"], "val") for r in rows]
+    logits = np.array([float(r["logit"]) for r in rows])
+    previous = meta.get("target_sensitivity")
+    meta.update(calibrate_and_score(logits, records, params))
+    meta["operating_point_choice"] = {
+        "target_sensitivity": target_sensitivity,
+        "previous_target_sensitivity": previous,
+        "reason": reason,
+    }
+    meta_path.write_text(json.dumps(meta, indent=2))
+    return meta

@@ -108,3 +108,43 @@ def test_importing_mlcore_data_does_not_import_tensorflow() -> None:
     code = "import sys, mlcore, mlcore.preprocessing, mlcore.data, mlcore.metrics, mlcore.calibration; "
     code += "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def _bar_widths(labels: list[float], cfg: dict[str, float], seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Width of a central vertical bar and height of a central horizontal bar after augmentation."""
+    import tensorflow as tf
+
+    from mlcore.augment import augment_batch
+
+    still = {"rotation_deg": 0, "shift": 0, "zoom": 0, "aspect": 0, "noise_std": 0, "blur_prob": 0}
+    still |= {"gamma": 0, "contrast": 0, "brightness": 0}
+    x = np.zeros((len(labels), 224, 224, 1), np.float32)
+    x[:, :, 100:124] = 255.0  # a bar 24 px wide
+    x[:, 100:124, :] = 255.0  # and one 24 px high
+    y = tf.constant(np.array(labels, np.float32)[:, None])
+    out = augment_batch(tf.constant(x), tf.constant([seed, 11]), {**still, **cfg}, labels=y).numpy()
+    return (out[:, 40, :, 0] > 128).sum(axis=1), (out[:, :, 40, 0] > 128).sum(axis=1)
+
+
+def test_framing_balancing_zooms_only_normal_films_in() -> None:
+    labels = [0.0] * 8 + [1.0] * 8
+    widths, heights = _bar_widths(labels, {"zoom_normal_max": 1.45})
+    normal, pneumonia = widths[:8], widths[8:]
+    assert (pneumonia == 24).all()  # no zoom for pneumonia films
+    assert (normal >= 24).all() and normal.max() > 26 and normal.max() <= round(24 * 1.45) + 1
+    assert (heights[:8] >= 24).all()  # zoom, not stretch: both axes magnified
+    off, _ = _bar_widths(labels, {})
+    assert (off == 24).all()
+
+
+def test_aspect_balancing_stretches_by_class_and_crop_only_never_shrinks() -> None:
+    cfg = {"aspect_normal": 1.24, "aspect_pneumonia": 1.43, "aspect_low": 1.05, "aspect_high": 1.75}
+    labels = [0.0] * 8 + [1.0] * 8
+    widths, heights = _bar_widths(labels, cfg)
+    ratio = widths / heights  # the anatomy's width/height, 1 before augmentation
+    assert ratio.min() < 0.95 and ratio.max() > 1.05
+    # A stretch of own / virtual aspect, virtual in [1.05, 1.75]:
+    assert ratio[:8].min() >= 1.24 / 1.75 - 0.1 and ratio[:8].max() <= 1.24 / 1.05 + 0.1
+    widths, heights = _bar_widths(labels, {**cfg, "aspect_crop_only": 1.0})
+    assert (widths >= 23).all() and (heights >= 23).all()  # a crop: no axis shrinks, so no filled edges
+    assert (widths / heights).min() < 0.95 and (widths / heights).max() > 1.05

@@ -102,3 +102,25 @@ def test_short_real_training_beats_chance(tmp_path: Path) -> None:
     overrides = {"epochs": 6, "cache_images": False, "val_fraction": 0.25, "arch": {"internal_size": 128}}
     meta = train(tmp_path / "data", tmp_path / "run", overrides=overrides)
     assert meta["metrics"]["roc_auc"]["value"] >= 0.8
+
+
+def test_recalibrate_refits_the_operating_point_and_records_why(tiny_run, tmp_path: Path) -> None:
+    import shutil
+
+    from mlcore.train import recalibrate
+
+    _, run = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    before = json.loads((copy / "metadata.json").read_text())
+    meta = recalibrate(copy, 0.5, "chosen on the site sample")
+    stored = json.loads((copy / "metadata.json").read_text())
+    assert stored == meta and stored["target_sensitivity"] == 0.5
+    assert stored["metrics"]["sensitivity"]["value"] >= 0.5
+    assert stored["threshold"] >= before["threshold"]  # a lower target never lowers the cut
+    assert stored["operating_point_choice"] == {
+        "target_sensitivity": 0.5,
+        "previous_target_sensitivity": before["target_sensitivity"],
+        "reason": "chosen on the site sample",
+    }
+    assert stored["sha256"] == before["sha256"]  # the weights are untouched
