@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 
 class OperatingProfile(models.Model):
@@ -220,10 +221,21 @@ class CalibrationRun(models.Model):
     error = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # When its task was last sent (the request, or the sweep re-sending a lost one) and when a worker
+    # claimed it: the sweep (services.calibration_runs) measures a lost message and a dead worker from these.
+    queued_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["status"],
+                condition=Q(status__in=["pending", "running"]),
+                name="calibration_unfinished",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"calibration #{self.pk} ({self.status})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from modelops.services.calibration_runs import calibration_run
+from modelops.services.calibration_runs import calibration_run, calibration_sweep
 from modelops.services.drift import drift_check
 from modelops.services.shadow import shadow_score
 
@@ -33,3 +33,10 @@ def drift_check_task() -> int:
 def calibration_run_task(run_id: int) -> bool:
     """Fit an admin's "Calibrate from reads" request; a redelivery finds it claimed and does nothing."""
     return calibration_run(run_id=run_id) is not None
+
+
+@shared_task
+def calibration_sweep_task() -> int:
+    """Re-send calibration runs whose task was lost, fail those whose worker died; how many were touched."""
+    swept = calibration_sweep()
+    return len(swept.requeued) + len(swept.failed)

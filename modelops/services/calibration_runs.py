@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -23,6 +25,12 @@ logger = logging.getLogger(__name__)
 CALIBRATION_TASK = "modelops.tasks.calibration_run_task"
 # Redis serves priority steps 0, 3, 6, 9 in that order: studies (6) go before a calibration.
 CALIBRATION_PRIORITY = 9
+WORKER_STOPPED = "The worker stopped while fitting; request again."
+
+
+def _send(run_id: int) -> None:
+    """Have a worker fit the run (called after commit)."""
+    current_app.send_task(CALIBRATION_TASK, args=[run_id], priority=CALIBRATION_PRIORITY)
 
 
 @transaction.atomic
@@ -46,16 +54,15 @@ def calibration_request(
         after={"model_version": run.model_version, "since": str(since or ""), "target": target_sensitivity},
         context=context,
     )
-    transaction.on_commit(
-        lambda: current_app.send_task(CALIBRATION_TASK, args=[run.pk], priority=CALIBRATION_PRIORITY)
-    )
+    transaction.on_commit(lambda: _send(run.pk))
     return run
 
 
 def calibration_run(*, run_id: int) -> CalibrationRun | None:
-    """Fit one requested calibration (claimed pending -> running, so a redelivery does nothing)."""
+    """Fit one requested calibration, once: the run is claimed pending -> running by one conditional UPDATE,
+    so a redelivery, or the sweep's re-sent message beside a late original, finds it taken and does nothing."""
     if not CalibrationRun.objects.filter(pk=run_id, status=CalibrationRun.Status.PENDING).update(
-        status=CalibrationRun.Status.RUNNING
+        status=CalibrationRun.Status.RUNNING, started_at=timezone.now()
     ):
         return None
     run = CalibrationRun.objects.select_related("requested_by").get(pk=run_id)
@@ -77,5 +84,70 @@ def calibration_run(*, run_id: int) -> CalibrationRun | None:
     else:
         run.status, run.profile = CalibrationRun.Status.DONE, profile
     run.finished_at = timezone.now()
-    run.save(update_fields=["status", "error", "profile", "finished_at"])
+    # Only while still ours: a run the sweep already failed as stale keeps that outcome.
+    if not CalibrationRun.objects.filter(pk=run_id, status=CalibrationRun.Status.RUNNING).update(
+        status=run.status, error=run.error, profile=run.profile, finished_at=run.finished_at
+    ):
+        logger.warning("Calibration run %s was failed by the sweep while it was fitting", run_id)
+        return None
     return run
+
+
+@dataclass(frozen=True)
+class CalibrationSweep:
+    requeued: list[int]
+    failed: list[int]
+
+
+def _requeue(run_id: int, *, now: dt.datetime, cutoff: dt.datetime) -> bool:
+    """Send a lost pending run's task again (audited); not found again before another grace period."""
+    with transaction.atomic():
+        if not CalibrationRun.objects.filter(
+            pk=run_id, status=CalibrationRun.Status.PENDING, queued_at__lt=cutoff
+        ).update(queued_at=now):
+            return False
+        audit_record(
+            actor=None,
+            action="calibration.requeue",
+            object_type="calibration_run",
+            object_id=run_id,
+            after={"status": CalibrationRun.Status.PENDING, "queued_at": now.isoformat()},
+            reason="its task was not taken within the grace period (the message was lost)",
+        )
+        transaction.on_commit(lambda: _send(run_id))
+    return True
+
+
+def _fail_stale(run_id: int, *, now: dt.datetime, cutoff: dt.datetime) -> bool:
+    """Fail a run claimed longer ago than the limit (its worker died), with its audit event."""
+    with transaction.atomic():
+        if not CalibrationRun.objects.filter(
+            pk=run_id, status=CalibrationRun.Status.RUNNING, started_at__lt=cutoff
+        ).update(status=CalibrationRun.Status.FAILED, error=WORKER_STOPPED, finished_at=now):
+            return False
+        audit_record(
+            actor=None,
+            action="calibration.fail",
+            object_type="calibration_run",
+            object_id=run_id,
+            before={"status": CalibrationRun.Status.RUNNING},
+            after={"status": CalibrationRun.Status.FAILED, "error": WORKER_STOPPED},
+            reason="running past the time limit",
+        )
+    return True
+
+
+def calibration_sweep(*, now: dt.datetime | None = None) -> CalibrationSweep:
+    """Re-send pending runs whose task was lost and fail running runs whose worker died (beat)."""
+    now = now or timezone.now()
+    lost_before = now - dt.timedelta(seconds=settings.AIRSPACE_CALIBRATION_REQUEUE_AFTER_SECONDS)
+    stale_before = now - dt.timedelta(seconds=settings.AIRSPACE_CALIBRATION_STALE_AFTER_SECONDS)
+    unfinished = CalibrationRun.objects.order_by("id")
+    lost = unfinished.filter(status=CalibrationRun.Status.PENDING, queued_at__lt=lost_before)
+    stale = unfinished.filter(status=CalibrationRun.Status.RUNNING, started_at__lt=stale_before)
+    return CalibrationSweep(
+        requeued=[i for i in lost.values_list("id", flat=True) if _requeue(i, now=now, cutoff=lost_before)],
+        failed=[
+            i for i in stale.values_list("id", flat=True) if _fail_stale(i, now=now, cutoff=stale_before)
+        ],
+    )

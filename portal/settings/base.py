@@ -199,6 +199,10 @@ AIRSPACE_REVIEW_REASONS = [
 ]
 # Sweeper: a study queued or processing longer than this is re-enqueued.
 AIRSPACE_STUCK_AFTER_SECONDS = env_int("AIRSPACE_STUCK_AFTER_SECONDS", 90)
+# Calibration runs (modelops): a pending run whose task was sent this long ago is sent again (the message
+# was lost); a running one claimed this long ago is failed (its worker died: the task's hard limit is 330 s).
+AIRSPACE_CALIBRATION_REQUEUE_AFTER_SECONDS = env_int("AIRSPACE_CALIBRATION_REQUEUE_AFTER_SECONDS", 120)
+AIRSPACE_CALIBRATION_STALE_AFTER_SECONDS = env_int("AIRSPACE_CALIBRATION_STALE_AFTER_SECONDS", 900)
 # Audit chain anchoring key: kept outside the database.
 AIRSPACE_AUDIT_HMAC_KEY = os.environ.get("AIRSPACE_AUDIT_HMAC_KEY", "")
 AIRSPACE_AUDIT_ANCHOR_FILE = Path(

@@ -32,5 +32,9 @@ CELERY_BEAT_SCHEDULE = {
         "notifications.tasks.escalation_scan_task", "AIRSPACE_ESCALATION_SCAN_SECONDS", 60
     ),
     # Live sensitivity/specificity against reads and output drift, per active profile (modelops.services.drift).
+    # Calibration runs whose task was lost are sent again; runs whose worker died are failed, saying so.
+    "sweep-calibration-runs": _every(
+        "modelops.tasks.calibration_sweep_task", "AIRSPACE_CALIBRATION_SWEEP_SECONDS", 60
+    ),
     "check-model-drift": _every("modelops.tasks.drift_check_task", "AIRSPACE_DRIFT_CHECK_SECONDS", 3600),
 }
