@@ -4,16 +4,20 @@ AIRSPACE_MODEL_BUNDLE when set, else the bundle models/CURRENT names)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
+from audit.models import AuditEvent
+from audit.selectors import audit_list
 from mlcore.bundle import Bundle, load_bundle, resolve_bundle_dir
 from mlcore.config import MODELS_DIR
 from modelops.models import OperatingProfile, ServedBundle
@@ -79,3 +83,88 @@ def profile_list(*, model_version: str) -> QuerySet[OperatingProfile]:
 def profile_get(*, profile_id: int) -> OperatingProfile:
     """One profile, or Http404."""
     return get_object_or_404(OperatingProfile.objects.select_related("created_by"), pk=profile_id)
+
+
+# The audit actions that change what labels new studies (and profile.create of an active profile: the
+# bundle's own, active from its first study). The history is read from the audit trail, not the rows:
+# activated_at keeps only a row's latest activation, a rollback to the deployment default leaves no
+# ServedBundle row, and neither row records who switched or from what.
+CHANGES = ("profile.activate", "bundle.serve")
+VIA_SHADOW = ("shadow.promote", "shadow.rollback")
+
+
+@dataclass(frozen=True)
+class LifecycleChange:
+    """One change of the served bundle or of a version's active profile, as the audit trail recorded it."""
+
+    event_id: int
+    at: dt.datetime
+    actor: str
+    change: str  # profile.activate, profile.default or bundle.serve
+    via: str  # "shadow #3 promote", "shadow #3 rollback", or "" (a direct activation)
+    before: str
+    after: str
+    reason: str
+
+
+def _profile_label(profile_id: Any, after: Mapping[str, Any] | None = None) -> str:
+    if profile_id is None:
+        return "none (the bundle's own until its first study)"
+    if not after:
+        return f"profile #{profile_id}"
+    return (
+        f"profile #{profile_id} of {after.get('model_version')} ({after.get('source')}, "
+        f"threshold {float(after.get('threshold') or 0):.3f})"
+    )
+
+
+def _bundle_label(state: Mapping[str, Any], folders: Mapping[int, str]) -> str:
+    row = state.get("served_bundle")
+    where = f"bundle {folders.get(row, '?')} (promotion #{row})" if row else "the deployment default"
+    return f"{state.get('model_version')}: {where}"
+
+
+def _change(event: AuditEvent, via: str, folders: Mapping[int, str]) -> LifecycleChange:
+    before, after = event.before or {}, event.after or {}
+    if event.action == "bundle.serve":
+        change, was, now = event.action, _bundle_label(before, folders), _bundle_label(after, folders)
+    elif event.action == "profile.activate":
+        change, was = event.action, _profile_label(before.get("active_profile"))
+        now = _profile_label(after.get("id"), after)
+    else:  # profile.create of an active profile: the bundle's own calibration became the default
+        change, was, now = "profile.default", _profile_label(None), _profile_label(after.get("id"), after)
+    return LifecycleChange(
+        event_id=event.pk,
+        at=event.created_at,
+        actor=event.actor_username,
+        change=change,
+        via=via,
+        before=was,
+        after=now,
+        reason=event.reason,
+    )
+
+
+def lifecycle_history(*, limit: int = 100) -> list[LifecycleChange]:
+    """Every served-bundle change and profile activation, newest first (admin pages and API; the caller
+    checks the role). A change made by a shadow promotion or rollback is followed, in the same transaction,
+    by that shadow event (the next seq of the chain), which names it."""
+    trail = audit_list()
+    changes = list(
+        trail.filter(Q(action__in=CHANGES) | Q(action="profile.create", after__active=True))[:limit]
+    )
+    next_seqs = [e.seq + 1 for e in changes if e.seq is not None]
+    shadows = {e.seq: e for e in trail.filter(action__in=VIA_SHADOW, seq__in=next_seqs)}
+    rows = {
+        state.get("served_bundle")
+        for e in changes
+        if e.action == "bundle.serve"
+        for state in (e.before or {}, e.after or {})
+    }
+    folders = dict(ServedBundle.objects.filter(pk__in=rows - {None}).values_list("pk", "bundle"))
+    history = []
+    for event in changes:
+        shadow = shadows.get(event.seq + 1) if event.seq is not None else None
+        via = f"shadow #{shadow.object_id} {shadow.action.removeprefix('shadow.')}" if shadow else ""
+        history.append(_change(event, via, folders))
+    return history

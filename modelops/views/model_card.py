@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 
 from mlcore import BundleError
 from mlcore.bundle import read_metadata
-from modelops.selectors import active_bundle, profile_list
+from modelops.selectors import active_bundle, lifecycle_history, profile_list
 from portal.roles import ANY_ROLE, Role, has_role, role_required
 
 # Report files a browser may be given: plain names, known types (no path, no HTML).
@@ -120,6 +120,7 @@ def model_card(request: HttpRequest) -> HttpResponse:
     card_html = ""
     if bundle is not None and (bundle / "MODEL_CARD.md").is_file():
         card_html = _markdown.render((bundle / "MODEL_CARD.md").read_text(errors="replace"))
+    is_admin = has_role(request.user, Role.ADMIN)
     context = {
         "problem": problem,
         "metadata": metadata,
@@ -130,9 +131,11 @@ def model_card(request: HttpRequest) -> HttpResponse:
         # Admins see the site's operating profiles and may calibrate from the signed reads.
         "profiles": (
             list(profile_list(model_version=str(metadata.get("version", ""))))
-            if has_role(request.user, Role.ADMIN) and metadata
+            if is_admin and metadata
             else []
         ),
+        # ... and which bundle and profile served when (promotions, rollbacks, activations).
+        "history": lifecycle_history() if is_admin else [],
     }
     return render(request, "modelops/model_card.html", context)
 

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from audit.services.events import ctx
 from mlcore import BundleError
 from modelops.models import OperatingProfile, ShadowRun
-from modelops.selectors import active_bundle, profile_list
+from modelops.selectors import active_bundle, lifecycle_history, profile_list
 from modelops.services import shadow as shadow_services
 from modelops.services.shadow_report import shadow_comparison
 from portal.errors import DomainError
@@ -35,7 +35,7 @@ def shadow_page(request: HttpRequest) -> HttpResponse:
         "report": shadow_comparison(latest) if latest else None,
         "bundles": bundles,
         "profiles": profile_list(model_version=version).filter(active=False),
-        "history": ShadowRun.objects.all()[:20],
+        "history": lifecycle_history(),
     }
     return render(request, "modelops/shadow.html", context)
 

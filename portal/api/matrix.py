@@ -71,6 +71,7 @@ MATRIX: dict[str, dict[str, Row]] = {
     "api-notifications": {"GET": ANY_ROLE},  # each user's own only
     "api-notification-read": {"POST": ANY_ROLE},
     "api-model-shadow": {"GET": ADMIN_ONLY},
+    "api-model-history": {"GET": ADMIN_ONLY},
     # The schema and its docs describe the API, not patient data: public in development and tests; the
     # production settings require a signed-in user (SERVE_PERMISSIONS, tests/security/test_hardening.py).
     "api-schema": {"GET": PUBLIC},

@@ -14,6 +14,7 @@ from diagnosis.api.studies import (
     StudyListCreateView,
     StudyRerunView,
 )
+from modelops.api.history import ModelHistoryView
 from modelops.api.model_info import ModelInfoView
 from modelops.api.monitoring import MonitoringView
 from modelops.api.shadow import ShadowView
@@ -53,6 +54,7 @@ urlpatterns = [
     path("monitoring/", MonitoringView.as_view(), name="api-monitoring"),
     path("model/", ModelInfoView.as_view(), name="api-model"),
     path("model/shadow/", ShadowView.as_view(), name="api-model-shadow"),
+    path("model/history/", ModelHistoryView.as_view(), name="api-model-history"),
     path("schema/", BrowsableSchemaView.as_view(), name="api-schema"),
     path(
         "docs/",
