@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from modelops.services.calibration_runs import calibration_run, calibration_sweep
+from modelops.services.calibration_runs import CALIBRATION_TIME_LIMIT, calibration_run, calibration_sweep
 from modelops.services.drift import drift_check
 from modelops.services.shadow import shadow_score
 
@@ -27,8 +27,8 @@ def drift_check_task() -> int:
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=2,
     max_retries=5,
-    soft_time_limit=300,
-    time_limit=330,
+    soft_time_limit=CALIBRATION_TIME_LIMIT - 30,
+    time_limit=CALIBRATION_TIME_LIMIT,
 )
 def calibration_run_task(run_id: int) -> bool:
     """Fit an admin's "Calibrate from reads" request; a redelivery finds it claimed and does nothing."""

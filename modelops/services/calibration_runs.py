@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 CALIBRATION_TASK = "modelops.tasks.calibration_run_task"
 # Redis serves priority steps 0, 3, 6, 9 in that order: studies (6) go before a calibration.
 CALIBRATION_PRIORITY = 9
+# The task's hard time limit: a run claimed longer ago than this has no live worker fitting it.
+CALIBRATION_TIME_LIMIT = 330
 WORKER_STOPPED = "The worker stopped while fitting; request again."
 
 
@@ -141,7 +143,9 @@ def calibration_sweep(*, now: dt.datetime | None = None) -> CalibrationSweep:
     """Re-send pending runs whose task was lost and fail running runs whose worker died (beat)."""
     now = now or timezone.now()
     lost_before = now - dt.timedelta(seconds=settings.AIRSPACE_CALIBRATION_REQUEUE_AFTER_SECONDS)
-    stale_before = now - dt.timedelta(seconds=settings.AIRSPACE_CALIBRATION_STALE_AFTER_SECONDS)
+    # Never sooner than the hard limit: a live worker's fit would be failed under it.
+    stale_after = max(settings.AIRSPACE_CALIBRATION_STALE_AFTER_SECONDS, CALIBRATION_TIME_LIMIT + 5)
+    stale_before = now - dt.timedelta(seconds=stale_after)
     unfinished = CalibrationRun.objects.order_by("id")
     lost = unfinished.filter(status=CalibrationRun.Status.PENDING, queued_at__lt=lost_before)
     stale = unfinished.filter(status=CalibrationRun.Status.RUNNING, started_at__lt=stale_before)
