@@ -44,6 +44,25 @@ def _changes_section(meta: BundleMetadata) -> list[str]:
     ]
 
 
+def _balancing_note(augment: dict[str, Any]) -> str:
+    """The label-conditional balancing (session 5), when the run used it."""
+    parts = []
+    if augment.get("zoom_normal_max", 1.0) > 1.0:
+        parts.append(f"normal films zoomed in by up to {augment['zoom_normal_max']:.2f}x (framing)")
+    if augment.get("aspect_normal", 0) > 0:
+        parts.append(
+            f"every film re-squashed as if its original's width/height were {augment['aspect_low']:.2f}-"
+            f"{augment['aspect_high']:.2f} whatever its class (aspect)"
+        )
+    if not parts:
+        return ""
+    return (
+        " Label-conditional balancing, so acquisition cues say nothing about the label: "
+        + "; ".join(parts)
+        + "."
+    )
+
+
 def _choice_lines(choice: dict[str, Any] | None) -> list[str]:
     """Why the target sensitivity differs from the training default, when `recalibrate` changed it."""
     if not choice:
@@ -178,7 +197,8 @@ def model_card(meta: BundleMetadata, ablations: str = "") -> str:
         f"- Augmentation (tf.data only): rotation ±{p['augment']['rotation_deg']:.0f}°, shifts, zoom and "
         "aspect changes (uploads arrive at every aspect ratio and are squashed), gamma/contrast/brightness "
         "(exposure differs between machines), mild blur and noise. **No horizontal flip**: the heart is on "
-        "the left in essentially every film, and flipped anatomy never occurs at inference.",
+        "the left in essentially every film, and flipped anatomy never occurs at inference."
+        f"{_balancing_note(p['augment'])}",
         f"- Code revision `{(meta.code_revision or '')[:12]}`, created {meta.created_at}.",
         "",
         *_changes_section(meta),
@@ -189,8 +209,13 @@ def model_card(meta: BundleMetadata, ablations: str = "") -> str:
         "## Limits",
         "- Not for adults, lateral views, or non-chest images; one hospital's population and scanners.",
         "- The official test split is shifted from train (its normals look different); expect lower "
-        "specificity there than on validation. The threshold was chosen on validation only; the test set was "
-        "never used.",
+        "specificity there than on validation. The threshold and temperature were fitted on validation only"
+        + (
+            "; the target sensitivity was chosen on the site sample"
+            if "operating_point_choice" in meta.extra
+            else ""
+        )
+        + "; the test set was never used.",
         "- Trained on squashed 224 px copies; full-resolution uploads go through the same resize "
         "(parity tested), but very different aspect ratios distort anatomy more than training saw.",
         "- Labels are image-level pneumonia vs normal; bacterial vs viral is not distinguished.",
