@@ -79,12 +79,16 @@ def _site_section(meta: BundleMetadata) -> list[str]:
     if not site:
         return []
     c = site["confusion"]
+    point = (
+        "the operating point is fitted on validation, at a target sensitivity chosen on these images (see "
+        "'Operating point and calibration')"
+        if "operating_point_choice" in meta.extra
+        else "the operating point is the validation one (not refitted on these images)"
+    )
     lines = [
         "## External validation: site sample (shifted population)",
         f"{site['n_images']} full-resolution originals from a later collection ({site['folder']}); never "
-        "trained on; the operating point is fitted on validation (its target sensitivity may be chosen here, "
-        "see 'Operating point and calibration'; never the temperature or the threshold). 95% CIs: "
-        "1,000 bootstrap resamples by patient. ROC, calibration curve and confusion matrix: "
+        f"trained on; {point}. 95% CIs: 1,000 bootstrap resamples by patient. ROC, calibration curve and confusion matrix: "
         "`report/site_sample/report.md`.",
         "",
         "| metric | value | 95% CI |",
@@ -209,13 +213,13 @@ def model_card(meta: BundleMetadata, ablations: str = "") -> str:
         "## Limits",
         "- Not for adults, lateral views, or non-chest images; one hospital's population and scanners.",
         "- The official test split is shifted from train (its normals look different); expect lower "
-        "specificity there than on validation. The threshold and temperature were fitted on validation only"
+        "specificity there than on validation. "
         + (
-            "; the target sensitivity was chosen on the site sample"
+            "The threshold and temperature were fitted on validation only, at a target sensitivity chosen on "
+            "the site sample; the test set was never used."
             if "operating_point_choice" in meta.extra
-            else ""
-        )
-        + "; the test set was never used.",
+            else "The threshold was chosen on validation only; the test set was never used."
+        ),
         "- Trained on squashed 224 px copies; full-resolution uploads go through the same resize "
         "(parity tested), but very different aspect ratios distort anatomy more than training saw.",
         "- Labels are image-level pneumonia vs normal; bacterial vs viral is not distinguished.",
