@@ -48,9 +48,10 @@ def _aspect_balance(labels: Any, seed: Any, cfg: dict[str, float]) -> Any:
 
     Every image is squashed to a square, so an original of width/height `a` shows its anatomy compressed
     `a` times across. In the train split pneumonia originals are wider (median a 1.43) than normal ones
-    (1.24), so the squashed shape alone separates the classes, and a later collection whose normals are wider
-    (the site sample: 1.39) is flagged as pneumonia. Each image is re-squashed as if its original had a
-    virtual aspect drawn log-uniformly from one range for both classes: stretch across by a_class / a_virtual.
+    (1.24), so the squashed shape could separate the classes, and a later collection's normals are wider
+    (the site sample: 1.39). (bench/shortcut_probe.py found 1.0.0 reading framing, not aspect; this is the
+    cheap guard against the other cue.) Each image is re-squashed as if its original had a virtual aspect
+    drawn log-uniformly from one range for both classes: stretch across by a_class / a_virtual.
     Returns the per-image factor for the anatomy's width/height (1 where balancing is off).
     """
     import tensorflow as tf
@@ -102,8 +103,8 @@ def _affine(
         aspect = aspect * tf.sqrt(stretch)
         if cfg["aspect_crop_only"]:
             # Shrinking an axis fills the edges by their nearest pixels; as the stretch depends on the
-            # label, those filled streaks would too, and a network learns them (2.0.0 candidate v4's
-            # Grad-CAM lit the film's edge). Magnify the other axis instead: the stretch becomes a crop.
+            # label, so would those filled streaks, which a network could learn. Magnify the other axis
+            # instead: the stretch becomes a crop.
             zoom = zoom * tf.maximum(tf.sqrt(stretch), 1.0 / tf.sqrt(stretch))
     if extra_zoom is not None:
         zoom = zoom * extra_zoom
