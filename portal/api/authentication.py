@@ -15,7 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import Group
 from django.db import connection
-from django.db.models import OuterRef
+from django.db.models import OuterRef, QuerySet
 from django.utils import timezone
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox import auth
@@ -24,7 +24,24 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS
 from rest_framework import exceptions
 
+from portal.frozen_queries import FrozenSelect
 from portal.roles import Role
+
+
+def _candidates(token_key: str) -> QuerySet:
+    """The tokens with this key, each with its user, profile, department and (on PostgreSQL) roles."""
+    candidates = get_token_model().objects.filter(token_key=token_key)
+    candidates = candidates.select_related("user", "user__profile__department")
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.expressions import ArraySubquery
+
+        roles = Group.objects.filter(user=OuterRef("user_id"), name__in=Role.values).values("name")
+        candidates = candidates.annotate(user_roles=ArraySubquery(roles))
+    return candidates
+
+
+# Compiled once per process: building it was 0.6 of the check's 1.06 ms.
+_CANDIDATES = FrozenSelect(_candidates, "<token key>")
 
 
 class TokenAuthentication(auth.TokenAuthentication):
@@ -33,14 +50,7 @@ class TokenAuthentication(auth.TokenAuthentication):
     def authenticate_credentials(self, token: bytes) -> tuple[Any, Any]:
         """(user, token) for a live token, else AuthenticationFailed."""
         text = token.decode("utf-8")
-        candidates = get_token_model().objects.filter(token_key=text[: CONSTANTS.TOKEN_KEY_LENGTH])
-        candidates = candidates.select_related("user", "user__profile__department")
-        if connection.vendor == "postgresql":
-            from django.contrib.postgres.expressions import ArraySubquery
-
-            roles = Group.objects.filter(user=OuterRef("user_id"), name__in=Role.values).values("name")
-            candidates = candidates.annotate(user_roles=ArraySubquery(roles))
-        for auth_token in candidates:
+        for auth_token in _CANDIDATES.fetch(text[: CONSTANTS.TOKEN_KEY_LENGTH]):
             if auth_token.expiry is not None and auth_token.expiry < timezone.now():
                 auth_token.delete()  # what knox does with an expired token it is shown
                 continue

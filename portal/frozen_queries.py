@@ -1,0 +1,81 @@
+"""Fixed-shape SELECTs compiled once per process (#17): the ORM's SQL and row-to-model mapping, minus the build.
+
+Building a statement (filters, joins, select_related columns) costs Django 0.3-0.9 ms of CPU each time, more
+than running it. A `FrozenSelect` builds its QuerySet once with placeholder values, keeps the compiler
+(its SQL, columns and related-model layout) and, per call, swaps the real values into the parameters and
+lets the ORM run and map the rows as usual: the same SQL, the same model instances.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connections
+from django.db.models import QuerySet
+
+
+class FrozenSelect:
+    """`FrozenSelect(build, *placeholders)`; `.fetch(*values)` is `list(build(*values))`, compiled once."""
+
+    def __init__(self, build: Callable[..., QuerySet], *placeholders: Any) -> None:
+        self._build = build
+        self._placeholders = placeholders
+        self._compiled: dict[tuple[str, str], tuple[QuerySet, Any, str, list[Any], list[int]]] = {}
+        self._lock = threading.Lock()
+
+    def _compile(self, using: str) -> tuple[QuerySet, Any, str, list[Any], list[int]]:
+        connection = connections[using]
+        key = (using, connection.settings_dict["NAME"])
+        compiled = self._compiled.get(key)
+        if compiled is None:
+            template = self._build(*self._placeholders)
+            compiler = template.query.get_compiler(using=using)
+            sql, params = compiler.as_sql()
+            params = list(params)
+            positions = []
+            for placeholder in self._placeholders:
+                prepared = [i for i, p in enumerate(params) if p == _prepared(placeholder, connection)]
+                if len(prepared) != 1:  # a value must appear once to be swapped safely
+                    raise ValueError(f"placeholder {placeholder!r} appears {len(prepared)} times")
+                positions.append(prepared[0])
+            compiled = (template, compiler, sql, params, positions)
+            with self._lock:
+                self._compiled[key] = compiled
+        return compiled
+
+    def fetch(self, *values: Any, using: str = "default") -> list[Any]:
+        """The rows `build(*values)` would give, as model instances."""
+        template, compiler, sql, params, positions = self._compile(using)
+        connection = connections[using]
+        params = list(params)
+        for position, value, placeholder in zip(positions, values, self._placeholders, strict=True):
+            if not isinstance(value, type(placeholder)):  # e.g. a study id given as text
+                value = type(placeholder)(value)
+            params[position] = _prepared(value, connection)
+        bound = copy.copy(compiler)
+        bound.connection = connection  # this thread's connection
+        bound.as_sql = lambda *args, **kwargs: (sql, tuple(params))
+        queryset = template._chain()
+        queryset.query.get_compiler = lambda *args, **kwargs: bound
+        return list(queryset)
+
+    def first(self, *values: Any, using: str = "default") -> Any:
+        """The first row `build(*values)` gives (build it with first_of), or None."""
+        rows = self.fetch(*values, using=using)
+        return rows[0] if rows else None
+
+
+def first_of(queryset: QuerySet) -> QuerySet:
+    """What `queryset.first()` runs: its own order, else by primary key, one row."""
+    return (queryset if queryset.ordered else queryset.order_by("pk"))[:1]
+
+
+def _prepared(value: Any, connection: Any) -> Any:
+    """A value as the compiler puts it in the parameters (a UUID as the backend stores it)."""
+    if isinstance(value, uuid.UUID) and not connection.features.has_native_uuid_field:
+        return value.hex
+    return value
