@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from diagnosis.services.storage import stored_files
 from diagnosis.services.workers import live_workers
 from integrations.services.hl7 import hl7_delivery_schedule
 from mlcore import InvalidImage, RejectedImage
+from portal.frozen_queries import FrozenSelect
 
 logger = logging.getLogger(__name__)
 # A study whose processing was attempted this often without finishing is a poison input.
@@ -29,6 +31,14 @@ MAX_ATTEMPTS = 3
 def _stale_before() -> Any:
     """A processing claim older than the hard time limit belongs to a dead worker."""
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
+
+
+_CLAIMED_IMAGES = FrozenSelect(
+    lambda study_id: (
+        Image.objects.select_related("study__patient").filter(study_id=study_id).order_by("created_at")
+    ),
+    uuid.UUID(int=1),
+)
 
 
 def study_processing_claim(
@@ -58,10 +68,8 @@ def study_processing_claim(
     )
     if not claimed:
         return None
-    # One query reads the claimed study with its images.
-    images = list(
-        Image.objects.select_related("study__patient").filter(study_id=study_id).order_by("created_at")
-    )
+    # One query reads the claimed study with its images (compiled once per process).
+    images = _CLAIMED_IMAGES.fetch(study_id)
     return (images[0].study, images) if images else (Study.objects.get(id=study_id), [])
 
 

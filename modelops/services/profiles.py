@@ -16,6 +16,7 @@ from audit.services.events import SYSTEM, AuditContext, audit_record
 from mlcore.bundle import Bundle, BundleMetadata
 from modelops.models import OperatingProfile
 from portal.errors import Conflict, DomainError
+from portal.frozen_queries import FrozenSelect, first_of
 
 
 def profile_snapshot(profile: OperatingProfile) -> dict[str, Any]:
@@ -68,10 +69,16 @@ def _save_audited(
     return profile
 
 
+# Compiled once per process: the worker asks before every prediction.
+_ACTIVE = FrozenSelect(
+    lambda version: first_of(OperatingProfile.objects.filter(model_version=version, active=True)), "<version>"
+)
+
+
 def profile_active(*, bundle: Bundle) -> OperatingProfile:
     """The active profile of the bundle's version, creating the bundle's own (audited) when it has none yet."""
     version = bundle.metadata.version
-    found = OperatingProfile.objects.filter(model_version=version, active=True).first()
+    found = _ACTIVE.first(version)
     if found is not None:
         return found
     try:
