@@ -33,6 +33,36 @@ def _stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
 
 
+def _column(name: str) -> str:
+    return connection.ops.quote_name(Study._meta.get_field(name).column)
+
+
+# Written out (a first claim, the common case): building the ORM's UPDATE cost more than running it.
+_CLAIM_SQL = (
+    f"UPDATE {Study._meta.db_table} SET {{status}} = %s, {{started}} = %s, {{worker}} = %s,"
+    " {attempts} = {attempts} + 1"
+    " WHERE {id} = %s AND ({status} = %s OR ({status} = %s AND {started} < %s))"
+)
+
+
+def _claim_queued_or_stale(*, study_id: Any, worker: str, now: Any) -> int:
+    """Take a queued study, or one whose claim outlived the hard time limit: the rows updated (0 or 1)."""
+    sql = _CLAIM_SQL.format(
+        status=_column("status"),
+        started=_column("processing_started_at"),
+        worker=_column("processing_worker"),
+        attempts=_column("attempts"),
+        id=_column("id"),
+    )
+    started = connection.ops.adapt_datetimefield_value(now)
+    stale = connection.ops.adapt_datetimefield_value(_stale_before())
+    study_key = Study._meta.pk.get_db_prep_value(Study._meta.pk.to_python(study_id), connection)
+    processing, queued = Study.Status.PROCESSING, Study.Status.QUEUED
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [processing, started, worker, study_key, queued, processing, stale])
+        return cursor.rowcount
+
+
 _CLAIMED_IMAGES = FrozenSelect(
     lambda study_id: (
         Image.objects.select_related("study__patient").filter(study_id=study_id).order_by("created_at")
@@ -53,19 +83,19 @@ def study_processing_claim(
     claim counts an attempt, so an image that kills its worker process is failed after MAX_ATTEMPTS.
     """
     now = timezone.now()
-    held = Q(status=Study.Status.PROCESSING)
-    orphaned = (
-        Q(processing_worker=worker) | Q(processing_worker="") | ~Q(processing_worker__in=live_workers())
-    )
-    claimable = Q(status=Study.Status.QUEUED) | (
-        held & orphaned if retake else held & Q(processing_started_at__lt=_stale_before())
-    )
-    claimed = Study.objects.filter(claimable, id=study_id).update(
-        status=Study.Status.PROCESSING,
-        processing_started_at=now,
-        processing_worker=worker,
-        attempts=F("attempts") + 1,
-    )
+    if retake:
+        held = Q(status=Study.Status.PROCESSING)
+        orphaned = (
+            Q(processing_worker=worker) | Q(processing_worker="") | ~Q(processing_worker__in=live_workers())
+        )
+        claimed = Study.objects.filter(Q(status=Study.Status.QUEUED) | held & orphaned, id=study_id).update(
+            status=Study.Status.PROCESSING,
+            processing_started_at=now,
+            processing_worker=worker,
+            attempts=F("attempts") + 1,
+        )
+    else:
+        claimed = _claim_queued_or_stale(study_id=study_id, worker=worker, now=now)
     if not claimed:
         return None
     # One query reads the claimed study with its images (compiled once per process).
