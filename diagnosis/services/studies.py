@@ -24,6 +24,7 @@ from diagnosis.services.patients import patient_resolve
 from diagnosis.services.scope import department_of, visible_studies
 from diagnosis.services.storage import stored_files
 from portal.errors import Conflict, DomainError
+from portal.frozen_queries import FrozenSelect
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,13 @@ def study_create(
     )
 
 
+# Compiled once per process: every upload asks.
+_STUDIES_WITH_BYTES = FrozenSelect(
+    lambda sha256: Image.objects.filter(sha256=sha256).order_by().values_list("study_id", flat=True),
+    "<sha256>",
+)
+
+
 def _duplicate_of(user: Any, sha256: str) -> Study | None:
     """The earliest study this user may see that holds an image with the same bytes, if any.
 
@@ -117,7 +125,7 @@ def _duplicate_of(user: Any, sha256: str) -> Study | None:
     database CPU per upload at 1,200 studies and growing with each. A new image (the usual upload) costs
     the first lookup only.
     """
-    study_ids = list(Image.objects.filter(sha256=sha256).order_by().values_list("study_id", flat=True))
+    study_ids = _STUDIES_WITH_BYTES.fetch(sha256)
     if not study_ids:
         return None
     # Only the id is used (the new study's duplicate_of, the audit event): the other columns stay deferred.
