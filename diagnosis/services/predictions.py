@@ -33,8 +33,24 @@ def _stale_before() -> Any:
     return timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 5)
 
 
-def _column(name: str) -> str:
-    return connection.ops.quote_name(Study._meta.get_field(name).column)
+# The names the written-out statements below use for the study's columns.
+_STUDY_COLUMNS = {
+    "id": "id",
+    "status": "status",
+    "started": "processing_started_at",
+    "worker": "processing_worker",
+    "attempts": "attempts",
+    "code": "error_code",
+    "reason": "status_reason",
+    "completed": "completed_at",
+    "rerun": "rerun_requested_by",
+}
+
+
+def _study_sql(template: str) -> str:
+    """A written-out statement with the study's quoted column names filled in."""
+    columns = {key: Study._meta.get_field(name).column for key, name in _STUDY_COLUMNS.items()}
+    return template.format(**{key: connection.ops.quote_name(column) for key, column in columns.items()})
 
 
 # Written out (a first claim, the common case): building the ORM's UPDATE cost more than running it.
@@ -47,13 +63,7 @@ _CLAIM_SQL = (
 
 def _claim_queued_or_stale(*, study_id: Any, worker: str, now: Any) -> int:
     """Take a queued study, or one whose claim outlived the hard time limit: the rows updated (0 or 1)."""
-    sql = _CLAIM_SQL.format(
-        status=_column("status"),
-        started=_column("processing_started_at"),
-        worker=_column("processing_worker"),
-        attempts=_column("attempts"),
-        id=_column("id"),
-    )
+    sql = _study_sql(_CLAIM_SQL)
     started = connection.ops.adapt_datetimefield_value(now)
     stale = connection.ops.adapt_datetimefield_value(_stale_before())
     study_key = Study._meta.pk.get_db_prep_value(Study._meta.pk.to_python(study_id), connection)
@@ -142,6 +152,24 @@ def _next_run_number(study: Study, model_version: str) -> int:
     return (latest or 0) + 1
 
 
+# Written out like the claim: the study completes only if our claim still holds.
+_COMPLETE_SQL = (
+    f"UPDATE {Study._meta.db_table} SET {{status}} = %s, {{code}} = '', {{reason}} = '', {{completed}} = %s,"
+    " {rerun} = NULL WHERE {id} = %s AND {status} = %s AND {started} = %s"
+)
+
+
+def _complete_if_still_claimed(study: Study) -> bool:
+    """Move our claimed study to completed (clearing any earlier failure and the rerun request)."""
+    sql = _study_sql(_COMPLETE_SQL)
+    completed = connection.ops.adapt_datetimefield_value(timezone.now())
+    started = connection.ops.adapt_datetimefield_value(study.processing_started_at)
+    study_key = Study._meta.pk.get_db_prep_value(study.pk, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Study.Status.COMPLETED, completed, study_key, Study.Status.PROCESSING, started])
+        return cursor.rowcount == 1
+
+
 def prediction_record(
     *, study: Study, image: Image, result: Any, operating_profile: Any = None
 ) -> Prediction | None:
@@ -177,16 +205,7 @@ def prediction_record(
     fk_fields = ["study", "image", "requested_by", "operating_profile"]
     prediction.full_clean(exclude=["heatmap", *fk_fields], validate_unique=False, validate_constraints=False)
     with stored_files() as files, transaction.atomic():
-        updated = Study.objects.filter(
-            id=study.id, status=Study.Status.PROCESSING, processing_started_at=study.processing_started_at
-        ).update(
-            status=Study.Status.COMPLETED,
-            error_code="",
-            status_reason="",
-            completed_at=timezone.now(),
-            rerun_requested_by=None,
-        )
-        if not updated:
+        if not _complete_if_still_claimed(study):
             return None  # the claim was lost (stale and taken over): the other worker records it
         files.save(prediction.heatmap, "heatmap.png", result.heatmap_png)
         prediction.save(force_insert=True)  # a failure aborts the whole transaction: no savepoint needed
