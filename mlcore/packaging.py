@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from mlcore import data
 from mlcore.bundle import WEIGHTS_FILE, BundleMetadata, file_sha256, read_bundle_metadata, write_metadata
@@ -17,15 +14,7 @@ from mlcore.config import CURRENT_POINTER, MODELS_DIR
 from mlcore.evaluate import evaluate_folder, write_report
 from mlcore.model_card import model_card
 from mlcore.plots import distribution_plot
-
-
-def _val_predictions(run_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Labels, logits and patient ids from a run's val_predictions.csv."""
-    with open(run_dir / "val_predictions.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    y = np.array([int(r["label"]) for r in rows])
-    logits = np.array([float(r["logit"]) for r in rows])
-    return y, logits, [r["patient_id"] for r in rows]
+from mlcore.train import read_predictions
 
 
 def save_for_serving(source: Path, target: Path) -> None:
@@ -77,7 +66,8 @@ def package_run(
     run_dir, bundle = Path(run_dir), Path(models_dir) / version
     meta = _copy_model(run_dir, bundle, version, command)
     report = bundle / "report"
-    y, logits, groups = _val_predictions(run_dir)
+    records, logits = read_predictions(run_dir / "val_predictions.csv")
+    y, groups = data.labels_of(records), [r.patient_id for r in records]
     title = f"{version}: patient-level validation split (held out from training)"
     write_report(report, y, logits, groups, meta, title, history=run_dir / "history.csv")
     shutil.copyfile(run_dir / "history.csv", report / "history.csv")

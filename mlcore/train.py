@@ -121,6 +121,14 @@ def _write_predictions(path: Path, records: list[data.ImageRecord], logits: np.n
             writer.writerow([record.path.name, record.patient_id, record.label, f"{float(logit):.6f}"])
 
 
+def read_predictions(path: Path) -> tuple[list[data.ImageRecord], np.ndarray]:
+    """The records (file name, label, patient) and raw logits of a val_predictions.csv."""
+    with open(path) as handle:
+        rows = list(csv.DictReader(handle))
+    records = [data.ImageRecord(Path(r["filename"]), int(r["label"]), r["patient_id"], "val") for r in rows]
+    return records, np.array([float(r["logit"]) for r in rows])
+
+
 def git_revision() -> str:
     """The project's git commit, suffixed `+dirty` when mlcore has uncommitted changes ('unknown' outside git)."""
     import subprocess
@@ -293,10 +301,7 @@ def recalibrate(run_dir: str | Path, target_sensitivity: float, reason: str) -> 
     meta_path = run_dir / "metadata.json"
     meta = json.loads(meta_path.read_text())
     params = {**meta["training"]["params"], "target_sensitivity": target_sensitivity}
-    with open(run_dir / "val_predictions.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    records = [data.ImageRecord(Path(r["filename"]), int(r["label"]), r["patient_id"], "val") for r in rows]
-    logits = np.array([float(r["logit"]) for r in rows])
+    records, logits = read_predictions(run_dir / "val_predictions.csv")
     previous = meta.get("target_sensitivity")
     meta.update(calibrate_and_score(logits, records, params))
     meta["operating_point_choice"] = {
