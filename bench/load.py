@@ -32,10 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _stack import (  # noqa: E402
     FINAL,
+    REDIS_URL,
     ROOT,
     STACK_ROLES,
     VAR_DIR,
@@ -120,6 +123,21 @@ def wait_final(stack: Stack, ids: list[str], timeout: float) -> None:
         time.sleep(0.5)
 
 
+def wait_drained(stack: Stack, timeout: float) -> float:
+    """Wait until the broker holds no message, queued or taken and not yet acknowledged (the notification
+    and email tasks a result publishes run after it); seconds waited. The CPU read after this counts the
+    whole of each study's work, not only what ran before its result was written."""
+    broker = redis.Redis.from_url(REDIS_URL)
+    started = deadline = time.monotonic()
+    deadline += timeout
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 3:
+        queued = sum(broker.llen(key) for key in broker.scan_iter(count=1000) if broker.type(key) == b"list")
+        quiet = quiet + 1 if queued == 0 and broker.hlen("unacked") == 0 else 0
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
 def report(stack: Stack, uploads: list[Upload], config: str, title: str, cpu: dict[str, float]) -> Run:
     """Measure from the database: final states, predictions per study, latencies, throughput."""
     ids = [u.study_id for u in uploads if u.study_id]
@@ -141,6 +159,12 @@ def report(stack: Stack, uploads: list[Upload], config: str, title: str, cpu: di
     lost = len([i for i in ids if i not in by_id or by_id[i][1] not in FINAL])
     cpu_ms = {role: 1000 * seconds / len(uploads) for role, seconds in cpu.items()}
     errors = sum(1 for u in uploads if u.status != 201)
+    told = stack.query(
+        "SELECT count(DISTINCT e.id), count(n.id), count(n.id) FILTER (WHERE n.email_state = 'sent') "
+        "FROM notifications_notificationevent e LEFT JOIN notifications_notification n ON n.event_id = e.id "
+        "WHERE e.study_id = ANY(%s)",
+        (ids,),
+    )[0]
     once = (lost == 0 and all(r[3] == 1 for r in completed) and all(r[3] == 0 for r in rows if r[1] != "completed")
             and len(rows) == len(uploads))  # fmt: skip
     up = tuple(percentile(up_ms, q) for q in (50, 95, 99))
@@ -153,6 +177,7 @@ def report(stack: Stack, uploads: list[Upload], config: str, title: str, cpu: di
         ("throughput (studies completed / s)", f"{len(completed) / wall:.2f}"),
         ("upload latency p50 / p95 / p99", " / ".join(f"{v:.0f} ms" for v in up)),
         ("upload->result p50 / p95 / p99 / max", " / ".join(f"{v:.2f} s" for v in res)),
+        ("notification events / notifications / emails sent", " / ".join(str(v) for v in told)),
         ("final states", ", ".join(f"{k} {v}" for k, v in statuses.items())),
         ("studies not final (lost)", str(lost)),
         ("completed with exactly one prediction", f"{sum(1 for r in completed if r[3] == 1)} / {len(completed)}"),
@@ -183,14 +208,17 @@ def run(
     # connections, caches), so the figures are the steady state's, not boot costs spread over the run.
     warm = upload_all(stack, images[::-1], WARMUP_UPLOADS, concurrency)
     wait_final(stack, [u.study_id for u in warm if u.study_id], ROUND_TIMEOUT_S)
+    wait_drained(stack, ROUND_TIMEOUT_S)
     before = stack.cpu_snapshot()
     uploads = upload_all(stack, images, n, concurrency, halfway=kill_and_restart if kill else None)
     wait_final(stack, [u.study_id for u in uploads if u.study_id], ROUND_TIMEOUT_S)
+    drained_after = wait_drained(stack, ROUND_TIMEOUT_S)
     cpu = cpu_used(before, stack.cpu_snapshot())
     title = f"[{config}: gunicorn {' '.join(stack.web_args)}] {n} uploads, concurrency {concurrency}" + (
         ", worker 1 killed and restarted halfway" if kill else ""
     )
     result = report(stack, uploads, config, title, cpu)
+    events.append(f"broker drained {drained_after:.1f} s after the last result (its tasks' CPU is counted)")
     result.text += "\n" + "\n".join(events) if events else ""
     return result
 
