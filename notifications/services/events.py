@@ -1,8 +1,12 @@
-"""What the diagnosis.hooks receivers do: publish, after commit, by task name.
+"""What the diagnosis.hooks receivers do, after the transaction that made the event commits.
 
-Nothing here reads or writes a row, so signing a read or recording a prediction pays no query for it; the
-worker decides who is told (notifications.services.fanout). By name, like the HL7 deliveries, so this
-module stays free of the task module and what it imports.
+A signed read (in a web request) is published by task name: the request pays no query for it and a worker
+decides who is told (notifications.services.fanout). By name, like the HL7 deliveries, so this module
+stays free of the task module and what it imports. A study's arrival happens in the worker that recorded
+the prediction, so that worker records the event itself, after the prediction's commit (the result is
+already visible; its transaction and the audit chain's lock are not held longer): no second message, no
+second process (#17: the message and its round trips cost more than the event). If that fails, the event
+is published as a task, which retries it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from celery import current_app
 from django.db import transaction
 
 from notifications.models import Kind
+from notifications.services.fanout import notification_event_record
 
 logger = logging.getLogger(__name__)
 EVENT_TASK = "notifications.tasks.notification_event_task"
@@ -39,9 +44,20 @@ def needs_a_radiologist(*, priority: str, label: str, indeterminate: bool) -> bo
     return priority == "urgent" or label == "PNEUMONIA" or indeterminate
 
 
+def _record_or_publish(*, study: Any, prediction: Any) -> None:
+    try:
+        notification_event_record(
+            kind=Kind.STUDY_ARRIVED, study_id=study.id, study=study, prediction=prediction
+        )
+    except Exception:  # a notification fault never costs the result: the task tries again, with retries
+        logger.exception("recording the arrival of study %s failed; publishing it as a task", study.id)
+        _publish(Kind.STUDY_ARRIVED, study.id)
+
+
 def notify_study_arrived(*, study: Any, prediction: Any) -> None:
-    """Radiologists hear of an urgent, positive or indeterminate study reaching the worklist."""
+    """Radiologists hear of an urgent, positive or indeterminate study reaching the worklist: recorded in
+    this process once the prediction commits."""
     if needs_a_radiologist(
         priority=study.priority, label=prediction.label, indeterminate=prediction.indeterminate
     ):
-        notify_after_commit(kind=Kind.STUDY_ARRIVED, study_id=study.id)
+        transaction.on_commit(lambda: _record_or_publish(study=study, prediction=prediction), robust=True)

@@ -12,7 +12,7 @@ from typing import Any
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -47,7 +47,7 @@ def _subject(study: Study) -> str:
     return study.accession_number or f"MRN {study.patient.mrn}"
 
 
-def _message(kind: str, study: Study, source_key: str) -> tuple[str, str]:
+def _message(kind: str, study: Study, source_key: str, prediction: Prediction | None) -> tuple[str, str]:
     """The in-app title and body (the recipient may see the study; the email says less)."""
     name = _subject(study)
     if kind in (Kind.READ_SIGNED, Kind.READ_AMENDED):
@@ -56,7 +56,7 @@ def _message(kind: str, study: Study, source_key: str) -> tuple[str, str]:
         if kind == Kind.READ_AMENDED:
             return f"Read amended: {label} ({name})", f"Version {review.version}: {review.amendment_reason}"
         return f"Read signed: {label} ({name})", f"Signed by {review.reviewer.get_username()}."
-    prediction = study.predictions.order_by("-created_at").first()
+    prediction = prediction or study.predictions.order_by("-created_at").first()
     why = "Urgent" if study.priority == Study.Priority.URGENT else ""
     if prediction is not None and prediction.indeterminate:
         why = " and ".join(filter(None, [why, "indeterminate AI result"]))
@@ -69,18 +69,46 @@ def _message(kind: str, study: Study, source_key: str) -> tuple[str, str]:
     return f"Needs a read: {name}", f"{why}."
 
 
+def _event_once(*, kind: str, study: Study, source_key: str) -> NotificationEvent | None:
+    """The new event, or None if this (kind, study, source) was recorded before: one INSERT that skips a
+    duplicate (get_or_create took a SELECT, a savepoint and an INSERT)."""
+    event = NotificationEvent(kind=kind, study=study, source_key=source_key, created_at=timezone.now())
+    fields = [
+        NotificationEvent._meta.get_field(name) for name in ("kind", "study", "source_key", "created_at")
+    ]
+    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
+    table = connection.ops.quote_name(NotificationEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (kind, study_id, source_key, created_at) VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (kind, study_id, source_key) DO NOTHING RETURNING id",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    event.id = row[0]
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
+
+
 @transaction.atomic
-def notification_event_record(*, kind: str, study_id: Any, source_key: str = "") -> list[int]:
-    """Record the event once and notify its recipients; the ids of the notifications to email."""
-    study = Study.objects.select_related("patient", "created_by").filter(id=study_id).first()
+def notification_event_record(
+    *, kind: str, study_id: Any, source_key: str = "", study: Study | None = None, prediction: Any = None
+) -> list[int]:
+    """Record the event once and notify its recipients; the ids of the notifications to email. The worker
+    that recorded a prediction passes the study and prediction it holds (two reads fewer)."""
+    if study is None:
+        study = Study.objects.select_related("patient", "created_by").filter(id=study_id).first()
     if study is None or kind not in Kind.values:
         return []
-    event, created = NotificationEvent.objects.get_or_create(kind=kind, study=study, source_key=source_key)
-    if not created:
+    event = _event_once(kind=kind, study=study, source_key=source_key)
+    if event is None:
         return []
     recipients = _recipients(kind, study)
     choices = preferences_of(user_ids=[u.id for u in recipients], kind=kind)
-    title, body = _message(kind, study, source_key)
+    title, body = _message(kind, study, source_key, prediction)
     rows = []
     for user in recipients:
         choice = choices[user.id]

@@ -255,17 +255,45 @@ def test_production_email_is_smtp_when_configured_none_otherwise_and_refuses_hal
     assert console.returncode != 0 and "AIRSPACE_EMAIL_BACKEND is for development" in console.stderr
 
 
-def test_the_prediction_hook_publishes_after_commit_only_for_studies_that_need_a_radiologist(
-    alice, django_capture_on_commit_callbacks
+def test_the_prediction_hook_records_the_arrival_after_commit_in_the_same_process(
+    alice, carol, dave, emails, django_capture_on_commit_callbacks
 ):
+    """#17: the worker that recorded the prediction records the event itself (no second task), once the
+    prediction commits; a routine negative costs nothing."""
     positive = completed_study(created_by=alice, probability=0.9)
     negative = completed_study(created_by=alice, probability=0.1)
     with django_capture_on_commit_callbacks() as routine:
         prediction_recorded.send(sender=Prediction, prediction=negative.predictions.get())
-    with django_capture_on_commit_callbacks() as needs_reading:
+    with django_capture_on_commit_callbacks(execute=False) as needs_reading:
         prediction_recorded.send(sender=Prediction, prediction=positive.predictions.get())
-    assert len(needs_reading) == len(routine) + 1  # one publish, and none before the commit
-    assert not Notification.objects.exists()
+    assert len(needs_reading) == len(routine) + 1
+    assert not Notification.objects.exists()  # nothing before the commit
+    needs_reading[-1]()  # the commit
+    told = Notification.objects.filter(kind=Kind.STUDY_ARRIVED)
+    assert sorted(n.recipient.username for n in told) == ["carol", "dave"]  # the radiologists
+    assert {(n.study_id, n.body) for n in told} == {(positive.id, "Positive AI result.")}
+    needs_reading[-1]()  # a second run (a retake, a redelivery) tells nobody twice
+    assert Notification.objects.count() == 2
+
+
+def test_an_arrival_the_worker_fails_to_record_is_published_as_a_task_instead(
+    alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.db import OperationalError
+
+    from notifications.services import events
+
+    published = []
+
+    def broken(**kwargs):
+        raise OperationalError("the database went away mid-event")
+
+    monkeypatch.setattr(events, "notification_event_record", broken)
+    monkeypatch.setattr(events, "_publish", lambda *args: published.append(args))
+    positive = completed_study(created_by=alice, probability=0.9)
+    with django_capture_on_commit_callbacks(execute=True):
+        prediction_recorded.send(sender=Prediction, prediction=positive.predictions.get())
+    assert published == [(Kind.STUDY_ARRIVED, positive.id)]  # the task records it, with retries
 
 
 def test_the_bell_costs_no_query_on_fragments_that_do_not_draw_it(client, alice, django_assert_num_queries):
