@@ -12,11 +12,12 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db.models import F, Q
+from django.db import connection
 from django.utils import timezone
 
 from audit.services.events import audit_record
 from notifications.models import EmailState, Kind, Notification
+from portal.frozen_queries import FrozenSelect
 
 # A claim older than this belongs to a worker that died mid-send (the SMTP timeout is far shorter).
 _STALE_CLAIM = timedelta(minutes=5)
@@ -52,28 +53,51 @@ def _text(notification: Notification) -> tuple[str, str]:
     return subject, "\n".join(lines)
 
 
+# The claim and the "sent" mark, written out (#17: one email per positive study, and building the ORM's
+# UPDATE cost more than running it); the notification with its recipient is read by a compiled SELECT.
+_CLAIM_SQL = (
+    "UPDATE {table} SET {claimed} = %s, {attempts} = {attempts} + 1 WHERE {id} = %s AND {state} = %s"
+    " AND ({claimed} IS NULL OR {claimed} < %s)"
+)
+_SENT_SQL = "UPDATE {table} SET {state} = %s, {emailed} = %s, {error} = '' WHERE {id} = %s"
+_WITH_RECIPIENT = FrozenSelect(lambda pk: Notification.objects.select_related("recipient").filter(id=pk), 1)
+
+
+def _sql(template: str) -> str:
+    quote, field = connection.ops.quote_name, Notification._meta.get_field
+    columns = {"claimed": "email_claimed_at", "attempts": "email_attempts", "id": "id", "state": "email_state",
+               "emailed": "emailed_at", "error": "email_error"}  # fmt: skip
+    names = {key: quote(field(name).column) for key, name in columns.items()}
+    return template.format(table=quote(Notification._meta.db_table), **names)
+
+
 def _claim(notification_id: int) -> bool:
     now = timezone.now()
-    return bool(
-        Notification.objects.filter(id=notification_id, email_state=EmailState.PENDING)
-        .filter(Q(email_claimed_at__isnull=True) | Q(email_claimed_at__lt=now - _STALE_CLAIM))
-        .update(email_claimed_at=now, email_attempts=F("email_attempts") + 1)
-    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _sql(_CLAIM_SQL), [adapt(now), notification_id, EmailState.PENDING, adapt(now - _STALE_CLAIM)]
+        )
+        return cursor.rowcount == 1
+
+
+def _mark_sent(notification_id: int) -> None:
+    emailed = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.execute(_sql(_SENT_SQL), [EmailState.SENT, emailed, notification_id])
 
 
 def notification_email_send(*, notification_id: int) -> EmailOutcome:
     """One attempt: 1. claim; 2. send through Django's email backend; 3. record sent, retry or failed."""
     if not _claim(notification_id):
         return EmailOutcome(state="skipped")
-    notification = Notification.objects.select_related("recipient").get(id=notification_id)
+    notification = _WITH_RECIPIENT.fetch(notification_id)[0]
     subject, body = _text(notification)
     try:
         send_mail(subject, body, None, [notification.recipient.email], fail_silently=False)
     except (smtplib.SMTPException, OSError) as exc:
         return _failure(notification, f"{type(exc).__name__}: {exc}"[:500])
-    Notification.objects.filter(id=notification_id).update(
-        email_state=EmailState.SENT, emailed_at=timezone.now(), email_error=""
-    )
+    _mark_sent(notification_id)
     _audit(notification, "notification.email_sent")
     return EmailOutcome(state="sent")
 
