@@ -1,12 +1,12 @@
-"""What the diagnosis.hooks receivers do, after the transaction that made the event commits.
+"""What the diagnosis.hooks receivers do.
 
-A signed read (in a web request) is published by task name: the request pays no query for it and a worker
-decides who is told (notifications.services.fanout). By name, like the HL7 deliveries, so this module
-stays free of the task module and what it imports. A study's arrival happens in the worker that recorded
-the prediction, so that worker records the event itself, after the prediction's commit (the result is
-already visible; its transaction and the audit chain's lock are not held longer): no second message, no
-second process (#17: the message and its round trips cost more than the event). If that fails, the event
-is published as a task, which retries it.
+A signed read (in a web request) is published after commit by task name: the request pays no query for it
+and a worker decides who is told (notifications.services.fanout). By name, like the HL7 deliveries, so
+this module stays free of the task module and what it imports. A study's arrival happens in the worker
+that records the prediction, so that worker records the event itself, inside the prediction's
+transaction under a savepoint (#17): no second message, no second transaction or audit anchor, and the
+event commits with the result or not at all. If recording fails, the savepoint is rolled back, the
+result still commits, and the event is published as a task after the commit (the task retries it).
 """
 
 from __future__ import annotations
@@ -44,20 +44,18 @@ def needs_a_radiologist(*, priority: str, label: str, indeterminate: bool) -> bo
     return priority == "urgent" or label == "PNEUMONIA" or indeterminate
 
 
-def _record_or_publish(*, study: Any, prediction: Any) -> None:
+def notify_study_arrived(*, study: Any, prediction: Any) -> None:
+    """Radiologists hear of an urgent, positive or indeterminate study reaching the worklist: recorded
+    with the prediction (its emails are sent after the commit)."""
+    if not needs_a_radiologist(
+        priority=study.priority, label=prediction.label, indeterminate=prediction.indeterminate
+    ):
+        return
     try:
+        # notification_event_record is atomic: inside the prediction's transaction, a savepoint.
         notification_event_record(
             kind=Kind.STUDY_ARRIVED, study_id=study.id, study=study, prediction=prediction
         )
     except Exception:  # a notification fault never costs the result: the task tries again, with retries
         logger.exception("recording the arrival of study %s failed; publishing it as a task", study.id)
-        _publish(Kind.STUDY_ARRIVED, study.id)
-
-
-def notify_study_arrived(*, study: Any, prediction: Any) -> None:
-    """Radiologists hear of an urgent, positive or indeterminate study reaching the worklist: recorded in
-    this process once the prediction commits."""
-    if needs_a_radiologist(
-        priority=study.priority, label=prediction.label, indeterminate=prediction.indeterminate
-    ):
-        transaction.on_commit(lambda: _record_or_publish(study=study, prediction=prediction), robust=True)
+        notify_after_commit(kind=Kind.STUDY_ARRIVED, study_id=study.id)
