@@ -1,15 +1,19 @@
 """Sending a notification's email: claimed by a conditional UPDATE, retried on SMTP faults, then failed.
 
 The message names no patient: it says what happened and links to the portal, where the reader signs in.
+One email also carries the recipient's other pending notifications that no task holds (a burst of
+positive studies is one email per radiologist), and emails wait behind every queued study (priority 9).
 """
 
 from __future__ import annotations
 
 import smtplib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection
@@ -19,6 +23,10 @@ from audit.services.events import audit_record
 from notifications.models import EmailState, Kind, Notification
 from portal.frozen_queries import FrozenSelect
 
+EMAIL_TASK = "notifications.tasks.notification_email_task"
+# Redis serves priority steps 0, 3, 6, 9 in that order: every waiting study (6) goes before an email, so
+# under a backlog results come first and emails follow (and coalesce, see _COMPANIONS_SQL).
+EMAIL_PRIORITY = 9
 # A claim older than this belongs to a worker that died mid-send (the SMTP timeout is far shorter).
 _STALE_CLAIM = timedelta(minutes=5)
 _SUBJECTS = {
@@ -35,22 +43,33 @@ class EmailOutcome:
     delay: int = 0
 
 
+def email_task_send(notification_id: int) -> None:
+    """Publish one notification's email task (by name: this module stays free of the task module)."""
+    current_app.send_task(EMAIL_TASK, args=[notification_id], priority=EMAIL_PRIORITY)
+
+
 def public_url(path: str) -> str:
     """An absolute link into the portal (AIRSPACE_PUBLIC_URL, the address users reach it at)."""
     return f"{settings.AIRSPACE_PUBLIC_URL.rstrip('/')}{path}"
 
 
-def _text(notification: Notification) -> tuple[str, str]:
-    subject = f"Airspace: {_SUBJECTS[Kind(notification.kind)]}"
-    lines = [
-        f"{_SUBJECTS[Kind(notification.kind)]}.",
-        "",
-        f"Open it in Airspace (sign-in required): {public_url(f'/studies/{notification.study_id}/')}",
+def _text(notification: Notification, companions: Sequence[Notification] = ()) -> tuple[str, str]:
+    """Subject and body; with companions, one line and link per notification, in the order they came."""
+    footer = [
         "",
         f"You receive this because of your notification choices: {public_url('/notifications/preferences/')}",
         "AI decision support — not a diagnosis. The radiologist's read is final.",
     ]
-    return subject, "\n".join(lines)
+    what = _SUBJECTS[Kind(notification.kind)]
+    if not companions:
+        link = public_url(f"/studies/{notification.study_id}/")
+        return f"Airspace: {what}", "\n".join(
+            [f"{what}.", "", f"Open it in Airspace (sign-in required): {link}", *footer]
+        )
+    every = [notification, *companions]
+    lines = [f"{len(every)} updates since your last email. Open each in Airspace (sign-in required):", ""]
+    lines += [f"- {_SUBJECTS[Kind(n.kind)]}: {public_url(f'/studies/{n.study_id}/')}" for n in every]
+    return f"Airspace: {len(every)} updates", "\n".join([*lines, *footer])
 
 
 # The claim and the "sent" mark, written out (#17: one email per positive study, and building the ORM's
@@ -60,13 +79,23 @@ _CLAIM_SQL = (
     " AND ({claimed} IS NULL OR {claimed} < %s)"
 )
 _SENT_SQL = "UPDATE {table} SET {state} = %s, {emailed} = %s, {error} = '' WHERE {id} = %s"
+# An email also carries the recipient's other pending notifications that no task holds (at most
+# MAX_PER_EMAIL), so a burst of positive studies is one email to each radiologist, not one per study; the
+# companions' own tasks then find them sent and stop. Rows another task claims meanwhile are skipped
+# (the outer condition is re-checked on the locked row).
+MAX_PER_EMAIL = 25
+_COMPANIONS_SQL = (
+    "UPDATE {table} SET {claimed} = %s WHERE {id} IN (SELECT {id} FROM {table} WHERE {recipient} = %s"
+    " AND {state} = %s AND {claimed} IS NULL AND {id} <> %s ORDER BY {id} LIMIT %s) AND {claimed} IS NULL"
+    " RETURNING {id}"
+)
 _WITH_RECIPIENT = FrozenSelect(lambda pk: Notification.objects.select_related("recipient").filter(id=pk), 1)
 
 
 def _sql(template: str) -> str:
     quote, field = connection.ops.quote_name, Notification._meta.get_field
     columns = {"claimed": "email_claimed_at", "attempts": "email_attempts", "id": "id", "state": "email_state",
-               "emailed": "emailed_at", "error": "email_error"}  # fmt: skip
+               "emailed": "emailed_at", "error": "email_error", "recipient": "recipient"}  # fmt: skip
     names = {key: quote(field(name).column) for key, name in columns.items()}
     return template.format(table=quote(Notification._meta.db_table), **names)
 
@@ -81,25 +110,56 @@ def _claim(notification_id: int) -> bool:
         return cursor.rowcount == 1
 
 
-def _mark_sent(notification_id: int) -> None:
-    emailed = connection.ops.adapt_datetimefield_value(timezone.now())
+def _claim_companions(notification: Notification) -> list[Notification]:
+    """Claim the recipient's other pending notifications that no task holds; them, oldest first."""
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
-        cursor.execute(_sql(_SENT_SQL), [EmailState.SENT, emailed, notification_id])
+        cursor.execute(
+            _sql(_COMPANIONS_SQL),
+            [now, notification.recipient_id, EmailState.PENDING, notification.id, MAX_PER_EMAIL - 1],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return list(Notification.objects.filter(id__in=ids).order_by("id")) if ids else []
+
+
+def _mark_sent(notification_id: int, companions: list[Notification]) -> None:
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _sql(_SENT_SQL), [EmailState.SENT, connection.ops.adapt_datetimefield_value(now), notification_id]
+        )
+    if companions:
+        Notification.objects.filter(id__in=[c.id for c in companions]).update(
+            email_state=EmailState.SENT, emailed_at=now, email_error=""
+        )
 
 
 def notification_email_send(*, notification_id: int) -> EmailOutcome:
-    """One attempt: 1. claim; 2. send through Django's email backend; 3. record sent, retry or failed."""
+    """One attempt: 1. claim (with the recipient's other unclaimed pending notifications); 2. send one
+    email through Django's email backend; 3. record sent, retry or failed."""
     if not _claim(notification_id):
         return EmailOutcome(state="skipped")
     notification = _WITH_RECIPIENT.fetch(notification_id)[0]
-    subject, body = _text(notification)
+    companions = _claim_companions(notification)
+    subject, body = _text(notification, companions)
     try:
         send_mail(subject, body, None, [notification.recipient.email], fail_silently=False)
     except (smtplib.SMTPException, OSError) as exc:
+        _release(companions)
         return _failure(notification, f"{type(exc).__name__}: {exc}"[:500])
-    _mark_sent(notification_id)
-    _audit(notification, "notification.email_sent")
+    _mark_sent(notification_id, companions)
+    extra = {"with": [c.id for c in companions]} if companions else {}
+    _audit(notification, "notification.email_sent", **extra)
     return EmailOutcome(state="sent")
+
+
+def _release(companions: list[Notification]) -> None:
+    """A failed send gives the companions back, each with its own task again (theirs may have stopped)."""
+    if not companions:
+        return
+    Notification.objects.filter(id__in=[c.id for c in companions]).update(email_claimed_at=None)
+    for companion in companions:
+        email_task_send(companion.id)
 
 
 def _failure(notification: Notification, error: str) -> EmailOutcome:

@@ -18,6 +18,7 @@ from celery import current_app
 from django.db import transaction
 
 from notifications.models import Kind
+from notifications.services.email import EMAIL_PRIORITY
 from notifications.services.fanout import notification_event_record
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ EVENT_TASK = "notifications.tasks.notification_event_task"
 
 
 def _publish(kind: str, study_id: Any, source_key: str = "") -> None:
-    current_app.send_task(EVENT_TASK, args=[kind, str(study_id), source_key])
+    current_app.send_task(EVENT_TASK, args=[kind, str(study_id), source_key], priority=EMAIL_PRIORITY)
 
 
 def notify_after_commit(*, kind: str, study_id: Any, source_key: str = "") -> None:

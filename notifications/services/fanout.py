@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from celery import current_app
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connection, transaction
@@ -20,15 +19,10 @@ from audit.services.events import audit_record
 from diagnosis.models import Prediction, Study
 from diagnosis.services.scope import visible_studies
 from notifications.models import EmailState, Kind, Notification, NotificationEvent
+from notifications.services.email import email_task_send
 from notifications.services.preferences import KIND_ROLES, email_enabled, preferences_of
 from portal.roles import Role, has_role
 from reading.models import ReadLabel, Review
-
-EMAIL_TASK = "notifications.tasks.notification_email_task"
-
-
-def _email_send(notification_id: int) -> None:
-    current_app.send_task(EMAIL_TASK, args=[notification_id])
 
 
 def _recipients(kind: str, study: Study) -> list[Any]:
@@ -142,7 +136,7 @@ def notification_event_record(
     )
     to_email = [n.id for n in created_rows if n.email_state == EmailState.PENDING]
     for notification_id in to_email:
-        transaction.on_commit(lambda i=notification_id: _email_send(i), robust=True)
+        transaction.on_commit(lambda i=notification_id: email_task_send(i), robust=True)
     return to_email
 
 

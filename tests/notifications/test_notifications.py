@@ -116,6 +116,63 @@ def test_an_smtp_server_that_refuses_is_retried_then_recorded_as_failed(signed, 
     assert AuditEvent.objects.filter(action="notification.email_failed").count() == 1
 
 
+def _arrivals(alice, count):
+    """`count` positive studies of Alice's, each arrival recorded (Carol and Dave, the radiologists, told)."""
+    studies = [completed_study(created_by=alice, probability=0.9) for _ in range(count)]
+    for study in studies:
+        notification_event_record(kind=Kind.STUDY_ARRIVED, study_id=study.id)
+    return studies
+
+
+def test_one_email_carries_the_recipients_other_pending_notifications(alice, carol, dave, emails, settings):
+    """#17: a burst of arrivals is one email to each radiologist, not one per study; the other
+    notifications' own tasks then find them sent and stop."""
+    settings.AIRSPACE_PUBLIC_URL = "https://airspace.hospital.example"
+    studies = _arrivals(alice, 3)
+    carols = list(Notification.objects.filter(recipient=carol).order_by("id"))
+    assert notification_email_send(notification_id=carols[0].id).state == "sent"
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == [carol.email]
+    message = mail.outbox[0]
+    assert message.subject == "Airspace: 3 updates"
+    for study in studies:
+        assert f"https://airspace.hospital.example/studies/{study.id}/" in message.body
+        assert study.patient.mrn not in message.body and study.patient.name not in message.body
+    assert [n.state for n in (notification_email_send(notification_id=n.id) for n in carols[1:])] == [
+        "skipped",
+        "skipped",
+    ]
+    assert set(Notification.objects.filter(recipient=carol).values_list("email_state", flat=True)) == {
+        EmailState.SENT
+    }
+    # Dave's are his own: still pending, sent by his own first task.
+    assert set(Notification.objects.filter(recipient=dave).values_list("email_state", flat=True)) == {
+        EmailState.PENDING
+    }
+    sent = AuditEvent.objects.get(action="notification.email_sent")
+    assert sent.after["notification"] == carols[0].id and sent.after["with"] == [n.id for n in carols[1:]]
+
+
+def test_a_failed_email_gives_its_companions_back_each_with_its_own_task(
+    alice, carol, dave, emails, settings, monkeypatch
+):
+    from notifications.services import email as email_service
+
+    republished = []
+    monkeypatch.setattr(email_service, "email_task_send", republished.append)
+    options = {"host": "127.0.0.1", "port": _closed_port(), "timeout": 2}
+    settings.MAILERS = {
+        "default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}
+    }
+    _arrivals(alice, 3)
+    carols = list(Notification.objects.filter(recipient=carol).order_by("id"))
+    assert notification_email_send(notification_id=carols[0].id).state == "retry"
+    assert republished == [n.id for n in carols[1:]]
+    rows = Notification.objects.filter(id__in=[n.id for n in carols[1:]])
+    assert {(n.email_state, n.email_claimed_at, n.email_attempts) for n in rows} == {
+        (EmailState.PENDING, None, 0)
+    }
+
+
 def test_choices_bell_only_or_nothing(alice, carol, emails):
     Preference.objects.create(user=alice, kind=Kind.READ_SIGNED, in_app=True, email=False)
     study = completed_study(created_by=alice)
