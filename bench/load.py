@@ -52,6 +52,7 @@ from _stack import (  # noqa: E402
 
 ROUND_TIMEOUT_S = 600
 WARMUP_UPLOADS = 32
+SAMPLE_S = 0.25
 # sync -w 2 (what docker-compose.yml ships: measured best here) against gthread 2 x 4 threads.
 DEFAULT_CONFIGS = {
     "sync": "-w 2",
@@ -90,6 +91,37 @@ class Run:
     def capacity(self) -> float:
         """Uploads/s two idle cores could carry at this CPU cost per upload (the stack, not the client)."""
         return 2000 / self.stack_ms
+
+
+class CpuSampler:
+    """Reads every process's CPU counters every SAMPLE_S while a run lasts and keeps the last reading of
+    each: a process that exits mid-run (a PostgreSQL backend whose connection Celery recycles after
+    CELERY_DB_REUSE_MAX tasks, a worker killed by --kill) is counted up to its last reading, not dropped."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.latest: dict[str, dict[int, float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        for role, pids in self.stack.cpu_snapshot().items():
+            seen = self.latest.setdefault(role, {})
+            for pid, cpu in pids.items():
+                seen[pid] = max(cpu, seen.get(pid, 0.0))
+
+    def _loop(self) -> None:
+        while not self._stop.wait(SAMPLE_S):
+            self._sample()
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
 
 
 def upload_all(stack: Stack, images: list[tuple[str, bytes]], n: int, concurrency: int, halfway=None) -> list:
@@ -210,10 +242,11 @@ def run(
     wait_final(stack, [u.study_id for u in warm if u.study_id], ROUND_TIMEOUT_S)
     wait_drained(stack, ROUND_TIMEOUT_S)
     before = stack.cpu_snapshot()
-    uploads = upload_all(stack, images, n, concurrency, halfway=kill_and_restart if kill else None)
-    wait_final(stack, [u.study_id for u in uploads if u.study_id], ROUND_TIMEOUT_S)
-    drained_after = wait_drained(stack, ROUND_TIMEOUT_S)
-    cpu = cpu_used(before, stack.cpu_snapshot())
+    with CpuSampler(stack) as sampler:
+        uploads = upload_all(stack, images, n, concurrency, halfway=kill_and_restart if kill else None)
+        wait_final(stack, [u.study_id for u in uploads if u.study_id], ROUND_TIMEOUT_S)
+        drained_after = wait_drained(stack, ROUND_TIMEOUT_S)
+    cpu = cpu_used(before, sampler.latest)
     title = f"[{config}: gunicorn {' '.join(stack.web_args)}] {n} uploads, concurrency {concurrency}" + (
         ", worker 1 killed and restarted halfway" if kill else ""
     )
