@@ -197,6 +197,11 @@ def report(stack: Stack, uploads: list[Upload], config: str, title: str, cpu: di
         "WHERE e.study_id = ANY(%s)",
         (ids,),
     )[0]
+    # One email may carry several notifications (notifications.services.email): count the messages too.
+    emails = stack.query(
+        "SELECT count(*) FROM diagnosis_auditevent WHERE action = 'notification.email_sent' AND object_id = ANY(%s)",
+        ([str(i) for i in ids],),
+    )[0][0]
     once = (lost == 0 and all(r[3] == 1 for r in completed) and all(r[3] == 0 for r in rows if r[1] != "completed")
             and len(rows) == len(uploads))  # fmt: skip
     up = tuple(percentile(up_ms, q) for q in (50, 95, 99))
@@ -209,7 +214,8 @@ def report(stack: Stack, uploads: list[Upload], config: str, title: str, cpu: di
         ("throughput (studies completed / s)", f"{len(completed) / wall:.2f}"),
         ("upload latency p50 / p95 / p99", " / ".join(f"{v:.0f} ms" for v in up)),
         ("upload->result p50 / p95 / p99 / max", " / ".join(f"{v:.2f} s" for v in res)),
-        ("notification events / notifications / emails sent", " / ".join(str(v) for v in told)),
+        ("notification events / notifications / notifications emailed / emails",
+         " / ".join(str(v) for v in (*told, emails))),
         ("final states", ", ".join(f"{k} {v}" for k, v in statuses.items())),
         ("studies not final (lost)", str(lost)),
         ("completed with exactly one prediction", f"{sum(1 for r in completed if r[3] == 1)} / {len(completed)}"),
