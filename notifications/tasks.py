@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from notifications.services.email import notification_email_send
+from notifications.services.email import email_sweep, notification_email_send
 from notifications.services.fanout import escalations_record, notification_event_record
 
 _TRANSIENT = (OperationalError, InterfaceError)
@@ -30,3 +30,9 @@ def notification_email_task(self: Task, notification_id: int) -> str:
 def escalation_scan_task() -> int:
     """Tell radiologists about urgent, positive or indeterminate studies that waited past the limit."""
     return escalations_record()
+
+
+@shared_task
+def email_sweep_task() -> int:
+    """Send again the emails whose task was lost (broker down at publish, a worker killed mid-send)."""
+    return email_sweep()

@@ -17,6 +17,7 @@ from celery import current_app
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.services.events import audit_record
@@ -86,8 +87,8 @@ _SENT_SQL = "UPDATE {table} SET {state} = %s, {emailed} = %s, {error} = '' WHERE
 MAX_PER_EMAIL = 25
 _COMPANIONS_SQL = (
     "UPDATE {table} SET {claimed} = %s WHERE {id} IN (SELECT {id} FROM {table} WHERE {recipient} = %s"
-    " AND {state} = %s AND {claimed} IS NULL AND {id} <> %s ORDER BY {id} LIMIT %s) AND {claimed} IS NULL"
-    " RETURNING {id}"
+    " AND {state} = %s AND ({claimed} IS NULL OR {claimed} < %s) AND {id} <> %s ORDER BY {id} LIMIT %s)"
+    " AND ({claimed} IS NULL OR {claimed} < %s) RETURNING {id}"
 )
 _WITH_RECIPIENT = FrozenSelect(lambda pk: Notification.objects.select_related("recipient").filter(id=pk), 1)
 
@@ -111,12 +112,22 @@ def _claim(notification_id: int) -> bool:
 
 
 def _claim_companions(notification: Notification) -> list[Notification]:
-    """Claim the recipient's other pending notifications that no task holds; them, oldest first."""
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    """Claim the recipient's other pending notifications that no live task holds; them, oldest first."""
+    now = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    stale = adapt(now - _STALE_CLAIM)  # a claim this old belongs to a task that died mid-send
     with connection.cursor() as cursor:
         cursor.execute(
             _sql(_COMPANIONS_SQL),
-            [now, notification.recipient_id, EmailState.PENDING, notification.id, MAX_PER_EMAIL - 1],
+            [
+                adapt(now),
+                notification.recipient_id,
+                EmailState.PENDING,
+                stale,
+                notification.id,
+                MAX_PER_EMAIL - 1,
+                stale,
+            ],
         )
         ids = [row[0] for row in cursor.fetchall()]
     return list(Notification.objects.filter(id__in=ids).order_by("id")) if ids else []
@@ -186,3 +197,25 @@ def _audit(notification: Notification, action: str, **after: Any) -> None:
             **after,
         },
     )
+
+
+def email_sweep(*, now: Any = None) -> int:
+    """Pending emails whose task was lost (the broker was down when it was published, or a worker died
+    mid-send): one task per recipient, which carries that recipient's others; how many were sent."""
+    now = now or timezone.now()
+    lost = Q(
+        email_claimed_at__isnull=True,
+        created_at__lt=now - timedelta(seconds=settings.AIRSPACE_EMAIL_LOST_AFTER_SECONDS),
+    )
+    stale = Q(email_claimed_at__lt=now - _STALE_CLAIM)
+    rows = (
+        Notification.objects.filter(lost | stale, email_state=EmailState.PENDING)
+        .order_by("recipient_id", "id")
+        .values_list("recipient_id", "id")[:1000]
+    )
+    first: dict[int, int] = {}
+    for recipient_id, notification_id in rows:
+        first.setdefault(recipient_id, notification_id)
+    for notification_id in first.values():
+        email_task_send(notification_id)
+    return len(first)

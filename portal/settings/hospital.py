@@ -109,3 +109,6 @@ AIRSPACE_EMAIL_ENABLED = True
 # The address users reach the portal at: links in emails (a worker has no request to take it from).
 AIRSPACE_PUBLIC_URL = os.environ.get("AIRSPACE_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 AIRSPACE_NOTIFY_EMAIL_MAX_ATTEMPTS = env_int("AIRSPACE_NOTIFY_EMAIL_MAX_ATTEMPTS", 5)
+# A pending email no task has taken after this long lost its task (broker down at publish): the sweep
+# (AIRSPACE_EMAIL_SWEEP_SECONDS) sends it. Emails wait behind queued studies, so allow for a backlog.
+AIRSPACE_EMAIL_LOST_AFTER_SECONDS = env_int("AIRSPACE_EMAIL_LOST_AFTER_SECONDS", 300)

@@ -31,6 +31,10 @@ CELERY_BEAT_SCHEDULE = {
     "scan-escalations": _every(
         "notifications.tasks.escalation_scan_task", "AIRSPACE_ESCALATION_SCAN_SECONDS", 60
     ),
+    # Notification emails whose task was lost are sent (one task per recipient carries the others).
+    "sweep-notification-emails": _every(
+        "notifications.tasks.email_sweep_task", "AIRSPACE_EMAIL_SWEEP_SECONDS", 60
+    ),
     # Live sensitivity/specificity against reads and output drift, per active profile (modelops.services.drift).
     # Calibration runs whose task was lost are sent again; runs whose worker died are failed, saying so.
     "sweep-calibration-runs": _every(

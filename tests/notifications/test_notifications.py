@@ -19,9 +19,10 @@ from diagnosis.hooks import prediction_recorded
 from diagnosis.models import Prediction, Study
 from notifications.context_processors import bell
 from notifications.models import EmailState, Kind, Notification, Preference
-from notifications.services.email import notification_email_send
+from notifications.services.email import email_sweep, notification_email_send
 from notifications.services.events import needs_a_radiologist
 from notifications.services.fanout import escalations_record, notification_event_record
+from notifications.tasks import email_sweep_task
 from reading.services.reviews import review_submit
 from tests.conftest import ROOT
 from tests.diagnosis.factories import completed_study
@@ -171,6 +172,32 @@ def test_a_failed_email_gives_its_companions_back_each_with_its_own_task(
     assert {(n.email_state, n.email_claimed_at, n.email_attempts) for n in rows} == {
         (EmailState.PENDING, None, 0)
     }
+
+
+def test_the_sweep_sends_emails_whose_task_was_lost_one_task_per_recipient(
+    alice, carol, dave, emails, settings, monkeypatch
+):
+    """Broker down at publish, or a worker killed mid-send: beat's sweep sends one task per recipient, and
+    that task's email carries the recipient's other pending notifications, a dead task's claim included."""
+    from notifications.services import email as email_service
+
+    published = []
+    monkeypatch.setattr(email_service, "email_task_send", published.append)
+    _arrivals(alice, 3)
+    assert email_sweep() == 0 and not published  # just recorded: their own tasks are on their way
+    carols = list(Notification.objects.filter(recipient=carol).order_by("id"))
+    daves = list(Notification.objects.filter(recipient=dave).order_by("id"))
+    dead_claim = timezone.now() - timedelta(minutes=6)  # taken by a worker that died mid-send
+    Notification.objects.filter(id=carols[1].id).update(email_claimed_at=dead_claim, email_attempts=1)
+    later = timezone.now() + timedelta(seconds=settings.AIRSPACE_EMAIL_LOST_AFTER_SECONDS + 1)
+    assert email_sweep(now=later) == 2
+    assert sorted(published) == sorted([carols[0].id, daves[0].id])
+    assert notification_email_send(notification_id=carols[0].id).state == "sent"
+    assert [m.subject for m in mail.outbox] == ["Airspace: 3 updates"]
+    assert set(Notification.objects.filter(recipient=carol).values_list("email_state", flat=True)) == {
+        EmailState.SENT
+    }
+    assert settings.CELERY_BEAT_SCHEDULE["sweep-notification-emails"]["task"] == email_sweep_task.name
 
 
 def test_choices_bell_only_or_nothing(alice, carol, emails):
