@@ -1,12 +1,10 @@
-"""What the diagnosis.hooks receivers do.
+"""What the diagnosis.hooks receivers do: publish, after commit, by task name.
 
-A signed read (in a web request) is published after commit by task name: the request pays no query for it
-and a worker decides who is told (notifications.services.fanout). By name, like the HL7 deliveries, so
-this module stays free of the task module and what it imports. A study's arrival happens in the worker
-that records the prediction, so that worker records the event itself, inside the prediction's
-transaction under a savepoint (#17): no second message, no second transaction or audit anchor, and the
-event commits with the result or not at all. If recording fails, the savepoint is rolled back, the
-result still commits, and the event is published as a task after the commit (the task retries it).
+Nothing here reads or writes a row, so signing a read or recording a prediction pays no query for it; a
+worker decides who is told (notifications.services.fanout). By name, like the HL7 deliveries, so this
+module stays free of the task module and what it imports. Event tasks go at the emails' broker priority
+(9): under a backlog every waiting study is analysed first, then the radiologists are told (#17: recording
+the event inside the prediction's transaction cost less CPU in all, but slowed results during a burst).
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from django.db import transaction
 
 from notifications.models import Kind
 from notifications.services.email import EMAIL_PRIORITY
-from notifications.services.fanout import notification_event_record
 
 logger = logging.getLogger(__name__)
 EVENT_TASK = "notifications.tasks.notification_event_task"
@@ -46,17 +43,9 @@ def needs_a_radiologist(*, priority: str, label: str, indeterminate: bool) -> bo
 
 
 def notify_study_arrived(*, study: Any, prediction: Any) -> None:
-    """Radiologists hear of an urgent, positive or indeterminate study reaching the worklist: recorded
-    with the prediction (its emails are sent after the commit)."""
-    if not needs_a_radiologist(
+    """Radiologists hear of an urgent, positive or indeterminate study reaching the worklist: a task after
+    the commit, at the emails' priority, so it runs after every waiting study."""
+    if needs_a_radiologist(
         priority=study.priority, label=prediction.label, indeterminate=prediction.indeterminate
     ):
-        return
-    try:
-        # notification_event_record is atomic: inside the prediction's transaction, a savepoint.
-        notification_event_record(
-            kind=Kind.STUDY_ARRIVED, study_id=study.id, study=study, prediction=prediction
-        )
-    except Exception:  # a notification fault never costs the result: the task tries again, with retries
-        logger.exception("recording the arrival of study %s failed; publishing it as a task", study.id)
         notify_after_commit(kind=Kind.STUDY_ARRIVED, study_id=study.id)

@@ -41,7 +41,7 @@ def _subject(study: Study) -> str:
     return study.accession_number or f"MRN {study.patient.mrn}"
 
 
-def _message(kind: str, study: Study, source_key: str, prediction: Prediction | None) -> tuple[str, str]:
+def _message(kind: str, study: Study, source_key: str) -> tuple[str, str]:
     """The in-app title and body (the recipient may see the study; the email says less)."""
     name = _subject(study)
     if kind in (Kind.READ_SIGNED, Kind.READ_AMENDED):
@@ -50,7 +50,7 @@ def _message(kind: str, study: Study, source_key: str, prediction: Prediction | 
         if kind == Kind.READ_AMENDED:
             return f"Read amended: {label} ({name})", f"Version {review.version}: {review.amendment_reason}"
         return f"Read signed: {label} ({name})", f"Signed by {review.reviewer.get_username()}."
-    prediction = prediction or study.predictions.order_by("-created_at").first()
+    prediction = study.predictions.order_by("-created_at").first()
     why = "Urgent" if study.priority == Study.Priority.URGENT else ""
     if prediction is not None and prediction.indeterminate:
         why = " and ".join(filter(None, [why, "indeterminate AI result"]))
@@ -88,13 +88,9 @@ def _event_once(*, kind: str, study: Study, source_key: str) -> NotificationEven
 
 
 @transaction.atomic
-def notification_event_record(
-    *, kind: str, study_id: Any, source_key: str = "", study: Study | None = None, prediction: Any = None
-) -> list[int]:
-    """Record the event once and notify its recipients; the ids of the notifications to email. The worker
-    that recorded a prediction passes the study and prediction it holds (two reads fewer)."""
-    if study is None:
-        study = Study.objects.select_related("patient", "created_by").filter(id=study_id).first()
+def notification_event_record(*, kind: str, study_id: Any, source_key: str = "") -> list[int]:
+    """Record the event once and notify its recipients; the ids of the notifications to email."""
+    study = Study.objects.select_related("patient", "created_by").filter(id=study_id).first()
     if study is None or kind not in Kind.values:
         return []
     event = _event_once(kind=kind, study=study, source_key=source_key)
@@ -102,7 +98,7 @@ def notification_event_record(
         return []
     recipients = _recipients(kind, study)
     choices = preferences_of(user_ids=[u.id for u in recipients], kind=kind)
-    title, body = _message(kind, study, source_key, prediction)
+    title, body = _message(kind, study, source_key)
     rows = []
     for user in recipients:
         choice = choices[user.id]

@@ -339,47 +339,30 @@ def test_production_email_is_smtp_when_configured_none_otherwise_and_refuses_hal
     assert console.returncode != 0 and "AIRSPACE_EMAIL_BACKEND is for development" in console.stderr
 
 
-def test_the_prediction_hook_records_the_arrival_with_the_prediction_and_emails_after_commit(
-    alice, carol, dave, emails, django_capture_on_commit_callbacks
-):
-    """#17: the worker that records the prediction records the event too, in the same transaction (no
-    second task); the emails go after the commit; a routine negative costs nothing."""
-    positive = completed_study(created_by=alice, probability=0.9)
-    negative = completed_study(created_by=alice, probability=0.1)
-    with django_capture_on_commit_callbacks() as routine:
-        prediction_recorded.send(sender=Prediction, prediction=negative.predictions.get())
-    assert not routine and not Notification.objects.exists()
-    with django_capture_on_commit_callbacks() as after_commit:
-        prediction_recorded.send(sender=Prediction, prediction=positive.predictions.get())
-        told = Notification.objects.filter(kind=Kind.STUDY_ARRIVED)
-        assert sorted(n.recipient.username for n in told) == ["carol", "dave"]  # the radiologists
-        assert {(n.study_id, n.body) for n in told} == {(positive.id, "Positive AI result.")}
-    assert len(after_commit) == 2 + 1  # an email for each radiologist, and the audit anchor
-    prediction_recorded.send(sender=Prediction, prediction=positive.predictions.get())
-    assert Notification.objects.count() == 2  # a second run (a retake, a redelivery) tells nobody twice
-
-
-def test_an_arrival_the_worker_fails_to_record_is_published_as_a_task_after_the_commit(
+def test_the_prediction_hook_publishes_after_commit_behind_waiting_studies_only_when_needed(
     alice, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from django.db import OperationalError
-
-    from notifications.services import events
+    """A routine negative costs nothing; a positive publishes its event task after the commit, at the
+    emails' broker priority (9: after every waiting study, which is 6)."""
+    from celery import current_app
 
     published = []
-
-    def broken(**kwargs):
-        raise OperationalError("the database went away mid-event")
-
-    monkeypatch.setattr(events, "notification_event_record", broken)
-    monkeypatch.setattr(events, "_publish", lambda *args: published.append(args))
+    monkeypatch.setattr(current_app, "send_task", lambda name, **options: published.append((name, options)))
     positive = completed_study(created_by=alice, probability=0.9)
-    with django_capture_on_commit_callbacks(execute=False) as after_commit:
+    negative = completed_study(created_by=alice, probability=0.1)
+    with django_capture_on_commit_callbacks(execute=True) as routine:
+        prediction_recorded.send(sender=Prediction, prediction=negative.predictions.get())
+    with django_capture_on_commit_callbacks(execute=False) as needs_reading:
         prediction_recorded.send(sender=Prediction, prediction=positive.predictions.get())
-    assert not published  # nothing before the commit
-    for callback in after_commit:
-        callback()
-    assert published == [(Kind.STUDY_ARRIVED, positive.id, "")]  # the task records it, with retries
+    assert len(needs_reading) == len(routine) + 1 and not published  # nothing before the commit
+    needs_reading[-1]()
+    assert published == [
+        (
+            "notifications.tasks.notification_event_task",
+            {"args": ["study_arrived", str(positive.id), ""], "priority": 9},
+        )
+    ]
+    assert not Notification.objects.exists()  # the worker that takes the task records it
 
 
 def test_the_bell_costs_no_query_on_fragments_that_do_not_draw_it(client, alice, django_assert_num_queries):
