@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.services.events import audit_record
 from diagnosis.models import Study, WorkerHeartbeat
 from diagnosis.services.studies import study_enqueue
+from portal.frozen_queries import key_value, written_out
 
 logger = logging.getLogger(__name__)
 # Broker priority of a re-enqueued study: 0 is served first (Redis BRPOPs the priority lists in order),
@@ -41,21 +42,15 @@ def worker_heartbeat(*, worker: str, hostname: str, pid: int) -> None:
 
 # Written out (#17): it runs in the worker's main process for every message, where building the ORM's
 # UPDATE cost more than running it.
-_RESERVE_SQL = "UPDATE {table} SET {worker} = %s WHERE {id} = %s AND {status} = %s"
+_RESERVE_SQL = "UPDATE {table} SET {processing_worker} = %s WHERE {id} = %s AND {status} = %s"
 
 
 def worker_reserve(*, study_id: Any, worker: str) -> None:
     """Mark a queued study as received by `worker` (it has the message and will claim it next)."""
-    quote, field = connection.ops.quote_name, Study._meta.get_field
-    sql = _RESERVE_SQL.format(
-        table=quote(Study._meta.db_table),
-        worker=quote(field("processing_worker").column),
-        id=quote(Study._meta.pk.column),
-        status=quote(field("status").column),
-    )
-    study_key = Study._meta.pk.get_db_prep_value(Study._meta.pk.to_python(study_id), connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [worker, study_key, Study.Status.QUEUED])
+        cursor.execute(
+            written_out(Study, _RESERVE_SQL), [worker, key_value(Study, study_id), Study.Status.QUEUED]
+        )
 
 
 def worker_forget(*, worker: str) -> None:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from audit.services.events import audit_record
 from notifications.models import EmailState, Kind, Notification
-from portal.frozen_queries import FrozenSelect
+from portal.frozen_queries import FrozenSelect, written_out
 
 EMAIL_TASK = "notifications.tasks.notification_email_task"
 # Redis serves priority steps 0, 3, 6, 9 in that order: every waiting study (6) goes before an email, so
@@ -76,29 +76,22 @@ def _text(notification: Notification, companions: Sequence[Notification] = ()) -
 # The claim and the "sent" mark, written out (#17: one email per positive study, and building the ORM's
 # UPDATE cost more than running it); the notification with its recipient is read by a compiled SELECT.
 _CLAIM_SQL = (
-    "UPDATE {table} SET {claimed} = %s, {attempts} = {attempts} + 1 WHERE {id} = %s AND {state} = %s"
-    " AND ({claimed} IS NULL OR {claimed} < %s)"
+    "UPDATE {table} SET {email_claimed_at} = %s, {email_attempts} = {email_attempts} + 1 WHERE {id} = %s"
+    " AND {email_state} = %s AND ({email_claimed_at} IS NULL OR {email_claimed_at} < %s)"
 )
-_SENT_SQL = "UPDATE {table} SET {state} = %s, {emailed} = %s, {error} = '' WHERE {id} = %s"
+_SENT_SQL = "UPDATE {table} SET {email_state} = %s, {emailed_at} = %s, {email_error} = '' WHERE {id} = %s"
 # An email also carries the recipient's other pending notifications that no task holds (at most
 # MAX_PER_EMAIL), so a burst of positive studies is one email to each radiologist, not one per study; the
 # companions' own tasks then find them sent and stop. Rows another task claims meanwhile are skipped
 # (the outer condition is re-checked on the locked row).
 MAX_PER_EMAIL = 25
 _COMPANIONS_SQL = (
-    "UPDATE {table} SET {claimed} = %s WHERE {id} IN (SELECT {id} FROM {table} WHERE {recipient} = %s"
-    " AND {state} = %s AND ({claimed} IS NULL OR {claimed} < %s) AND {id} <> %s ORDER BY {id} LIMIT %s)"
-    " AND ({claimed} IS NULL OR {claimed} < %s) RETURNING {id}"
+    "UPDATE {table} SET {email_claimed_at} = %s WHERE {id} IN (SELECT {id} FROM {table}"
+    " WHERE {recipient} = %s AND {email_state} = %s AND ({email_claimed_at} IS NULL OR {email_claimed_at} < %s)"
+    " AND {id} <> %s ORDER BY {id} LIMIT %s) AND ({email_claimed_at} IS NULL OR {email_claimed_at} < %s)"
+    " RETURNING {id}, {kind}, {study}"
 )
 _WITH_RECIPIENT = FrozenSelect(lambda pk: Notification.objects.select_related("recipient").filter(id=pk), 1)
-
-
-def _sql(template: str) -> str:
-    quote, field = connection.ops.quote_name, Notification._meta.get_field
-    columns = {"claimed": "email_claimed_at", "attempts": "email_attempts", "id": "id", "state": "email_state",
-               "emailed": "emailed_at", "error": "email_error", "recipient": "recipient"}  # fmt: skip
-    names = {key: quote(field(name).column) for key, name in columns.items()}
-    return template.format(table=quote(Notification._meta.db_table), **names)
 
 
 def _claim(notification_id: int) -> bool:
@@ -106,19 +99,21 @@ def _claim(notification_id: int) -> bool:
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
-            _sql(_CLAIM_SQL), [adapt(now), notification_id, EmailState.PENDING, adapt(now - _STALE_CLAIM)]
+            written_out(Notification, _CLAIM_SQL),
+            [adapt(now), notification_id, EmailState.PENDING, adapt(now - _STALE_CLAIM)],
         )
         return cursor.rowcount == 1
 
 
 def _claim_companions(notification: Notification) -> list[Notification]:
-    """Claim the recipient's other pending notifications that no live task holds; them, oldest first."""
+    """Claim the recipient's other pending notifications that no live task holds; them, oldest first (the
+    fields the email and its audit use, from the UPDATE's RETURNING: no second read)."""
     now = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     stale = adapt(now - _STALE_CLAIM)  # a claim this old belongs to a task that died mid-send
     with connection.cursor() as cursor:
         cursor.execute(
-            _sql(_COMPANIONS_SQL),
+            written_out(Notification, _COMPANIONS_SQL),
             [
                 adapt(now),
                 notification.recipient_id,
@@ -129,20 +124,21 @@ def _claim_companions(notification: Notification) -> list[Notification]:
                 stale,
             ],
         )
-        ids = [row[0] for row in cursor.fetchall()]
-    return list(Notification.objects.filter(id__in=ids).order_by("id")) if ids else []
+        rows = sorted(cursor.fetchall())
+    study = Notification._meta.get_field("study")
+    return [Notification(id=i, kind=kind, study_id=study.to_python(s)) for i, kind, s in rows]
 
 
 def _mark_sent(notification_id: int, companions: list[Notification]) -> None:
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _sql(_SENT_SQL), [EmailState.SENT, connection.ops.adapt_datetimefield_value(now), notification_id]
-        )
     if companions:
-        Notification.objects.filter(id__in=[c.id for c in companions]).update(
+        Notification.objects.filter(id__in=[notification_id, *(c.id for c in companions)]).update(
             email_state=EmailState.SENT, emailed_at=now, email_error=""
         )
+        return
+    emailed = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(written_out(Notification, _SENT_SQL), [EmailState.SENT, emailed, notification_id])
 
 
 def notification_email_send(*, notification_id: int) -> EmailOutcome:

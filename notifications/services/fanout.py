@@ -21,6 +21,7 @@ from diagnosis.services.scope import visible_studies
 from notifications.models import EmailState, Kind, Notification, NotificationEvent
 from notifications.services.email import email_task_send
 from notifications.services.preferences import KIND_ROLES, email_enabled, preferences_of
+from portal.frozen_queries import written_out
 from portal.roles import Role, has_role
 from reading.models import ReadLabel, Review
 
@@ -63,6 +64,12 @@ def _message(kind: str, study: Study, source_key: str) -> tuple[str, str]:
     return f"Needs a read: {name}", f"{why}."
 
 
+_EVENT_ONCE_SQL = (
+    "INSERT INTO {table} ({kind}, {study}, {source_key}, {created_at}) VALUES (%s, %s, %s, %s)"
+    " ON CONFLICT ({kind}, {study}, {source_key}) DO NOTHING RETURNING {id}"
+)
+
+
 def _event_once(*, kind: str, study: Study, source_key: str) -> NotificationEvent | None:
     """The new event, or None if this (kind, study, source) was recorded before: one INSERT that skips a
     duplicate (get_or_create took a SELECT, a savepoint and an INSERT)."""
@@ -71,13 +78,8 @@ def _event_once(*, kind: str, study: Study, source_key: str) -> NotificationEven
         NotificationEvent._meta.get_field(name) for name in ("kind", "study", "source_key", "created_at")
     ]
     values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
-    table = connection.ops.quote_name(NotificationEvent._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (kind, study_id, source_key, created_at) VALUES (%s, %s, %s, %s) "
-            "ON CONFLICT (kind, study_id, source_key) DO NOTHING RETURNING id",
-            values,
-        )
+        cursor.execute(written_out(NotificationEvent, _EVENT_ONCE_SQL), values)
         row = cursor.fetchone()
     if row is None:
         return None

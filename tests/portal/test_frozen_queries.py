@@ -1,4 +1,5 @@
-"""portal.frozen_queries: a SELECT compiled once answers every later value exactly as the ORM would."""
+"""portal.frozen_queries: a SELECT compiled once answers every later value exactly as the ORM would; a
+written-out statement names the model's quoted table and columns."""
 
 from __future__ import annotations
 
@@ -57,3 +58,19 @@ def test_a_placeholder_must_appear_exactly_once(alice):
     both = FrozenSelect(lambda v: Image.objects.filter(sha256=v, original_filename=v), "<same>")
     with pytest.raises(ValueError, match="appears 2 times"):
         both.fetch("x")
+
+
+def test_written_out_names_the_models_quoted_table_and_columns():
+    from django.db import connection
+
+    from diagnosis.models import Study
+    from portal.frozen_queries import written_out
+
+    sql = written_out(
+        Study, "UPDATE {table} SET {rerun_requested_by} = NULL WHERE {id} = %s AND {status} = %s"
+    )
+    q = connection.ops.quote_name
+    assert sql == (
+        f"UPDATE {q(Study._meta.db_table)} SET {q('rerun_requested_by_id')} = NULL WHERE {q('id')} = %s"
+        f" AND {q('status')} = %s"
+    )
