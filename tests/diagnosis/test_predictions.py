@@ -12,7 +12,7 @@ from diagnosis.models import Prediction, Study
 from diagnosis.services.predictions import prediction_run
 from diagnosis.services.studies import StudyUpload, study_create
 from mlcore.calibration import label_confidence
-from tests.fixtures.hostile import document, encode
+from tests.fixtures.hostile import document, encode, xray_image
 
 pytestmark = pytest.mark.django_db
 
@@ -71,6 +71,23 @@ def test_non_chest_image_is_rejected_with_a_reason_and_no_probability(alice, pre
     assert study.status == Study.Status.REJECTED and study.error_code == "not_chest_xray"
     assert study.status_reason and not study.predictions.exists()
     assert AuditEvent.objects.filter(action="study.rejected", object_id=str(study.id)).exists()
+
+
+def _bogus_huffman_table(jpeg: bytes) -> bytes:
+    """The JPEG with its first Huffman table's code counts overflowing: the header parses, the data cannot."""
+    at = jpeg.find(b"\xff\xc4") + 5  # marker, length, table class/id
+    return jpeg[:at] + b"\xff" * 16 + jpeg[at + 16 :]
+
+
+def test_a_jpeg_the_upload_check_passes_but_libjpeg_cannot_read_fails_with_the_reason(alice, predictor):
+    """The upload check reads a JPEG's header and structure only; what only the decode finds ends the study
+    failed with the decoder's explanation, its stored file kept, and no prediction."""
+    study = new_study(alice, _bogus_huffman_table(encode(xray_image(), "JPEG", quality=90)))
+    assert study.status == Study.Status.QUEUED and study.images.get().file.size > 0
+    assert prediction_run(study_id=study.id, predictor=predictor) is None
+    study.refresh_from_db()
+    assert study.status == Study.Status.FAILED and study.error_code == "corrupt_image"
+    assert "cannot be decoded" in study.status_reason and not study.predictions.exists()
 
 
 def test_poison_study_fails_after_repeated_crashes(alice, xray_bytes, predictor):

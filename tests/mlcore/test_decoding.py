@@ -36,7 +36,7 @@ def test_hostile_input_is_refused_with_its_code(corpus: dict, kind: str) -> None
 
 @pytest.mark.parametrize("kind", REFUSED)
 def test_the_web_validation_decode_refuses_exactly_as_the_full_decode(corpus: dict, kind: str) -> None:
-    """validate_only (JPEG at 1/8 scale, what the upload check uses) gives every hostile input its code."""
+    """validate_only (a JPEG not decoded, what the upload check uses) gives every hostile input its code."""
     with pytest.raises(InvalidImage) as info:
         decode_image(corpus[kind][1], validate_only=True)
     assert info.value.code == EXPECTED[kind]
