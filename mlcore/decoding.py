@@ -210,7 +210,7 @@ def _validate_jpeg(data: bytes, *, max_pixels: int, min_side: int) -> DecodedIma
     check_dimensions(width, height, max_pixels=max_pixels, min_side=min_side)
     scan_start = image.tile[0][2] if image.tile else len(data)
     # In entropy-coded data 0xFF is always followed by 0x00 or a restart marker: FF D9 there is the end.
-    if data.find(b"\xff\xd9", scan_start) < 0:
+    if data.rfind(b"\xff\xd9") < scan_start:  # searched from the end, where the marker normally is
         raise _undecodable("JPEG")
     try:
         orientation = int(image.getexif().get(0x0112, 1) or 1)

@@ -13,11 +13,38 @@ from diagnosis.models import Patient
 from diagnosis.services.patient_checks import patient_differences
 from diagnosis.services.scope import department_of, patient_scope, visible_patients
 from portal.errors import Conflict
+from portal.frozen_queries import FrozenSelect, first_of
+
+
+# The own-scope lookup of every upload, compiled once per process for each scope shape (#17 load):
+# Patient.objects.filter(patient_scope(user), mrn=mrn).first(), without building it each time.
+_OWN_IN_DEPARTMENT = FrozenSelect(
+    lambda department_id, mrn: first_of(Patient.objects.filter(department_id=department_id, mrn=mrn)),
+    -7001,
+    "<mrn>",
+)
+_OWN_WITHOUT_DEPARTMENT = FrozenSelect(
+    lambda user_id, mrn: first_of(
+        Patient.objects.filter(department__isnull=True, created_by_id=user_id, mrn=mrn)
+    ),
+    -7002,
+    "<mrn>",
+)
+
+
+def _own_patient(user: Any, mrn: str) -> Patient | None:
+    """The record with this MRN in the user's own scope (patient_scope), if any."""
+    department = department_of(user)
+    if department is not None:
+        return _OWN_IN_DEPARTMENT.first(department.pk, mrn)
+    if getattr(user, "pk", None) is None:
+        return Patient.objects.filter(patient_scope(user), mrn=mrn).first()
+    return _OWN_WITHOUT_DEPARTMENT.first(user.pk, mrn)
 
 
 def patient_find(*, user: Any, mrn: str) -> Patient | None:
     """The patient with this MRN among those the user may see, their own scope's record first."""
-    own = Patient.objects.filter(patient_scope(user), mrn=mrn).first()
+    own = _own_patient(user, mrn)
     return own or visible_patients(user).filter(mrn=mrn).order_by("created_at").first()
 
 
@@ -46,8 +73,7 @@ def _conflict(mrn: str, differences: list[str]) -> Conflict:
     )
 
 
-@transaction.atomic
-def patient_resolve(
+def patient_resolve_within(
     *,
     user: Any,
     mrn: str,
@@ -58,6 +84,8 @@ def patient_resolve(
     context: AuditContext = SYSTEM,
 ) -> PatientResolution:
     """The visible patient with this MRN, or a new one (audited) in the user's scope; never overwritten.
+    Call it inside a transaction that an error aborts whole (the upload's: no savepoint, whose SAVEPOINT
+    and RELEASE were two round trips per upload); patient_resolve opens one.
 
     Only records the user may see are looked up, so a record in another department is neither revealed
     nor attached to: the caller gets exactly the answer a never-seen MRN gets (#17 finding 1). A visible
@@ -87,6 +115,10 @@ def patient_resolve(
             )
         return PatientResolution(existing, False, tuple(differences))
     return _patient_create(user, mrn, name, birth_date, sex, context)
+
+
+# patient_resolve_within in a transaction of its own (or a savepoint of the caller's): the API's call.
+patient_resolve = transaction.atomic(patient_resolve_within)
 
 
 def patient_get_or_create(

@@ -20,7 +20,7 @@ from diagnosis.services.patient_checks import (
     PATIENT_DETAILS_CONFIRMED,
     dicom_patient_check,
 )
-from diagnosis.services.patients import patient_resolve
+from diagnosis.services.patients import patient_resolve_within
 from diagnosis.services.scope import department_of, visible_studies
 from diagnosis.services.storage import stored_files
 from portal.errors import Conflict, DomainError
@@ -180,7 +180,7 @@ def _store(
     `images` holds each unsaved Image row, the bytes to store (de-identified) and the bytes uploaded.
     """
     with stored_files() as files, transaction.atomic():
-        resolution = patient_resolve(
+        resolution = patient_resolve_within(
             user=user,
             mrn=upload.patient_mrn,
             name=upload.patient_name,

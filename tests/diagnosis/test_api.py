@@ -231,6 +231,10 @@ def test_an_api_upload_reads_its_caller_once_and_nothing_back(api, alice, xray_b
         response = upload(api, xray_bytes)
     assert response.status_code == 201 and response.json()["images"][0]["sha256"]
     statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    # One block: the upload's transaction (a savepoint here, inside the test's); the patient lookup opens
+    # no savepoint of its own (two round trips per upload).
+    savepoints = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(savepoints) == 1, savepoints
     assert sum('FROM "knox_authtoken"' in sql for sql in statements) == 1
     # The only image read is the duplicate check's lookup by sha256 (the 201 body re-reads no image row).
     image_reads = [sql for sql in statements if sql.startswith("SELECT") and 'FROM "diagnosis_image"' in sql]
