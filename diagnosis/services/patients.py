@@ -15,7 +15,6 @@ from diagnosis.services.scope import department_of, patient_scope, visible_patie
 from portal.errors import Conflict
 from portal.frozen_queries import FrozenSelect, first_of
 
-
 # The own-scope lookup of every upload, compiled once per process for each scope shape (#17 load):
 # Patient.objects.filter(patient_scope(user), mrn=mrn).first(), without building it each time.
 _OWN_IN_DEPARTMENT = FrozenSelect(
