@@ -102,13 +102,22 @@ class CpuSampler:
         self.stack = stack
         self.latest: dict[str, dict[int, float]] = {}
         self._stop = threading.Event()
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _sample(self) -> None:
-        for role, pids in self.stack.cpu_snapshot().items():
-            seen = self.latest.setdefault(role, {})
-            for pid, cpu in pids.items():
-                seen[pid] = max(cpu, seen.get(pid, 0.0))
+        snapshot = self.stack.cpu_snapshot()
+        with self._lock:
+            for role, pids in snapshot.items():
+                seen = self.latest.setdefault(role, {})
+                for pid, cpu in pids.items():
+                    seen[pid] = max(cpu, seen.get(pid, 0.0))
+
+    def sample_now(self) -> dict[str, dict[int, float]]:
+        """One reading now (between the 0.25 s ones); a copy of the readings so far."""
+        self._sample()
+        with self._lock:
+            return {role: dict(pids) for role, pids in self.latest.items()}
 
     def _loop(self) -> None:
         while not self._stop.wait(SAMPLE_S):
@@ -251,13 +260,20 @@ def run(
     with CpuSampler(stack) as sampler:
         uploads = upload_all(stack, images, n, concurrency, halfway=kill_and_restart if kill else None)
         wait_final(stack, [u.study_id for u in uploads if u.study_id], ROUND_TIMEOUT_S)
+        at_results = sampler.sample_now()
         drained_after = wait_drained(stack, ROUND_TIMEOUT_S)
     cpu = cpu_used(before, sampler.latest)
+    burst = {role: 1000 * cpu_used(before, at_results).get(role, 0.0) / n for role in STACK_ROLES}
     title = f"[{config}: gunicorn {' '.join(stack.web_args)}] {n} uploads, concurrency {concurrency}" + (
         ", worker 1 killed and restarted halfway" if kill else ""
     )
     result = report(stack, uploads, config, title, cpu)
     events.append(f"broker drained {drained_after:.1f} s after the last result (its tasks' CPU is counted)")
+    events.append(
+        f"CPU ms per upload until the last result: the stack {sum(burst.values()):.1f} ("
+        + ", ".join(f"{role} {ms:.1f}" for role, ms in burst.items() if ms >= 0.05)
+        + "); the rest ran after it (notification tasks queued behind the studies)"
+    )
     result.text += "\n" + "\n".join(events) if events else ""
     return result
 

@@ -6,6 +6,7 @@ redelivered task or a second escalation scan finds it and tells nobody twice.
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -21,9 +22,24 @@ from diagnosis.services.scope import visible_studies
 from notifications.models import EmailState, Kind, Notification, NotificationEvent
 from notifications.services.email import email_task_send
 from notifications.services.preferences import KIND_ROLES, email_enabled, preferences_of
-from portal.frozen_queries import written_out
+from portal.frozen_queries import FrozenSelect, first_of, written_out
 from portal.roles import Role, has_role
 from reading.models import ReadLabel, Review
+
+# The reads every arrival event makes, compiled once per process (#17: building them cost more than
+# running them, and a burst of positive studies makes one event each).
+_STUDY = FrozenSelect(
+    lambda study_id: first_of(Study.objects.select_related("patient", "created_by").filter(id=study_id)),
+    uuid.UUID(int=1),
+)
+_LATEST_PREDICTION = FrozenSelect(
+    lambda study_id: first_of(Prediction.objects.filter(study_id=study_id).order_by("-created_at")),
+    uuid.UUID(int=1),
+)
+# Radiologists read for every department (diagnosis.services.scope).
+_RADIOLOGISTS = FrozenSelect(
+    lambda: User.objects.filter(is_active=True, groups__name=Role.RADIOLOGIST).distinct().order_by("id")
+)
 
 
 def _recipients(kind: str, study: Study) -> list[Any]:
@@ -33,8 +49,7 @@ def _recipients(kind: str, study: Study) -> list[Any]:
         if not (requester.is_active and has_role(requester, Role.CLINICIAN)):
             return []
         return [requester] if visible_studies(requester).filter(id=study.id).exists() else []
-    # Radiologists read for every department (diagnosis.services.scope).
-    return list(User.objects.filter(is_active=True, groups__name=Role.RADIOLOGIST).distinct().order_by("id"))
+    return _RADIOLOGISTS.fetch()
 
 
 def _subject(study: Study) -> str:
@@ -51,7 +66,7 @@ def _message(kind: str, study: Study, source_key: str) -> tuple[str, str]:
         if kind == Kind.READ_AMENDED:
             return f"Read amended: {label} ({name})", f"Version {review.version}: {review.amendment_reason}"
         return f"Read signed: {label} ({name})", f"Signed by {review.reviewer.get_username()}."
-    prediction = study.predictions.order_by("-created_at").first()
+    prediction = _LATEST_PREDICTION.first(study.id)
     why = "Urgent" if study.priority == Study.Priority.URGENT else ""
     if prediction is not None and prediction.indeterminate:
         why = " and ".join(filter(None, [why, "indeterminate AI result"]))
@@ -92,8 +107,10 @@ def _event_once(*, kind: str, study: Study, source_key: str) -> NotificationEven
 @transaction.atomic
 def notification_event_record(*, kind: str, study_id: Any, source_key: str = "") -> list[int]:
     """Record the event once and notify its recipients; the ids of the notifications to email."""
-    study = Study.objects.select_related("patient", "created_by").filter(id=study_id).first()
-    if study is None or kind not in Kind.values:
+    if kind not in Kind.values:
+        return []
+    study = _STUDY.first(study_id)
+    if study is None:
         return []
     event = _event_once(kind=kind, study=study, source_key=source_key)
     if event is None:
