@@ -11,12 +11,14 @@ machine; then one table with every run side by side. Configurations alternate wi
 noise hits them alike.
 
     .venv/bin/python bench/load.py [--uploads 500] [--concurrency 16] [--rounds 2]
-        [--config NAME='GUNICORN ARGS' ...] [--baseline REV] [--kill]
+        [--config NAME='GUNICORN ARGS' ...] [--baseline REV] [--kill] [--repeat-files]
 
 Default configurations: `sync` (gunicorn -w 2, what docker-compose.yml ships) and `gthread` (2 processes
 x 4 threads). --baseline REV runs git revision REV's code (git archive into the bench's var folder) in
 its own stack before the working tree's in every round, so a change's CPU per study is measured against
-what it replaced under the same machine load. --kill adds a run per configuration with worker 1 SIGKILLed
+what it replaced under the same machine load. Every upload is a distinct file, as real uploads are (a JPEG
+comment segment makes the bytes differ, the pixels do not); --repeat-files sends the images as they are,
+so most uploads duplicate an earlier study (the bench's behaviour before 2026-11-28). --kill adds a run per configuration with worker 1 SIGKILLed
 and restarted halfway (bench/worker_kill.py measures that recovery in detail).
 """
 
@@ -133,8 +135,19 @@ class CpuSampler:
         self._sample()
 
 
-def upload_all(stack: Stack, images: list[tuple[str, bytes]], n: int, concurrency: int, halfway=None) -> list:
-    """Send n uploads (cycling over the images) with `concurrency` clients; call halfway() at n/2."""
+def distinct_copy(data: bytes, tag: str) -> bytes:
+    """The JPEG with a comment segment after its start marker: other bytes (so another sha256, not a
+    duplicate upload), the same pixels."""
+    comment = tag.encode()
+    return data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+
+
+def upload_all(
+    stack: Stack, images: list[tuple[str, bytes]], n: int, concurrency: int, halfway=None, tag: str = ""
+) -> list:
+    """Send n uploads (cycling over the images) with `concurrency` clients; call halfway() at n/2. With a
+    tag, each upload is a distinct file (distinct_copy), as real uploads are; without, the images repeat
+    and nearly every upload is a duplicate of an earlier study (the scoped duplicate lookup runs)."""
     fired = threading.Event()
 
     def one(i: int) -> Upload:
@@ -142,6 +155,7 @@ def upload_all(stack: Stack, images: list[tuple[str, bytes]], n: int, concurrenc
             fired.set()
             threading.Thread(target=halfway, daemon=True).start()
         name, data = images[i % len(images)]
+        data = distinct_copy(data, f"{tag} {i}") if tag else data
         started = time.time()
         try:
             status, body = post_study(stack, name, data, mrn=f"LOAD-{i % 50:03d}")
@@ -239,9 +253,17 @@ def report(stack: Stack, uploads: list[Upload], config: str, title: str, cpu: di
 
 
 def run(
-    stack: Stack, images: list[tuple[str, bytes]], config: str, n: int, concurrency: int, kill: bool
+    stack: Stack,
+    images: list[tuple[str, bytes]],
+    config: str,
+    n: int,
+    concurrency: int,
+    kill: bool,
+    distinct: bool = True,
 ) -> Run:
-    """One run; with kill, worker 1 is SIGKILLed and restarted when half the uploads are sent."""
+    """One run; with kill, worker 1 is SIGKILLed and restarted when half the uploads are sent. distinct:
+    every upload a different file (the default since 2026-11-28; before, the 156 images repeated)."""
+    tag = f"airspace-bench {config} {time.time_ns()}" if distinct else ""
     events: list[str] = []
 
     def kill_and_restart() -> None:
@@ -253,12 +275,14 @@ def run(
 
     # Warm-up, not measured: every gunicorn and Celery process has served a few studies (first-use imports,
     # connections, caches), so the figures are the steady state's, not boot costs spread over the run.
-    warm = upload_all(stack, images[::-1], WARMUP_UPLOADS, concurrency)
+    warm = upload_all(stack, images[::-1], WARMUP_UPLOADS, concurrency, tag=tag and f"{tag} warm-up")
     wait_final(stack, [u.study_id for u in warm if u.study_id], ROUND_TIMEOUT_S)
     wait_drained(stack, ROUND_TIMEOUT_S)
     before = stack.cpu_snapshot()
     with CpuSampler(stack) as sampler:
-        uploads = upload_all(stack, images, n, concurrency, halfway=kill_and_restart if kill else None)
+        uploads = upload_all(
+            stack, images, n, concurrency, halfway=kill_and_restart if kill else None, tag=tag
+        )
         wait_final(stack, [u.study_id for u in uploads if u.study_id], ROUND_TIMEOUT_S)
         at_results = sampler.sample_now()
         drained_after = wait_drained(stack, ROUND_TIMEOUT_S)
@@ -316,6 +340,11 @@ def main() -> None:
     parser.add_argument("--config", action="append", default=[], help="NAME='gunicorn args' (repeatable)")
     parser.add_argument("--kill", action="store_true", help="also a run with worker 1 killed halfway")
     parser.add_argument("--baseline", metavar="REV", help="also run git revision REV's code, interleaved")
+    parser.add_argument(
+        "--repeat-files",
+        action="store_true",
+        help="send the 156 images as they are, so most uploads duplicate an earlier study (before 2026-11-28)",
+    )
     args = parser.parse_args()
     configs = dict(c.split("=", 1) for c in args.config) or DEFAULT_CONFIGS
     trees = {"": ROOT}
@@ -325,7 +354,13 @@ def main() -> None:
     names = {f"{prefix}{name}": web for prefix in trees for name, web in configs.items()}
     images = [(p.name, p.read_bytes()) for p in image_paths()]
     print(
-        f"{len(images)} distinct real X-rays, cycled; stack: 2 Celery workers (-c 1), beat; gunicorn per run"
+        f"{len(images)} distinct real X-rays, cycled"
+        + (
+            ", sent as they are (most uploads duplicate an earlier study)"
+            if args.repeat_files
+            else ", each upload a distinct file (a JPEG comment added: other bytes, same pixels)"
+        )
+        + "; stack: 2 Celery workers (-c 1), beat; gunicorn per run"
     )
     runs: list[Run] = []
     for _ in range(args.rounds):
@@ -336,14 +371,34 @@ def main() -> None:
             ) as stack:
                 for name, web in configs.items():
                     stack.start_web(shlex.split(web))
-                    runs.append(run(stack, images, prefix + name, args.uploads, args.concurrency, kill=False))
+                    runs.append(
+                        run(
+                            stack,
+                            images,
+                            prefix + name,
+                            args.uploads,
+                            args.concurrency,
+                            kill=False,
+                            distinct=not args.repeat_files,
+                        )
+                    )
                     print(runs[-1].text, "\n", flush=True)
     if args.kill:
         with Stack(workers=2, web_args=tuple(shlex.split(next(iter(configs.values()))))) as stack:
             for name, web in configs.items():
                 stack.start_web(shlex.split(web))
                 print(
-                    run(stack, images, name, args.uploads, args.concurrency, kill=True).text, "\n", flush=True
+                    run(
+                        stack,
+                        images,
+                        name,
+                        args.uploads,
+                        args.concurrency,
+                        kill=True,
+                        distinct=not args.repeat_files,
+                    ).text,
+                    "\n",
+                    flush=True,
                 )
     print(side_by_side(runs, names))
     if args.baseline:
