@@ -4,7 +4,8 @@ Building a statement (filters, joins, select_related columns) costs Django 0.3-0
 than running it. A `FrozenSelect` builds its QuerySet once with placeholder values, keeps the compiler
 (its SQL, columns and related-model layout) and, per call, swaps the real values into the parameters and
 lets the ORM run and map the rows as usual: the same SQL, the same model instances. `written_out` is the
-one way the hot paths spell a hand-written UPDATE or INSERT: model field names, resolved to quoted columns.
+one way the hot paths spell a hand-written UPDATE or INSERT: model field names, resolved to quoted columns;
+`insert_row` is Model.save(force_insert=True) with its INSERT built once per model.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connections
-from django.db.models import QuerySet
+from django.db.models import NOT_PROVIDED, QuerySet
 
 
 class FrozenSelect:
@@ -111,3 +112,43 @@ def key_value(model: Any, value: Any) -> Any:
     """A primary key as the database takes it in a written-out statement (a UUID as hex text on SQLite)."""
     pk = model._meta.pk
     return pk.get_db_prep_value(pk.to_python(value), connections["default"])
+
+
+@functools.cache
+def _insert_statement(model: Any, vendor: str) -> tuple[str, tuple[Any, ...], bool]:
+    """The INSERT of every concrete column (an auto primary key is left to the database and returned)."""
+    meta = model._meta
+    if meta.parents:
+        raise TypeError(f"{model.__name__}: multi-table inheritance, not insertable by insert_row")
+    auto_pk = meta.pk if getattr(meta.pk, "db_returning", False) else None
+    fields = tuple(f for f in meta.concrete_fields if f is not auto_pk)
+    for field in fields:  # what Model.save would treat specially; none of the hot-path models has them
+        if hasattr(field, "get_placeholder") or getattr(field, "generated", False):
+            raise TypeError(f"{model.__name__}.{field.name}: not insertable by insert_row")
+        if field.db_default is not NOT_PROVIDED:
+            raise TypeError(
+                f"{model.__name__}.{field.name}: a database default, not insertable by insert_row"
+            )
+    quote = connections["default"].ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    if auto_pk is not None:
+        sql += f" RETURNING {quote(auto_pk.column)}"
+    return sql, fields, auto_pk is not None
+
+
+def insert_row(instance: Any) -> None:
+    """`instance.save(force_insert=True)` for the hot paths, without compiling the INSERT each time: the same
+    values (each field's pre_save and get_db_prep_save, as Model.save takes them), one statement, the auto
+    primary key set from RETURNING. No save signals are sent (the hot-path models have no receivers)."""
+    connection = connections["default"]
+    sql, fields, returns_pk = _insert_statement(type(instance), connection.vendor)
+    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if returns_pk:
+            instance.pk = cursor.fetchone()[0]
+    instance._state.adding = False
+    instance._state.db = connection.alias

@@ -23,6 +23,7 @@ from django.utils import timezone
 from audit.middleware import current_request
 from audit.models import AuditAnchor, AuditEvent
 from audit.services.anchors import anchor_line_append, anchor_signature, anchor_stream_on_commit
+from portal.frozen_queries import insert_row
 
 GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_ID = 0x41495253  # "AIRS": serialises chain appends on PostgreSQL
@@ -143,7 +144,7 @@ def audit_record(
         seq=prev_seq + 1,
     )
     event.hash = event_digest(event)
-    event.save(force_insert=True)
+    insert_row(event)
     anchor_stream_on_commit(event)
     return event
 

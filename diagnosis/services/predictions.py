@@ -21,7 +21,7 @@ from diagnosis.services.storage import stored_files
 from diagnosis.services.workers import live_workers
 from integrations.services.hl7 import hl7_delivery_schedule
 from mlcore import InvalidImage, RejectedImage
-from portal.frozen_queries import FrozenSelect, key_value, written_out
+from portal.frozen_queries import FrozenSelect, insert_row, key_value, written_out
 
 logger = logging.getLogger(__name__)
 # A study whose processing was attempted this often without finishing is a poison input.
@@ -183,7 +183,7 @@ def prediction_record(
         if not _complete_if_still_claimed(study):
             return None  # the claim was lost (stale and taken over): the other worker records it
         files.save(prediction.heatmap, "heatmap.png", result.heatmap_png)
-        prediction.save(force_insert=True)  # a failure aborts the whole transaction: no savepoint needed
+        insert_row(prediction)  # a failure aborts the whole transaction: no savepoint needed
         audit_record(
             actor=None,
             action="prediction.create",

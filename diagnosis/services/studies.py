@@ -24,7 +24,7 @@ from diagnosis.services.patients import patient_resolve_within
 from diagnosis.services.scope import department_of, visible_studies
 from diagnosis.services.storage import stored_files
 from portal.errors import Conflict, DomainError
-from portal.frozen_queries import FrozenSelect
+from portal.frozen_queries import FrozenSelect, insert_row
 
 logger = logging.getLogger(__name__)
 
@@ -210,12 +210,12 @@ def _store(
         # the new primary keys' uniqueness and the check/unique constraints by the database on insert
         # (Django re-checks each with its own SELECT: 6 round trips per upload, see bench/load.py).
         study.full_clean(exclude=_STUDY_FKS, validate_unique=False, validate_constraints=False)
-        study.save(force_insert=True)
+        insert_row(study)
         for index, (image, stored, _) in enumerate(images):
             image.study = study
             files.save(image.file, image.original_filename, stored)
             image.full_clean(exclude=["study"], validate_unique=False, validate_constraints=False)
-            image.save(force_insert=True)
+            insert_row(image)
             _audit_image(
                 user=user, study=study, image=image, primary=index == 0, duplicate=duplicate, context=context
             )

@@ -74,3 +74,68 @@ def test_written_out_names_the_models_quoted_table_and_columns():
         f"UPDATE {q(Study._meta.db_table)} SET {q('rerun_requested_by_id')} = NULL WHERE {q('id')} = %s"
         f" AND {q('status')} = %s"
     )
+
+
+def _stored(model: type, pk: object) -> dict:
+    """Every column of one row, as the database holds it."""
+    return model.objects.filter(pk=pk).values(*[f.attname for f in model._meta.concrete_fields]).get()
+
+
+def test_insert_row_stores_exactly_what_save_stores(alice):
+    """The hot paths' INSERT (audit events, studies, images, predictions) against Model.save(force_insert)
+    on twin instances: the same stored values column by column, the auto primary key returned."""
+    from audit.models import AuditEvent
+    from diagnosis.models import Prediction, Study
+    from portal.frozen_queries import insert_row
+
+    study = completed_study(created_by=alice)
+    image, prediction = study.images.get(), study.predictions.get()
+    twins = [
+        lambda k: AuditEvent(
+            action="t.x",
+            actor=alice,
+            actor_username="alice",
+            after={"a": [1, "b"]},
+            seq=None,
+            prev_hash="0" * 64,
+            hash=uuid.uuid4().hex * 2,
+            created_at=study.created_at,
+        ),
+        lambda k: Study(patient=study.patient, created_by=alice, warnings=["w"], clinical_notes="n"),
+        lambda k: Image(
+            study=study,
+            file="studies/x.png",
+            sha256="a" * 64,
+            size_bytes=3,
+            width=4,
+            height=5,
+            format="PNG",
+            meta={"flags": ["x"]},
+        ),
+        lambda k: Prediction(
+            study=study,
+            image=image,
+            model_version="m",
+            run_number=prediction.run_number + k,
+            probability=0.25,
+            label="NORMAL",
+            confidence=0.75,
+            threshold=0.5,
+            input_stats={"mean": 0.5},
+            flags=["f"],
+            heatmap="studies/h.png",
+        ),
+    ]
+    for make in twins:
+        saved, inserted = make(1), make(2)
+        saved.save(force_insert=True)
+        insert_row(inserted)
+        assert inserted.pk is not None and not inserted._state.adding
+        ours, theirs = _stored(type(saved), inserted.pk), _stored(type(saved), saved.pk)
+        differing = {k for k in ours if ours[k] != theirs[k]}
+        # Timestamps taken at save time differ by microseconds; the keys and the hash were made to differ.
+        moments = {
+            f.attname for f in type(saved)._meta.concrete_fields if f.get_internal_type() == "DateTimeField"
+        }
+        allowed = {"id", "run_number", "hash"} | moments
+        assert differing <= allowed, {k: (ours[k], theirs[k]) for k in differing - allowed}
