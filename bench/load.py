@@ -340,6 +340,7 @@ def main() -> None:
     parser.add_argument("--config", action="append", default=[], help="NAME='gunicorn args' (repeatable)")
     parser.add_argument("--kill", action="store_true", help="also a run with worker 1 killed halfway")
     parser.add_argument("--baseline", metavar="REV", help="also run git revision REV's code, interleaved")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (-c 1 each)")
     parser.add_argument(
         "--repeat-files",
         action="store_true",
@@ -360,14 +361,14 @@ def main() -> None:
             if args.repeat_files
             else ", each upload a distinct file (a JPEG comment added: other bytes, same pixels)"
         )
-        + "; stack: 2 Celery workers (-c 1), beat; gunicorn per run"
+        + f"; stack: {args.workers} Celery workers (-c 1), beat; gunicorn per run"
     )
     runs: list[Run] = []
     for _ in range(args.rounds):
         for prefix, tree in trees.items():
             # One stack per source tree and round; only gunicorn restarts between configurations.
             with Stack(
-                workers=2, web_args=tuple(shlex.split(next(iter(configs.values())))), code=tree
+                workers=args.workers, web_args=tuple(shlex.split(next(iter(configs.values())))), code=tree
             ) as stack:
                 for name, web in configs.items():
                     stack.start_web(shlex.split(web))
@@ -384,7 +385,7 @@ def main() -> None:
                     )
                     print(runs[-1].text, "\n", flush=True)
     if args.kill:
-        with Stack(workers=2, web_args=tuple(shlex.split(next(iter(configs.values()))))) as stack:
+        with Stack(workers=args.workers, web_args=tuple(shlex.split(next(iter(configs.values()))))) as stack:
             for name, web in configs.items():
                 stack.start_web(shlex.split(web))
                 print(
