@@ -115,8 +115,11 @@ def key_value(model: Any, value: Any) -> Any:
 
 
 @functools.cache
-def _insert_statement(model: Any, vendor: str) -> tuple[str, tuple[Any, ...], bool]:
-    """The INSERT of every concrete column (an auto primary key is left to the database and returned)."""
+def _insert_statement(
+    model: Any, vendor: str, unless_exists: tuple[str, ...]
+) -> tuple[str, tuple[Any, ...], bool]:
+    """The INSERT of every concrete column (an auto primary key is left to the database and returned);
+    with unless_exists, one that skips a row duplicating those fields (ON CONFLICT DO NOTHING)."""
     meta = model._meta
     if meta.parents:
         raise TypeError(f"{model.__name__}: multi-table inheritance, not insertable by insert_row")
@@ -134,21 +137,33 @@ def _insert_statement(model: Any, vendor: str) -> tuple[str, tuple[Any, ...], bo
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)})"
         f" VALUES ({', '.join(['%s'] * len(fields))})"
     )
+    if unless_exists:
+        columns = ", ".join(quote(meta.get_field(name).column) for name in unless_exists)
+        sql += f" ON CONFLICT ({columns}) DO NOTHING"
     if auto_pk is not None:
         sql += f" RETURNING {quote(auto_pk.column)}"
     return sql, fields, auto_pk is not None
 
 
-def insert_row(instance: Any) -> None:
+def insert_row(instance: Any, *, unless_exists: tuple[str, ...] = ()) -> bool:
     """`instance.save(force_insert=True)` for the hot paths, without compiling the INSERT each time: the same
     values (each field's pre_save and get_db_prep_save, as Model.save takes them), one statement, the auto
-    primary key set from RETURNING. No save signals are sent (the hot-path models have no receivers)."""
+    primary key set from RETURNING. No save signals are sent (the hot-path models have no receivers).
+
+    unless_exists names the fields of a unique constraint: a row duplicating them is skipped instead of
+    raising (one statement where get_or_create took a SELECT, a savepoint and an INSERT). Whether the row
+    was inserted; a skipped instance stays unsaved."""
     connection = connections["default"]
-    sql, fields, returns_pk = _insert_statement(type(instance), connection.vendor)
+    sql, fields, returns_pk = _insert_statement(type(instance), connection.vendor, unless_exists)
     params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        if returns_pk:
-            instance.pk = cursor.fetchone()[0]
+        row = cursor.fetchone() if returns_pk else None
+        inserted = row is not None if returns_pk else cursor.rowcount == 1
+    if not inserted:
+        return False
+    if row is not None:
+        instance.pk = row[0]
     instance._state.adding = False
     instance._state.db = connection.alias
+    return True

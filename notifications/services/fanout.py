@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from diagnosis.services.scope import visible_studies
 from notifications.models import EmailState, Kind, Notification, NotificationEvent
 from notifications.services.email import email_task_send
 from notifications.services.preferences import KIND_ROLES, email_enabled, preferences_of
-from portal.frozen_queries import FrozenSelect, first_of, written_out
+from portal.frozen_queries import FrozenSelect, first_of, insert_row
 from portal.roles import Role, has_role
 from reading.models import ReadLabel, Review
 
@@ -79,29 +79,11 @@ def _message(kind: str, study: Study, source_key: str) -> tuple[str, str]:
     return f"Needs a read: {name}", f"{why}."
 
 
-_EVENT_ONCE_SQL = (
-    "INSERT INTO {table} ({kind}, {study}, {source_key}, {created_at}) VALUES (%s, %s, %s, %s)"
-    " ON CONFLICT ({kind}, {study}, {source_key}) DO NOTHING RETURNING {id}"
-)
-
-
 def _event_once(*, kind: str, study: Study, source_key: str) -> NotificationEvent | None:
-    """The new event, or None if this (kind, study, source) was recorded before: one INSERT that skips a
-    duplicate (get_or_create took a SELECT, a savepoint and an INSERT)."""
-    event = NotificationEvent(kind=kind, study=study, source_key=source_key, created_at=timezone.now())
-    fields = [
-        NotificationEvent._meta.get_field(name) for name in ("kind", "study", "source_key", "created_at")
-    ]
-    values = [field.get_db_prep_save(getattr(event, field.attname), connection) for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(written_out(NotificationEvent, _EVENT_ONCE_SQL), values)
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    event.id = row[0]
-    event._state.adding = False
-    event._state.db = connection.alias
-    return event
+    """The new event, or None if this (kind, study, source) was recorded before (the model's unique
+    constraint `notification_event_once`): one INSERT that skips a duplicate."""
+    event = NotificationEvent(kind=kind, study=study, source_key=source_key)
+    return event if insert_row(event, unless_exists=("kind", "study", "source_key")) else None
 
 
 @transaction.atomic

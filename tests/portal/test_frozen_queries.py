@@ -139,3 +139,14 @@ def test_insert_row_stores_exactly_what_save_stores(alice):
         }
         allowed = {"id", "run_number", "hash"} | moments
         assert differing <= allowed, {k: (ours[k], theirs[k]) for k in differing - allowed}
+
+
+def test_insert_row_unless_exists_skips_a_duplicate_and_says_so(alice):
+    from notifications.models import NotificationEvent
+    from portal.frozen_queries import insert_row
+
+    study = completed_study(created_by=alice)
+    first, again = (NotificationEvent(kind="study_arrived", study=study) for _ in range(2))
+    assert insert_row(first, unless_exists=("kind", "study", "source_key")) and first.pk is not None
+    assert not insert_row(again, unless_exists=("kind", "study", "source_key")) and again._state.adding
+    assert NotificationEvent.objects.filter(study=study).count() == 1
