@@ -30,6 +30,7 @@ from _stack import image_paths  # noqa: E402
 from mlcore import gate_appearance  # noqa: E402
 from mlcore.decoding import decode_image  # noqa: E402
 from mlcore.preprocessing import to_model_input  # noqa: E402
+from tests.fixtures.gate_reference import reference_appearance_vector  # noqa: E402
 
 REPEATS = 3
 
@@ -52,25 +53,6 @@ def eighth_scale_decode(data: bytes) -> None:
         image.load()
 
 
-def reference_appearance(x: np.ndarray) -> np.ndarray:
-    """The appearance vector as the gate was fitted (before 2026-11-28): np.hypot and np.histogram."""
-    ga = gate_appearance
-    gray = x[..., 0].astype(np.float64) / 255.0
-    side = gray.shape[0]
-    histogram = ga._intensity_histogram(x[..., 0], gray) / gray.size
-    gy, gx = np.gradient(gray)
-    magnitude = np.hypot(gx, gy)
-    angle = ga._half_turn(np.arctan2(gy, gx))
-    orientation = np.histogram(angle, bins=ga.ORIENTATION_BINS, range=(0.0, np.pi), weights=magnitude)[0]
-    orientation = orientation / (orientation.sum() + 1e-9)
-    step = side // ga.PROFILE_BINS
-    rows = gray.reshape(ga.PROFILE_BINS, step, side).mean(axis=(1, 2))
-    cols = gray.reshape(side, ga.PROFILE_BINS, step).mean(axis=(0, 2))
-    cell = side // ga.EDGE_GRID
-    edges = (magnitude > ga.EDGE_LEVEL).reshape(ga.EDGE_GRID, cell, ga.EDGE_GRID, cell).mean(axis=(1, 3))
-    return np.concatenate([histogram, orientation, ga._profile(rows), ga._profile(cols), edges.ravel()])
-
-
 def main() -> None:
     uploads = [path.read_bytes() for path in image_paths()]
     inputs = [to_model_input(decode_image(data).image) for data in uploads]
@@ -83,12 +65,13 @@ def main() -> None:
         ("upload check: 1/8-scale decode (before)", cpu_ms(eighth_scale_decode, uploads)),
         ("full decode (the worker's, at draft scale)", cpu_ms(decode_image, uploads)),
         ("appearance vector (now)", cpu_ms(gate_appearance.appearance_vector, inputs)),
-        ("appearance vector (np.hypot, np.histogram)", cpu_ms(reference_appearance, inputs)),
+        ("appearance vector (np.hypot, np.histogram)", cpu_ms(reference_appearance_vector, inputs)),
     ]
     for name, ms in rows:
         print(f"{name:<46} {ms:8.3f}")
     largest = max(
-        float(np.abs(gate_appearance.appearance_vector(x) - reference_appearance(x)).max()) for x in inputs
+        float(np.abs(gate_appearance.appearance_vector(x) - reference_appearance_vector(x)).max())
+        for x in inputs
     )
     print(f"{'largest |difference| of the two vectors':<46} {largest:8.2g}")
 

@@ -197,21 +197,10 @@ def test_the_fast_orientation_histogram_is_bit_identical_and_the_magnitude_withi
 def test_the_fast_appearance_vector_leaves_every_gate_verdict_and_score(predictor, corpus, negatives) -> None:
     """Against np.hypot and np.histogram (what the shipped gate was fitted with), on every committed chest
     X-ray and every non-chest image the tests hold: the same verdicts, scores within 1e-12."""
-    from mlcore import gate_appearance
     from mlcore.decoding import decode_image
     from mlcore.gate import gather_evidence
     from mlcore.preprocessing import to_model_input
-
-    def reference(x: np.ndarray) -> np.ndarray:
-        gray = x[..., 0].astype(np.float64) / 255.0
-        gy, gx = np.gradient(gray)
-        vector = gate_appearance.appearance_vector(x)
-        magnitude, angle = np.hypot(gx, gy), np.mod(np.arctan2(gy, gx), np.pi)
-        orientation = np.histogram(angle, bins=12, range=(0.0, np.pi), weights=magnitude)[0]
-        vector[16:28] = orientation / (orientation.sum() + 1e-9)
-        edges = (magnitude > gate_appearance.EDGE_LEVEL).reshape(4, 56, 4, 56).mean(axis=(1, 3)).ravel()
-        vector[60:] = edges
-        return vector
+    from tests.fixtures.gate_reference import reference_appearance_vector
 
     images = [path.read_bytes() for path in fixture_xray_paths()]
     images += [data for _, data in corpus.values()] + [d for kind in negatives.values() for d in kind]
@@ -224,7 +213,7 @@ def test_the_fast_appearance_vector_leaves_every_gate_verdict_and_score(predicto
         x = to_model_input(decoded.image)
         _, conv, _ = predictor.runner.run_with_cam(x[np.newaxis])
         fast = gather_evidence(decoded, x, conv[0])
-        slow = type(fast)(**{**fast.__dict__, "appearance": reference(x)})
+        slow = type(fast)(**{**fast.__dict__, "appearance": reference_appearance_vector(x)})
         assert np.allclose(fast.appearance, slow.appearance, rtol=0, atol=1e-12)
         a, b = predictor.gate.check(fast), predictor.gate.check(slow)
         assert a.accepted == b.accepted and abs(a.score - b.score) <= 1e-12
