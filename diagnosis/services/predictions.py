@@ -21,7 +21,13 @@ from diagnosis.services.storage import stored_files
 from diagnosis.services.workers import live_workers
 from integrations.services.hl7 import hl7_delivery_schedule
 from mlcore import InvalidImage, RejectedImage
-from portal.frozen_queries import FrozenSelect, insert_row, key_value, written_out
+from portal.frozen_queries import (
+    FrozenSelect,
+    execute_without_flush_wait,
+    insert_row,
+    key_value,
+    written_out,
+)
 
 logger = logging.getLogger(__name__)
 # A study whose processing was attempted this often without finishing is a poison input.
@@ -47,9 +53,8 @@ def _claim_queued_or_stale(*, study_id: Any, worker: str, now: Any) -> int:
     stale = connection.ops.adapt_datetimefield_value(_stale_before())
     processing, queued = Study.Status.PROCESSING, Study.Status.QUEUED
     params = [processing, started, worker, key_value(Study, study_id), queued, processing, stale]
-    with connection.cursor() as cursor:
-        cursor.execute(written_out(Study, _CLAIM_SQL), params)
-        return cursor.rowcount
+    # A claim lost to a database crash leaves the study queued again: its commit need not wait for the disk.
+    return execute_without_flush_wait(written_out(Study, _CLAIM_SQL), params)
 
 
 _CLAIMED_IMAGES = FrozenSelect(

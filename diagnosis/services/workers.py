@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from audit.services.events import audit_record
 from diagnosis.models import Study, WorkerHeartbeat
 from diagnosis.services.studies import study_enqueue
-from portal.frozen_queries import key_value, written_out
+from portal.frozen_queries import execute_without_flush_wait, key_value, written_out
 
 logger = logging.getLogger(__name__)
 # Broker priority of a re-enqueued study: 0 is served first (Redis BRPOPs the priority lists in order),
@@ -47,10 +47,9 @@ _RESERVE_SQL = "UPDATE {table} SET {processing_worker} = %s WHERE {id} = %s AND 
 
 def worker_reserve(*, study_id: Any, worker: str) -> None:
     """Mark a queued study as received by `worker` (it has the message and will claim it next)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            written_out(Study, _RESERVE_SQL), [worker, key_value(Study, study_id), Study.Status.QUEUED]
-        )
+    # A reservation lost to a database crash only leaves the study plain queued: no wait for the disk.
+    params = [worker, key_value(Study, study_id), Study.Status.QUEUED]
+    execute_without_flush_wait(written_out(Study, _RESERVE_SQL), params)
 
 
 def worker_forget(*, worker: str) -> None:

@@ -7,10 +7,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
-from diagnosis.models import Image
-from portal.frozen_queries import FrozenSelect, first_of
+from diagnosis.models import Image, Study
+from portal.frozen_queries import FrozenSelect, execute_without_flush_wait, first_of, key_value
 from tests.diagnosis.factories import completed_study
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -150,3 +150,33 @@ def test_insert_row_unless_exists_skips_a_duplicate_and_says_so(alice):
     assert insert_row(first, unless_exists=("kind", "study", "source_key")) and first.pk is not None
     assert not insert_row(again, unless_exists=("kind", "study", "source_key")) and again._state.adding
     assert NotificationEvent.objects.filter(study=study).count() == 1
+
+
+def test_execute_without_flush_wait_commits_its_statement_alone_and_leaves_no_setting(alice):
+    study = completed_study(created_by=alice)
+    key = key_value(Study, study.id)
+    if connection.vendor == "postgresql":
+        # The WHERE clause sees the setting its own transaction commits with.
+        sql = "UPDATE diagnosis_study SET attempts = 7 WHERE id = %s AND current_setting('synchronous_commit') = 'off'"
+    else:  # SQLite has no such setting: the statement runs as it is
+        sql = "UPDATE diagnosis_study SET attempts = 7 WHERE id = %s"
+    assert execute_without_flush_wait(sql, [key]) == 1
+    study.refresh_from_db()
+    assert study.attempts == 7
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # SET LOCAL ended with its transaction
+            cursor.execute("SELECT current_setting('synchronous_commit')")
+            assert cursor.fetchone() == ("on",)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
+def test_execute_without_flush_wait_inside_a_transaction_keeps_the_callers_durability(alice):
+    study = completed_study(created_by=alice)
+    sql = "UPDATE diagnosis_study SET attempts = attempts + 1 WHERE id = %s"
+    with transaction.atomic():
+        assert execute_without_flush_wait(sql, [study.id]) == 1
+        with connection.cursor() as cursor:  # no SET LOCAL reached the caller's transaction
+            cursor.execute("SELECT current_setting('synchronous_commit')")
+            assert cursor.fetchone() == ("on",)
+    study.refresh_from_db()
+    assert study.attempts == 1
