@@ -199,7 +199,7 @@ def load_settings(env: dict[str, str]) -> dict[str, Any]:
 def test_production_settings_load_with_the_compose_environment(compose: dict[str, Any]) -> None:
     loaded = load_settings(service_env(compose, "worker"))
     assert loaded["debug"] is False
-    assert loaded["engine"] == "django.db.backends.postgresql" and loaded["db_host"] == "postgres"
+    assert loaded["engine"] == "portal.postgresql" and loaded["db_host"] == "postgres"
     assert loaded["broker"].startswith("redis://redis:6379/")
     assert loaded["media_root"] == "/data/media"
     assert loaded["storage"] == "django.core.files.storage.FileSystemStorage"
