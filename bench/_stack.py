@@ -60,6 +60,7 @@ class Stack:
     """The running processes and how to reach them."""
 
     workers: int = 2
+    concurrency: int = 1  # pool processes per worker (docker-compose.yml ships one worker, -c 2)
     # gunicorn arguments besides the app and the bind address (bench/load.py compares several).
     web_args: tuple[str, ...] = ("-w", "2")
     port: int = field(default_factory=free_port)
@@ -163,7 +164,7 @@ class Stack:
         offsets = {n: path.stat().st_size if path.exists() else 0 for n, path in logs.items()}
         procs = {}
         for n in ns:
-            cmd = [str(BIN / "celery"), "-A", "portal", "worker", "-Q", "inference", "-c", "1", "-n",
+            cmd = [str(BIN / "celery"), "-A", "portal", "worker", "-Q", "inference", "-c", str(self.concurrency), "-n",
                    f"w{n}@%h", "--loglevel=INFO", "--without-gossip", "--without-mingle"]  # fmt: skip
             procs[n] = self.spawn(f"worker{n}", cmd)
         waiting = set(ns)

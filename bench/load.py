@@ -340,7 +340,10 @@ def main() -> None:
     parser.add_argument("--config", action="append", default=[], help="NAME='gunicorn args' (repeatable)")
     parser.add_argument("--kill", action="store_true", help="also a run with worker 1 killed halfway")
     parser.add_argument("--baseline", metavar="REV", help="also run git revision REV's code, interleaved")
-    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes (-c 1 each)")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
+    parser.add_argument(
+        "--pool", type=int, default=1, help="pool processes per worker, celery -c (compose: 1 worker, -c 2)"
+    )
     parser.add_argument(
         "--repeat-files",
         action="store_true",
@@ -361,14 +364,17 @@ def main() -> None:
             if args.repeat_files
             else ", each upload a distinct file (a JPEG comment added: other bytes, same pixels)"
         )
-        + f"; stack: {args.workers} Celery workers (-c 1), beat; gunicorn per run"
+        + f"; stack: {args.workers} Celery worker(s) (-c {args.pool}), beat; gunicorn per run"
     )
     runs: list[Run] = []
     for _ in range(args.rounds):
         for prefix, tree in trees.items():
             # One stack per source tree and round; only gunicorn restarts between configurations.
             with Stack(
-                workers=args.workers, web_args=tuple(shlex.split(next(iter(configs.values())))), code=tree
+                workers=args.workers,
+                concurrency=args.pool,
+                web_args=tuple(shlex.split(next(iter(configs.values())))),
+                code=tree,
             ) as stack:
                 for name, web in configs.items():
                     stack.start_web(shlex.split(web))
@@ -385,7 +391,11 @@ def main() -> None:
                     )
                     print(runs[-1].text, "\n", flush=True)
     if args.kill:
-        with Stack(workers=args.workers, web_args=tuple(shlex.split(next(iter(configs.values()))))) as stack:
+        with Stack(
+            workers=args.workers,
+            concurrency=args.pool,
+            web_args=tuple(shlex.split(next(iter(configs.values())))),
+        ) as stack:
             for name, web in configs.items():
                 stack.start_web(shlex.split(web))
                 print(

@@ -71,6 +71,14 @@ def command_words(compose: dict[str, Any], name: str) -> list[str]:
     return command if isinstance(command, list) else shlex.split(command)
 
 
+def test_workers_are_one_pool_process_per_container_and_two_containers(compose: dict[str, Any]) -> None:
+    """What bench/load.py measured faster on 2 cores: 2 workers x 1 process, not 1 worker x 2 (#17)."""
+    worker = command_words(compose, "worker")
+    assert worker[worker.index("--concurrency") + 1] == "${AIRSPACE_WORKER_CONCURRENCY:-1}"
+    assert compose["services"]["worker"]["deploy"]["replicas"] == "${AIRSPACE_WORKERS:-2}"
+    assert (env_example()["AIRSPACE_WORKERS"], env_example()["AIRSPACE_WORKER_CONCURRENCY"]) == ("2", "1")
+
+
 def test_compose_has_the_five_services_and_an_opt_in_minio(compose: dict[str, Any]) -> None:
     services = compose["services"]
     assert {"web", "worker", "beat", "redis", "postgres"} <= set(services)
