@@ -109,16 +109,20 @@ class Stack:
 
     def start_web(self, args: tuple[str, ...] | list[str]) -> None:
         """(Re)start gunicorn with these arguments and wait until it answers. Arguments starting with
-        `nice N` run it at that lower CPU priority (on one host, what compose's cpu_shares does between
-        containers: the workers win the CPU when both want it)."""
+        `nice N` set the CPU weight of gunicorn's scheduling group to that of nice N (negative: more).
+
+        Each component runs in its own session, so with the kernel's autogroup scheduling (on here) each
+        is one scheduling group and the CPU is shared between groups, not processes: what compose's
+        cpu_shares does between containers. A process's own nice value counts only inside its group, so
+        it is the group's (/proc/PID/autogroup) that is set."""
         if "web" in self.procs:
             self.stop_process("web")
         self.web_args = tuple(args)
-        niced = ["nice", "-n", args[1]] if args[:1] == ["nice"] or args[:1] == ("nice",) else []
-        args = list(args[2:] if niced else args)
-        self.spawn(
-            "web", [*niced, str(BIN / "gunicorn"), "portal.wsgi", *args, "-b", f"127.0.0.1:{self.port}"]
-        )
+        nice = args[1] if list(args[:1]) == ["nice"] else None
+        args = list(args[2:] if nice is not None else args)
+        web = self.spawn("web", [str(BIN / "gunicorn"), "portal.wsgi", *args, "-b", f"127.0.0.1:{self.port}"])
+        if nice is not None:
+            Path(f"/proc/{web.pid}/autogroup").write_text(nice)
         self._wait_for_web()
 
     def stop_process(self, name: str) -> None:

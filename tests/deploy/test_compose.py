@@ -77,6 +77,10 @@ def test_workers_are_one_pool_process_per_container_and_two_containers(compose: 
     assert worker[worker.index("--concurrency") + 1] == "${AIRSPACE_WORKER_CONCURRENCY:-1}"
     assert compose["services"]["worker"]["deploy"]["replicas"] == "${AIRSPACE_WORKERS:-2}"
     assert (env_example()["AIRSPACE_WORKERS"], env_example()["AIRSPACE_WORKER_CONCURRENCY"]) == ("2", "1")
+    # One LiteRT thread per process (bench/_stack.py runs the workers so), the rest of the environment shared.
+    environment = compose["services"]["worker"]["environment"]
+    assert environment["AIRSPACE_THREADS"] == "${AIRSPACE_THREADS:-1}"
+    assert environment["DATABASE_URL"] == compose["services"]["web"]["environment"]["DATABASE_URL"]
 
 
 def test_compose_has_the_five_services_and_an_opt_in_minio(compose: dict[str, Any]) -> None:
