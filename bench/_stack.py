@@ -60,7 +60,7 @@ class Stack:
     """The running processes and how to reach them."""
 
     workers: int = 2
-    concurrency: int = 1  # pool processes per worker (docker-compose.yml ships one worker, -c 2)
+    concurrency: int = 1  # pool processes per worker (celery -c), 1 as in docker-compose.yml
     # gunicorn arguments besides the app and the bind address (bench/load.py compares several).
     web_args: tuple[str, ...] = ("-w", "2")
     port: int = field(default_factory=free_port)

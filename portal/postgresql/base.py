@@ -16,14 +16,20 @@ from psycopg import pq
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
+    """Django's PostgreSQL DatabaseWrapper; only the health check differs."""
+
     def is_usable(self) -> bool:
+        """False for a closed or broken connection; True for an idle one whose socket has nothing to read;
+        otherwise what Django's `SELECT 1` says."""
         connection = self.connection
         if connection is None or connection.closed or connection.broken:
             return False
         if connection.info.transaction_status != pq.TransactionStatus.IDLE:
             return super().is_usable()
+        poller = select.poll()  # poll, not select: no limit on the descriptor's number
         try:
-            readable, _, _ = select.select([connection.fileno()], [], [], 0)
+            poller.register(connection.fileno(), select.POLLIN)
+            pending = poller.poll(0)  # readable, hung up or in error
         except (OSError, ValueError):  # the descriptor is gone
             return False
-        return super().is_usable() if readable else True
+        return super().is_usable() if pending else True
