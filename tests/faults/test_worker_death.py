@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import time
 
+from django.conf import settings
+
 from audit.models import AuditEvent
 from diagnosis.models import Prediction, Study, WorkerHeartbeat
 from diagnosis.services.predictions import MAX_ATTEMPTS
@@ -91,8 +93,17 @@ def test_next_worker_to_boot_releases_a_dead_workers_claim_and_runs_it_before_th
     assert recovered.processing_worker not in ("", dead_worker)
     for study_id in backlog:
         assert_completed_once(study_id, attempts=1)
-    # Priority 0: the recovered study was the first the new worker finished, ahead of the older backlog.
-    assert Study.objects.filter(id__in=[held, *backlog]).order_by("completed_at").first().id == recovered.id
+    # Priority 0: the dead worker's studies (its claim, and the next study it had received and reserved,
+    # CELERY_WORKER_PREFETCH_MULTIPLIER) were the first the new worker finished, ahead of the older backlog.
+    released = set(
+        AuditEvent.objects.filter(action="study.requeued", before__worker=dead_worker).values_list(
+            "object_id", flat=True
+        )
+    )
+    # A worker process holds its claim and at most multiplier - 1 more received messages.
+    assert str(held) in released and len(released) <= settings.CELERY_WORKER_PREFETCH_MULTIPLIER
+    finished = Study.objects.filter(id__in=[held, *backlog]).order_by("completed_at")
+    assert {str(study.id) for study in finished[: len(released)]} == released
 
 
 def test_live_worker_releases_a_dead_workers_claim_within_its_heartbeats(
