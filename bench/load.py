@@ -12,6 +12,7 @@ noise hits them alike.
 
     .venv/bin/python bench/load.py [--uploads 500] [--concurrency 16] [--rounds 2]
         [--config NAME='GUNICORN ARGS' ...] [--baseline REV] [--kill] [--repeat-files]
+        [--workers 2] [--pool 1]
 
 Default configurations: `sync` (gunicorn -w 2, what docker-compose.yml ships) and `gthread` (2 processes
 x 4 threads). --baseline REV runs git revision REV's code (git archive into the bench's var folder) in
@@ -342,7 +343,7 @@ def main() -> None:
     parser.add_argument("--baseline", metavar="REV", help="also run git revision REV's code, interleaved")
     parser.add_argument("--workers", type=int, default=2, help="Celery worker processes")
     parser.add_argument(
-        "--pool", type=int, default=1, help="pool processes per worker, celery -c (compose: 1 worker, -c 2)"
+        "--pool", type=int, default=1, help="pool processes per worker, celery -c (compose: 2 workers, -c 1)"
     )
     parser.add_argument(
         "--repeat-files",

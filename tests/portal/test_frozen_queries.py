@@ -10,7 +10,7 @@ import pytest
 from django.db import connection, transaction
 
 from diagnosis.models import Image, Study
-from portal.frozen_queries import FrozenSelect, execute_without_flush_wait, first_of, key_value
+from portal.frozen_queries import FrozenSelect, execute_without_flush_wait, first_of, key_value, written_out
 from tests.diagnosis.factories import completed_study
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,7 +64,6 @@ def test_written_out_names_the_models_quoted_table_and_columns():
     from django.db import connection
 
     from diagnosis.models import Study
-    from portal.frozen_queries import written_out
 
     sql = written_out(
         Study, "UPDATE {table} SET {rerun_requested_by} = NULL WHERE {id} = %s AND {status} = %s"
@@ -157,10 +156,10 @@ def test_execute_without_flush_wait_commits_its_statement_alone_and_leaves_no_se
     key = key_value(Study, study.id)
     if connection.vendor == "postgresql":
         # The WHERE clause sees the setting its own transaction commits with.
-        sql = "UPDATE diagnosis_study SET attempts = 7 WHERE id = %s AND current_setting('synchronous_commit') = 'off'"
+        sql = "UPDATE {table} SET {attempts} = 7 WHERE {id} = %s AND current_setting('synchronous_commit') = 'off'"
     else:  # SQLite has no such setting: the statement runs as it is
-        sql = "UPDATE diagnosis_study SET attempts = 7 WHERE id = %s"
-    assert execute_without_flush_wait(sql, [key]) == 1
+        sql = "UPDATE {table} SET {attempts} = 7 WHERE {id} = %s"
+    assert execute_without_flush_wait(written_out(Study, sql), [key]) == 1
     study.refresh_from_db()
     assert study.attempts == 7
     if connection.vendor == "postgresql":
@@ -172,7 +171,7 @@ def test_execute_without_flush_wait_commits_its_statement_alone_and_leaves_no_se
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's")
 def test_execute_without_flush_wait_inside_a_transaction_keeps_the_callers_durability(alice):
     study = completed_study(created_by=alice)
-    sql = "UPDATE diagnosis_study SET attempts = attempts + 1 WHERE id = %s"
+    sql = written_out(Study, "UPDATE {table} SET {attempts} = {attempts} + 1 WHERE {id} = %s")
     with transaction.atomic():
         assert execute_without_flush_wait(sql, [study.id]) == 1
         with connection.cursor() as cursor:  # no SET LOCAL reached the caller's transaction
