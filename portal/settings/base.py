@@ -240,6 +240,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CELERY_BROKER_DIR = VAR_DIR / "broker"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # kombu's Redis transport with one command client per channel, not one per command (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {
         # A task whose worker died is redelivered after this; it must exceed the hard time limit.
         "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 75),
