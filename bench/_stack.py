@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -94,6 +95,8 @@ class Stack:
             "AIRSPACE_THREADS": "1",  # one LiteRT thread per worker process: 2 processes on 2 cores
             "LOG_LEVEL": "WARNING",
             "AIRSPACE_UPLOAD_THROTTLE": "1000000/min",  # one demo clinician drives the whole load
+            # The throttle counters in Redis, shared by the web processes, as docker-compose.yml runs them.
+            "AIRSPACE_CACHE_URL": REDIS_URL,
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": str(self.code),  # this tree's packages first, whatever the venv's editable install
             **extra,
@@ -320,6 +323,18 @@ def percentile(values: list[float], q: float) -> float:
     k = (len(ordered) - 1) * q / 100
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def cost_table(cpu: dict[str, list[float]], latency: dict[str, list[float]], unit: str, plural: str) -> str:
+    """One line per way of doing a call: median CPU ms per call over the rounds, the calls' wall-time
+    percentiles and the calls per second they add up to."""
+    lines = [f"{'':8} {'CPU ms/' + unit:>16} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {plural + '/s':>12}"]
+    for name, waits in latency.items():
+        lines.append(
+            f"{name:8} {statistics.median(cpu[name]):>16.3f} {percentile(waits, 50):>8.3f} "
+            f"{percentile(waits, 95):>8.3f} {percentile(waits, 99):>8.3f} {len(waits) / (sum(waits) / 1000):>12.0f}"
+        )
+    return "\n".join(lines)
 
 
 def table(rows: list[tuple[str, str]], title: str) -> str:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _stack import percentile  # noqa: E402
+from _stack import cost_table  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.dev")
 if not os.environ.get("REDIS_URL"):
@@ -87,14 +86,7 @@ def main() -> None:
     print(
         f"{args.rounds} rounds x {args.messages} publishes each, interleaved; Redis {os.environ['REDIS_URL']}"
     )
-    print(f"{'':8} {'CPU ms/publish':>15} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'publishes/s':>12}")
-    for name in apps:
-        waits = latency[name]
-        rate = len(waits) / (sum(waits) / 1000)
-        print(
-            f"{name:8} {statistics.median(cpu[name]):>15.3f} {percentile(waits, 50):>8.3f} "
-            f"{percentile(waits, 95):>8.3f} {percentile(waits, 99):>8.3f} {rate:>12.0f}"
-        )
+    print(cost_table(cpu, latency, "publish", "publishes"))
 
 
 if __name__ == "__main__":
