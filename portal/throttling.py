@@ -39,7 +39,11 @@ def _shared_log(url: str) -> Any:
 def _shared_cache_url() -> str | None:
     """The Redis URL of the shared cache (AIRSPACE_CACHE_URL), or None for a per-process cache."""
     default = settings.CACHES.get("default", {})
-    return default.get("LOCATION") if default.get("BACKEND", "").endswith("RedisCache") else None
+    if not default.get("BACKEND", "").endswith("RedisCache"):
+        return None
+    location = default.get("LOCATION", "")
+    servers = location.split(",") if isinstance(location, str) else list(location)
+    return servers[0]  # Django's RedisCache writes to the first of several servers; so does the log
 
 
 class SettingsScopedRateThrottle(ScopedRateThrottle):

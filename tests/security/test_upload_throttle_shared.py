@@ -95,6 +95,19 @@ def test_the_api_answers_429_with_retry_after_from_the_shared_log(
     assert post(bob, "MRN-B").status_code == 201  # per user, not global
 
 
+def test_the_log_is_kept_on_the_first_of_several_cache_servers(settings: Any, shared_cache: Any) -> None:
+    """Django's RedisCache accepts several servers, comma-separated, and writes to the first."""
+    url = os.environ["REDIS_URL"]
+    cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": f"{url},redis://127.0.0.1:1/0",
+    }
+    settings.CACHES = {"default": cache}
+    _rate(settings, "1/min")
+    assert [UploadRateThrottle().allow_request(_Request(31), None) for _ in range(2)] == [True, False]
+    assert shared_cache.zcard("airspace:throttle_upload_31") == 1
+
+
 def test_uploads_go_on_when_the_shared_cache_is_down(settings: Any, alice: Any, xray_bytes: bytes) -> None:
     settings.CACHES = {
         "default": {
