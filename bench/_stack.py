@@ -22,6 +22,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -325,6 +326,17 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
+def timed_calls(call: Callable[[], object], calls: int) -> tuple[float, list[float]]:
+    """Run call() `calls` times: CPU ms per call (this process) and each call's wall time in ms."""
+    latencies = []
+    cpu0 = time.process_time()
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        latencies.append((time.perf_counter() - start) * 1000)
+    return (time.process_time() - cpu0) * 1000 / calls, latencies
+
+
 def cost_table(cpu: dict[str, list[float]], latency: dict[str, list[float]], unit: str, plural: str) -> str:
     """One line per way of doing a call: median CPU ms per call over the rounds, the calls' wall-time
     percentiles and the calls per second they add up to."""
@@ -374,9 +386,8 @@ def post_study(stack: Stack, filename: str, data: bytes, mrn: str) -> tuple[int,
         )
         response = conn.getresponse()
         payload = response.read()
-    except (
-        http.client.HTTPException
-    ) as exc:  # a malformed answer counts as a failed upload, as an OSError does
+    except http.client.HTTPException as exc:
+        # A malformed answer counts as a failed upload, as an OSError does.
         raise OSError(f"bad HTTP answer: {exc!r}") from exc
     finally:
         conn.close()

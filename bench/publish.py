@@ -16,14 +16,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _stack import cost_table  # noqa: E402
+from _stack import cost_table, timed_calls  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.dev")
 if not os.environ.get("REDIS_URL"):
@@ -51,13 +50,7 @@ def naive_app() -> Celery:
 
 def publish_round(app: Celery, queue: str, messages: int) -> tuple[float, list[float]]:
     """CPU ms per publish and each publish's wall time in ms."""
-    latencies = []
-    cpu0 = time.process_time()
-    for _ in range(messages):
-        start = time.perf_counter()
-        app.send_task(TASK, args=[STUDY], queue=queue, retry=False)
-        latencies.append((time.perf_counter() - start) * 1000)
-    return (time.process_time() - cpu0) * 1000 / messages, latencies
+    return timed_calls(lambda: app.send_task(TASK, args=[STUDY], queue=queue, retry=False), messages)
 
 
 def main() -> None:

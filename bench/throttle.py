@@ -23,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _stack import cost_table  # noqa: E402
+from _stack import cost_table, timed_calls  # noqa: E402
 
 if not os.environ.get("REDIS_URL"):
     sys.exit("Set REDIS_URL to a Redis database the bench may write to (its keys are deleted afterwards).")
@@ -72,14 +72,12 @@ def fill(entries: int) -> None:
 def check_round(make: Any, checks: int, entries: int) -> tuple[float, list[float]]:
     """CPU ms per check and each check's wall time in ms (the log refilled first)."""
     fill(entries)
-    latencies = []
-    cpu0 = time.process_time()
-    for _ in range(checks):
-        start = time.perf_counter()
+
+    def check() -> None:
         if not make().allow_request(_Request(), None):
             raise SystemExit("a check was refused: raise the rate")
-        latencies.append((time.perf_counter() - start) * 1000)
-    return (time.process_time() - cpu0) * 1000 / checks, latencies
+
+    return timed_calls(check, checks)
 
 
 def main() -> None:
