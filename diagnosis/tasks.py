@@ -12,7 +12,7 @@ from diagnosis.heartbeat import worker_identity
 from diagnosis.services.predictions import prediction_run, study_fail_timed_out
 from diagnosis.services.sweeper import sweep_stuck_studies
 from mlcore import BundleError
-from modelops.services.predictor import predictor_with_profile
+from modelops.services.predictor import serving_now
 from modelops.services.shadow import shadow_schedule
 
 logger = logging.getLogger(__name__)
@@ -34,20 +34,20 @@ def prediction_run_task(self: Task, study_id: str) -> str | None:
         # in processing; the conditional UPDATE in prediction_record still admits one prediction only.
         redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
         retake = bool(self.request.retries) or redelivered
-        predictor, profile = predictor_with_profile()
+        serving = serving_now()
         prediction = prediction_run(
             study_id=study_id,
-            predictor=predictor,
+            predictor=serving.predictor,
             retake=retake,
             worker=worker_identity(),
-            operating_profile=profile,
+            operating_profile=serving.profile,
         )
     except SoftTimeLimitExceeded:
         study_fail_timed_out(study_id=study_id, hard=False)
         return None
     if prediction is None:
         return None
-    shadow_schedule(prediction=prediction)  # the candidate scores it apart, if one runs in shadow
+    shadow_schedule(prediction=prediction, shadow=serving.shadow)  # a candidate in shadow scores it apart
     return str(prediction.id)
 
 

@@ -13,15 +13,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.shortcuts import get_object_or_404
 
 from audit.models import AuditEvent
 from audit.selectors import audit_list
 from mlcore.bundle import Bundle, load_bundle, resolve_bundle_dir
 from mlcore.config import MODELS_DIR
-from modelops.models import OperatingProfile, ServedBundle
+from modelops.models import OperatingProfile, ServedBundle, ShadowRun
 from portal.errors import DomainError
+from portal.frozen_queries import FrozenSelect
 from portal.query_params import date_param
 
 
@@ -41,7 +42,71 @@ def served_bundle_dir() -> Path:
     with connection.cursor() as cursor:
         cursor.execute(_SERVED_SQL)
         promoted = cursor.fetchone()
-    return models_dir() / promoted[0] if promoted else resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE)
+    return _bundle_dir(promoted[0] if promoted else None)
+
+
+def _bundle_dir(promoted: str | None) -> Path:
+    """The promoted folder under models/, else the deployment default."""
+    return models_dir() / promoted if promoted else resolve_bundle_dir(settings.AIRSPACE_MODEL_BUNDLE)
+
+
+@dataclass(frozen=True)
+class ShadowInProgress:
+    """The shadow run in progress: its id and the served version whose predictions it scores."""
+
+    id: int
+    served_version: str
+
+
+@dataclass(frozen=True)
+class ServingState:
+    """What serves the next study, as one statement read it: the bundle folder, the active operating
+    profile of each model version, and the shadow run in progress."""
+
+    bundle_dir: Path
+    profiles: dict[str, OperatingProfile]
+    shadow: ShadowInProgress | None
+
+
+def shadow_in_progress() -> ShadowInProgress | None:
+    """The shadow run in progress, if any (one at a time)."""
+    running = ShadowRun.objects.filter(status=ShadowRun.Status.RUNNING).values_list("pk", "served_version")
+    row = running.first()
+    return ShadowInProgress(*row) if row else None
+
+
+def _running(field: str) -> Subquery:
+    return Subquery(ShadowRun.objects.filter(status=ShadowRun.Status.RUNNING).values(field)[:1])
+
+
+# Compiled once per process (#17): the worker asked for these in three statements before every study.
+# Each active profile (one per model version) carries the served folder and the shadow run, if any.
+_SERVING = FrozenSelect(
+    lambda: (
+        OperatingProfile.objects.filter(active=True)
+        .order_by()
+        .annotate(
+            served_folder=Subquery(ServedBundle.objects.filter(active=True).values("bundle")[:1]),
+            shadow_id=_running("pk"),
+            shadow_served_version=_running("served_version"),
+        )
+    )
+)
+
+
+def serving_state() -> ServingState | None:
+    """The worker's question before every study, in one statement; None while no profile is active at all
+    (a new installation: the caller then asks piece by piece, which creates the bundle's own profile)."""
+    rows = _SERVING.fetch()
+    if not rows:
+        return None
+    first = rows[0]
+    shadow = ShadowInProgress(first.shadow_id, first.shadow_served_version) if first.shadow_id else None
+    return ServingState(
+        bundle_dir=_bundle_dir(first.served_folder),
+        profiles={row.model_version: row for row in rows},
+        shadow=shadow,
+    )
 
 
 def active_bundle(*, verify: bool = False) -> Bundle:

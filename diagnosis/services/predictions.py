@@ -10,7 +10,7 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from audit.services.events import audit_record
@@ -57,16 +57,28 @@ def _claim_queued_or_stale(*, study_id: Any, worker: str, now: Any) -> int:
     return execute_without_flush_wait(written_out(Study, _CLAIM_SQL), params)
 
 
+def _latest_run(model_version: str) -> Subquery:
+    """The study's latest run number on this model version (NULL before its first)."""
+    runs = Prediction.objects.filter(study_id=OuterRef("study_id"), model_version=model_version)
+    return Subquery(runs.order_by().values("study_id").annotate(latest=Max("run_number")).values("latest"))
+
+
+# The claimed study's images with the study, its patient and its latest run number on the served version,
+# in one query compiled once per process (the run number was a statement of its own, #17).
 _CLAIMED_IMAGES = FrozenSelect(
-    lambda study_id: (
-        Image.objects.select_related("study__patient").filter(study_id=study_id).order_by("created_at")
+    lambda study_id, model_version: (
+        Image.objects.select_related("study__patient")
+        .filter(study_id=study_id)
+        .annotate(latest_run=_latest_run(model_version))
+        .order_by("created_at")
     ),
     uuid.UUID(int=1),
+    "<model version>",
 )
 
 
 def study_processing_claim(
-    *, study_id: Any, retake: bool = False, worker: str = ""
+    *, study_id: Any, retake: bool = False, worker: str = "", model_version: str = ""
 ) -> tuple[Study, list[Image]] | None:
     """Take the processing claim for `worker` with a conditional UPDATE: (study, its images in upload order), or
     None when another worker has it or it is done.
@@ -75,6 +87,7 @@ def study_processing_claim(
     and for a message redelivered after its worker process died: it takes over a claim of this same
     worker, of no recorded worker, or of a worker that stopped heartbeating, never a live worker's. Each
     claim counts an attempt, so an image that kills its worker process is failed after MAX_ATTEMPTS.
+    `model_version` (the served one) has the study's latest run on it read with the images.
     """
     now = timezone.now()
     if retake:
@@ -93,8 +106,12 @@ def study_processing_claim(
     if not claimed:
         return None
     # One query reads the claimed study with its images (compiled once per process).
-    images = _CLAIMED_IMAGES.fetch(study_id)
-    return (images[0].study, images) if images else (Study.objects.get(id=study_id), [])
+    images = _CLAIMED_IMAGES.fetch(study_id, model_version)
+    if not images:
+        return Study.objects.get(id=study_id), []
+    study = images[0].study
+    study.latest_run = (model_version, images[0].latest_run)  # what _next_run_number would ask
+    return study, images
 
 
 def analysis_order(images: list[Image]) -> list[Image]:
@@ -126,7 +143,11 @@ _LATEST_RUN_SQL = "SELECT MAX({run_number}) FROM {table} WHERE {study} = %s AND 
 
 
 def _next_run_number(study: Study, model_version: str) -> int:
-    """One more than the study's latest run on this model version (1 for its first)."""
+    """One more than the study's latest run on this model version (1 for its first): as the claim read it,
+    or asked now."""
+    read = getattr(study, "latest_run", None)
+    if read is not None and read[0] == model_version:
+        return (read[1] or 0) + 1
     with connection.cursor() as cursor:
         cursor.execute(written_out(Prediction, _LATEST_RUN_SQL), [key_value(Study, study.pk), model_version])
         (latest,) = cursor.fetchone()
@@ -278,7 +299,9 @@ def prediction_run(
 ) -> Prediction | None:
     """Claim the study for `worker`, run the model on its image (see _predict), and record the outcome.
     Idempotent."""
-    claim = study_processing_claim(study_id=study_id, retake=retake, worker=worker)
+    claim = study_processing_claim(
+        study_id=study_id, retake=retake, worker=worker, model_version=predictor.version
+    )
     if claim is None:
         return None
     study, images = claim

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelops.selectors import served_bundle_dir
+from modelops.selectors import ShadowInProgress, served_bundle_dir, serving_state, shadow_in_progress
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -51,14 +52,41 @@ def predictor_with_profile() -> tuple[Any, Any]:
     return _with_active_profile(get_predictor())
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What labels the next study: the served predictor set to its version's active profile, that profile,
+    and the shadow run in progress (the candidate scores the study apart once it is recorded)."""
+
+    predictor: Any
+    profile: Any
+    shadow: ShadowInProgress | None
+
+
+def serving_now() -> Serving:
+    """The worker's view before every study: one statement (modelops.selectors.serving_state), so a
+    promotion, a profile activation or a shadow start reaches every worker from its next study on."""
+    state = serving_state()
+    if state is not None:
+        predictor = _load(state.bundle_dir, warm=True)
+        profile = state.profiles.get(predictor.version)
+        if profile is not None:
+            return Serving(_at_operating_point(predictor, profile), profile, state.shadow)
+    # No active profile for the served version yet: it is created (audited), and the rest asked apart.
+    predictor, profile = predictor_with_profile()
+    return Serving(predictor, profile, shadow_in_progress())
+
+
 def _with_active_profile(predictor: Any) -> tuple[Any, Any]:
     from modelops.services.profiles import profile_active
 
     profile = profile_active(bundle=predictor.bundle)
-    profiled = predictor.with_operating_point(
+    return _at_operating_point(predictor, profile), profile
+
+
+def _at_operating_point(predictor: Any, profile: Any) -> Any:
+    return predictor.with_operating_point(
         temperature=profile.temperature, bias=profile.bias, threshold=profile.threshold, band=profile.band
     )
-    return profiled, profile
 
 
 def candidate_predictor(path: Path) -> tuple[Any, Any]:

@@ -15,7 +15,7 @@ from diagnosis.models import Prediction
 from mlcore import BundleError, RejectedImage
 from mlcore.bundle import read_metadata
 from modelops.models import OperatingProfile, ShadowPrediction, ShadowRun
-from modelops.selectors import active_bundle, models_dir
+from modelops.selectors import ShadowInProgress, active_bundle, models_dir
 from modelops.services.profiles import profile_activate, profile_active
 from modelops.services.served_bundle import (
     served_bundle_current,
@@ -100,11 +100,11 @@ def shadow_start(
     return shadow
 
 
-def shadow_schedule(*, prediction: Prediction) -> None:
-    """After a served prediction is committed: have the worker score it with the running candidate."""
-    shadow = shadow_running()
+def shadow_schedule(*, prediction: Prediction, shadow: ShadowInProgress | None) -> None:
+    """After a served prediction is committed: have the worker score it with the candidate that was running
+    when the study was taken (modelops.services.predictor.serving_now; shadow_score checks it still runs)."""
     if shadow is not None and prediction.model_version == shadow.served_version:
-        current_app.send_task(SHADOW_SCORE_TASK, args=[shadow.pk, str(prediction.pk)])
+        current_app.send_task(SHADOW_SCORE_TASK, args=[shadow.id, str(prediction.pk)])
 
 
 def _profile_result(prediction: Prediction, profile: OperatingProfile) -> dict[str, Any]:

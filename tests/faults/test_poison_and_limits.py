@@ -64,6 +64,8 @@ def test_poison_image_fails_only_its_study_and_the_worker_lives_on(api, alice, x
 class CrashingDecoder:
     """Stands in for a decoder bug on one hostile file: raises outside the InvalidImage contract."""
 
+    version = "crashing-decoder"
+
     def predict(self, data: bytes) -> None:
         raise struct.error("unpack requires a buffer of 8 bytes")
 
