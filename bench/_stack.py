@@ -316,6 +316,35 @@ def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, flo
     }
 
 
+def machine_reference_ms(images: list[bytes]) -> float:
+    """CPU ms, best of three, of one fixed workload in this process: a pure-Python loop, a full decode of 20
+    of the bench's JPEGs and zlib on their bytes. The machine's speed differs from day to day (session 10's
+    was ~1.4x slower than session 9's); bench/load.py prints this beside its figures so that runs on
+    different days can be compared."""
+    import io
+    import zlib
+
+    from PIL import Image
+
+    sample = images[:20]
+
+    def workload() -> None:
+        total = 0
+        for i in range(1_000_000):
+            total += i
+        for data in sample:
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+            zlib.compress(data, 6)
+
+    best = float("inf")
+    for _ in range(3):
+        started = time.process_time()
+        workload()
+        best = min(best, (time.process_time() - started) * 1000)
+    return best
+
+
 def percentile(values: list[float], q: float) -> float:
     """The q-th percentile (0-100) by linear interpolation; nan for no values."""
     if not values:

@@ -48,6 +48,7 @@ from _stack import (  # noqa: E402
     Stack,
     cpu_used,
     image_paths,
+    machine_reference_ms,
     percentile,
     post_study,
     table,
@@ -367,6 +368,8 @@ def main() -> None:
         )
         + f"; stack: {args.workers} Celery worker(s) (-c {args.pool}), beat; gunicorn per run"
     )
+    reference = machine_reference_ms([data for _, data in images])
+    print(f"machine reference workload (bench/_stack.machine_reference_ms): {reference:.0f} CPU ms")
     runs: list[Run] = []
     for _ in range(args.rounds):
         for prefix, tree in trees.items():
@@ -413,6 +416,8 @@ def main() -> None:
                     flush=True,
                 )
     print(side_by_side(runs, names))
+    after = machine_reference_ms([data for _, data in images])
+    print(f"  machine reference workload: {reference:.0f} CPU ms before the runs, {after:.0f} after")
     if args.baseline:
         print(
             f"  {next(iter(trees))} the code of git revision {args.baseline} (unprefixed: the working tree)"
