@@ -155,7 +155,7 @@ def insert_row(instance: Any, *, unless_exists: tuple[str, ...] = ()) -> bool:
     was inserted; a skipped instance stays unsaved."""
     connection = connections["default"]
     sql, fields, returns_pk = _insert_statement(type(instance), connection.vendor, unless_exists)
-    params = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    params = _insert_params(instance, fields, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone() if returns_pk else None
@@ -164,9 +164,33 @@ def insert_row(instance: Any, *, unless_exists: tuple[str, ...] = ()) -> bool:
         return False
     if row is not None:
         instance.pk = row[0]
-    instance._state.adding = False
-    instance._state.db = connection.alias
+    mark_inserted(instance)
     return True
+
+
+def _insert_params(instance: Any, fields: tuple[Any, ...], connection: Any) -> list[Any]:
+    return [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+
+
+def insert_statement(instance: Any, *, source: str = "") -> tuple[str, list[Any]]:
+    """insert_row's INSERT as (sql, params), for a caller that sends it with other statements (#17): one row,
+    or with `source` (a FROM clause, e.g. a CTE's name) one row per row of it, so that the INSERT depends on
+    another statement in the same one. Models whose primary key the database assigns are refused (the
+    key would not be set); mark_inserted marks the instance saved once the statement ran."""
+    connection = connections["default"]
+    sql, fields, returns_pk = _insert_statement(type(instance), connection.vendor, ())
+    if returns_pk:
+        raise TypeError(f"{type(instance).__name__}: the database assigns its key, use insert_row")
+    if source:
+        columns, values = sql.split(" VALUES (", 1)
+        sql = f"{columns} SELECT {values.removesuffix(')')} FROM {source}"
+    return sql, _insert_params(instance, fields, connection)
+
+
+def mark_inserted(instance: Any) -> None:
+    """Mark an instance inserted by its insert_statement as saved (what insert_row does)."""
+    instance._state.adding = False
+    instance._state.db = connections["default"].alias
 
 
 # The commit of a statement run by `execute_without_flush_wait` returns before its WAL reaches the disk.

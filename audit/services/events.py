@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -108,8 +108,57 @@ def chain_head_locked() -> tuple[str, int | None] | None:
         return cursor.fetchone()
 
 
+class EventFields(TypedDict, total=False):
+    """What an event records besides its place in the chain (_append's arguments)."""
+
+    actor: Required[Any]
+    action: Required[str]
+    object_type: str
+    object_id: object
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    reason: str
+    context: AuditContext
+
+
 @transaction.atomic(savepoint=False)  # inside a caller's transaction: no savepoint round trips
-def audit_record(
+def audit_record(**event: Unpack[EventFields]) -> AuditEvent:
+    """Append one event to the chain, inside the caller's transaction."""
+    return _append(chain_head_locked(), **event)
+
+
+@transaction.atomic(savepoint=False)
+def audit_record_if_changed(
+    writes: Sequence[tuple[str, Sequence[Any]]], **event: Unpack[EventFields]
+) -> AuditEvent | None:
+    """Run the caller's writes (INSERTs or UPDATEs as (sql, params), in order) and append `event`
+    (audit_record's arguments) only if the last one changed a row; None, nothing appended, if it changed
+    none. Inside the caller's transaction: a failing write aborts it.
+
+    On PostgreSQL the writes, the chain lock and the head's read go as one message (#17: one round trip
+    where they took one each and one more), so the lock is taken even when no row changed, until the
+    transaction ends.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            for sql, params in writes:
+                cursor.execute(sql, params)
+            changed = cursor.rowcount
+        return audit_record(**event) if changed else None
+    statements = "; ".join([*(sql for sql, _ in writes), _LOCKED_HEAD_SQL])
+    with connection.cursor() as cursor:
+        cursor.execute(statements, [value for _, params in writes for value in params])
+        for _ in writes[1:]:
+            cursor.nextset()
+        changed = cursor.rowcount
+        cursor.nextset()  # the lock's result
+        cursor.nextset()  # the head's
+        head = cursor.fetchone()
+    return _append(head, **event) if changed else None
+
+
+def _append(
+    head: tuple[str, int | None] | None,
     *,
     actor: Any,
     action: str,
@@ -120,8 +169,7 @@ def audit_record(
     reason: str = "",
     context: AuditContext = SYSTEM,
 ) -> AuditEvent:
-    """Append one event to the chain, inside the caller's transaction."""
-    head = chain_head_locked()
+    """The event after `head` (the locked chain's last (hash, seq), None when empty), inserted."""
     prev_hash, prev_seq = head or (GENESIS_HASH, 0)
     if prev_seq is None:  # the first event after the legacy rows: number them by position
         prev_seq = AuditEvent.objects.count()

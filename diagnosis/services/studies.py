@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from audit.services.events import SYSTEM, AuditContext, audit_record
+from audit.services.events import SYSTEM, AuditContext, EventFields, audit_record, audit_record_if_changed
 from diagnosis.dispatch import prediction_run_send
 from diagnosis.models import Image, Study
 from diagnosis.services.images import image_decode, image_record, safe_filename
@@ -24,7 +24,7 @@ from diagnosis.services.patients import patient_resolve_within
 from diagnosis.services.scope import department_of, visible_studies
 from diagnosis.services.storage import stored_files
 from portal.errors import Conflict, DomainError
-from portal.frozen_queries import FrozenSelect, insert_row
+from portal.frozen_queries import FrozenSelect, insert_statement, mark_inserted
 
 logger = logging.getLogger(__name__)
 
@@ -210,22 +210,30 @@ def _store(
         # the new primary keys' uniqueness and the check/unique constraints by the database on insert
         # (Django re-checks each with its own SELECT: 6 round trips per upload, see bench/load.py).
         study.full_clean(exclude=_STUDY_FKS, validate_unique=False, validate_constraints=False)
-        insert_row(study)
+        writes = [insert_statement(study)]
         for index, (image, stored, _) in enumerate(images):
             image.study = study
             files.save(image.file, image.original_filename, stored)
             image.full_clean(exclude=["study"], validate_unique=False, validate_constraints=False)
-            insert_row(image)
-            _audit_image(
-                user=user, study=study, image=image, primary=index == 0, duplicate=duplicate, context=context
+            # The rows and the audit chain's lock and head go as one message (one round trip for the study,
+            # its first image and the event's head, where there were three).
+            writes.append(insert_statement(image))
+            audit_record_if_changed(
+                writes,
+                **_image_event(user=user, study=study, image=image, primary=index == 0, duplicate=duplicate),
+                context=context,
             )
+            writes = []
+        mark_inserted(study)
+        for image, _, _ in images:
+            mark_inserted(image)
         transaction.on_commit(lambda: study_enqueue(study_id=study.id))
     return study
 
 
-def _audit_image(
-    *, user: Any, study: Study, image: Image, primary: bool, duplicate: Study | None, context: AuditContext
-) -> None:
+def _image_event(
+    *, user: Any, study: Study, image: Image, primary: bool, duplicate: Study | None
+) -> EventFields:
     """`study.upload` for the first image (the study itself), `study.image_add` for each further view."""
     if not primary:
         after = {
@@ -234,21 +242,19 @@ def _audit_image(
             "format": image.format,
             "patient_check": image.meta.get("patient_check"),
         }
-        audit_record(
-            actor=user,
-            action="study.image_add",
-            object_type="image",
-            object_id=image.id,
-            after=after,
-            context=context,
-        )
-        return
-    audit_record(
-        actor=user,
-        action="study.upload",
-        object_type="study",
-        object_id=study.id,
-        after={
+        return {
+            "actor": user,
+            "action": "study.image_add",
+            "object_type": "image",
+            "object_id": image.id,
+            "after": after,
+        }
+    return {
+        "actor": user,
+        "action": "study.upload",
+        "object_type": "study",
+        "object_id": study.id,
+        "after": {
             "patient_mrn": study.patient.mrn,
             "image_sha256": image.sha256,
             "format": image.format,
@@ -258,8 +264,7 @@ def _audit_image(
             "warnings": study.warnings,
             "source": study.source,
         },
-        context=context,
-    )
+    }
 
 
 def study_enqueue(*, study_id: Any, priority: int | None = None) -> bool:

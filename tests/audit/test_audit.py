@@ -6,7 +6,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from audit.models import AuditEvent
-from audit.services.events import audit_anchor, audit_record, audit_verify
+from audit.services.events import audit_anchor, audit_record, audit_record_if_changed, audit_verify
 
 pytestmark = pytest.mark.django_db
 
@@ -146,3 +146,32 @@ def test_concurrent_writers_do_not_fork_the_chain(services, settings, tmp_path):
     prev_hashes = list(AuditEvent.objects.values_list("prev_hash", flat=True))
     assert AuditEvent.objects.filter(action="study.view").count() == 60
     assert len(prev_hashes) == len(set(prev_hashes))  # no two events hang off the same predecessor
+
+
+def test_an_event_sent_with_its_writes_is_appended_only_when_the_last_write_changed_a_row(
+    alice, settings, tmp_path
+):
+    """audit_record_if_changed (#17: the writes, the chain lock and the head in one message on PostgreSQL):
+    the event follows the chain exactly as audit_record's would, and a write that changed nothing appends
+    nothing."""
+    from django.contrib.auth import get_user_model
+
+    settings.AIRSPACE_AUDIT_ANCHOR_FILE = tmp_path / "anchors.jsonl"
+    table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    rename = f"UPDATE {table} SET first_name = %s WHERE id = %s"
+    first = audit_record(actor=alice, action="user.view", object_type="user", object_id=alice.pk)
+    before = AuditEvent.objects.count()
+    event = {"actor": alice, "action": "user.rename", "object_type": "user", "object_id": alice.pk}
+    with transaction.atomic():
+        renamed = audit_record_if_changed([(rename, ["Ada", -1]), (rename, ["Alice", alice.pk])], **event)
+    with transaction.atomic():
+        missed = audit_record_if_changed([(rename, ["Alice 2", alice.pk]), (rename, ["Nobody", -1])], **event)
+    assert missed is None and renamed.prev_hash == first.hash and renamed.seq == first.seq + 1
+    assert AuditEvent.objects.count() == before + 1
+    alice.refresh_from_db()
+    assert alice.first_name == "Alice 2"  # the writes ran; the event was not appended
+    audit_anchor()
+    assert audit_verify().ok
+    with pytest.raises(DatabaseError), transaction.atomic():  # a failing write aborts the whole transaction
+        audit_record_if_changed([(f"UPDATE {table} SET no_such_column = 1", [])], **event)
+    assert AuditEvent.objects.count() == before + 1

