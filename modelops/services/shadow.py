@@ -23,7 +23,6 @@ from modelops.services.served_bundle import (
     served_bundle_restore,
 )
 from portal.errors import Conflict, DomainError
-from portal.frozen_queries import FrozenSelect, first_of
 
 logger = logging.getLogger(__name__)
 SHADOW_SCORE_TASK = "modelops.tasks.shadow_score_task"
@@ -40,15 +39,6 @@ def candidate_bundles() -> list[str]:
         except BundleError:
             continue
     return names
-
-
-def shadow_running() -> ShadowRun | None:
-    """The shadow run in progress, if any."""
-    return _RUNNING.first()
-
-
-# Compiled once per process: the worker asks before every prediction.
-_RUNNING = FrozenSelect(lambda: first_of(ShadowRun.objects.filter(status=ShadowRun.Status.RUNNING)))
 
 
 def _audit(shadow: ShadowRun, action: str, user: Any, context: AuditContext, **after: Any) -> None:
