@@ -226,22 +226,22 @@ class Stack:
         snapshot: dict[str, dict[int, float]] = {role: {} for role in CPU_ROLES}
         for pid in backends:
             with suppress(OSError, IndexError, ValueError):
-                snapshot["postgres"][pid] = _proc_group_cpu(pid)[1]
+                snapshot["postgres"][pid] = proc_group_cpu(pid)[1]
         # Each process the bench started leads its group; its children are gunicorn's workers, Celery's pool.
         for leader, name in roles.items():
             role = {"web": ("web master", "web"), "worker": ("worker main", "worker pool")}.get(
                 name, (name, name)
             )
             with suppress(OSError, IndexError, ValueError):
-                snapshot[role[0]][leader] = _proc_group_cpu(leader)[1]
+                snapshot[role[0]][leader] = proc_group_cpu(leader)[1]
                 for child in _children(leader):
                     with suppress(OSError, IndexError, ValueError):
-                        snapshot[role[1]][child] = _proc_group_cpu(child)[1]
+                        snapshot[role[1]][child] = proc_group_cpu(child)[1]
         with suppress(OSError, IndexError, ValueError, redis.RedisError):
             if not self._redis_pid:
                 self._redis_pid = int(redis.Redis.from_url(REDIS_URL).info("server")["process_id"])
-            snapshot["redis (whole server)"][self._redis_pid] = _proc_group_cpu(self._redis_pid)[1]
-        snapshot["load client"][os.getpid()] = _proc_group_cpu(os.getpid())[1]
+            snapshot["redis (whole server)"][self._redis_pid] = proc_group_cpu(self._redis_pid)[1]
+        snapshot["load client"][os.getpid()] = proc_group_cpu(os.getpid())[1]
         return snapshot
 
     def _monitor(self) -> psycopg.Connection[Any]:
@@ -301,7 +301,7 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def _proc_group_cpu(pid: int) -> tuple[int, float]:
+def proc_group_cpu(pid: int) -> tuple[int, float]:
     """(process group, user + system CPU seconds) of one process, from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat", "rb") as stat:
         fields = stat.read().rsplit(b")", 1)[1].split()
@@ -319,7 +319,7 @@ def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, flo
 def machine_reference_ms(images: list[bytes]) -> float:
     """CPU ms, best of three, of one fixed workload in this process: a pure-Python loop, a full decode of 20
     of the bench's JPEGs and zlib on their bytes. The machine's speed differs from day to day (session 10's
-    was ~1.4x slower than session 9's); bench/load.py prints this beside its figures so that runs on
+    was ~1.3-1.5x slower than session 9's); bench/load.py prints this beside its figures so that runs on
     different days can be compared."""
     import io
     import zlib

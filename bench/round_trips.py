@@ -31,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _stack import CLOCK_TICKS, Stack, cost_table  # noqa: E402
+from _stack import Stack, cost_table, proc_group_cpu, timed_calls  # noqa: E402
 
 STACK = Stack()
 STACK._fresh_state()
@@ -51,16 +51,12 @@ from diagnosis.models import Image, Patient, Prediction, Study  # noqa: E402
 from diagnosis.services import predictions, studies  # noqa: E402
 from portal.frozen_queries import insert_row, insert_statement, mark_inserted  # noqa: E402
 
-Write = Callable[[int], None]
-
 
 def backend_cpu_ms() -> float:
     """utime + stime of this connection's PostgreSQL backend, in ms."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / CLOCK_TICKS
+        return proc_group_cpu(cursor.fetchone()[0])[1] * 1000
 
 
 class Uploads:
@@ -155,14 +151,10 @@ def main() -> None:
             for name, write in pair.items():  # interleaved, so machine noise hits both alike
                 if kind == "prediction":
                     recordings.claim(args.writes)
-                db0, cpu0 = backend_cpu_ms(), time.process_time()
-                waits = []
-                for _ in range(args.writes):
-                    started = time.perf_counter()
-                    write()
-                    waits.append((time.perf_counter() - started) * 1000)
+                db0 = backend_cpu_ms()
+                per_write, waits = timed_calls(write, args.writes)
                 if round_:
-                    cpu[name].append((time.process_time() - cpu0) * 1000 / args.writes)
+                    cpu[name].append(per_write)
                     backend[name].append((backend_cpu_ms() - db0) / args.writes)
                     latency[name] += waits
         print(
