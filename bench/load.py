@@ -16,8 +16,8 @@ noise hits them alike.
 
 Default configurations: `compose` (gunicorn -w 2 in a scheduling group of weight 820 against the other
 components' 1024, what docker-compose.yml ships: `nice 1`, see Stack.start_web) and `equal` (the same with
-equal weights, what compose shipped before session 11). --baseline REV runs git revision REV's code (git archive into the bench's var folder) in
-its own stack before the working tree's in every round, so a change's CPU per study is measured against
+equal weights, what compose shipped before session 11). --baseline REV runs git revision REV's code (git
+archive into the bench's var folder) in its own stack before the working tree's in every round, so a change's CPU per study is measured against
 what it replaced under the same machine load. Every upload is a distinct file, as real uploads are (a JPEG
 comment segment makes the bytes differ, the pixels do not); --repeat-files sends the images as they are,
 so most uploads duplicate an earlier study (the bench's behaviour before 2026-11-28). --kill adds a run per configuration with worker 1 SIGKILLed
