@@ -14,9 +14,9 @@ noise hits them alike.
         [--config NAME='GUNICORN ARGS' ...] [--baseline REV] [--kill] [--repeat-files]
         [--workers 2] [--pool 1]
 
-Default configurations: `compose` (gunicorn -w 2 in a scheduling group of weight 820 against the other
-components' 1024, what docker-compose.yml ships: `nice 1`, see Stack.start_web) and `equal` (the same with
-equal weights, what compose shipped before session 11). --baseline REV runs git revision REV's code (git
+Default configurations: `compose` (gunicorn -w 2, what docker-compose.yml ships) and `web-820` (the same
+with the web's scheduling group at nice 1's weight, 820 against the other components' 1024; see
+Stack.start_web). --baseline REV runs git revision REV's code (git
 archive into the bench's var folder) in its own stack before the working tree's in every round, so a change's CPU per study is measured against
 what it replaced under the same machine load. Every upload is a distinct file, as real uploads are (a JPEG
 comment segment makes the bytes differ, the pixels do not); --repeat-files sends the images as they are,
@@ -58,11 +58,11 @@ from _stack import (  # noqa: E402
 ROUND_TIMEOUT_S = 600
 WARMUP_UPLOADS = 32
 SAMPLE_S = 0.25
-# What docker-compose.yml ships (2 sync processes; the web's cpu_shares 820 is the weight of nice 1) against
-# equal weights. gthread (2 x 4 threads) lost to sync here before (docs/RELIABILITY.md, "Load").
+# What docker-compose.yml ships (2 sync processes, equal CPU weights) against the web at nice 1's weight (820),
+# measured in session 11. gthread (2 x 4 threads) lost to sync here before (docs/RELIABILITY.md, "Load").
 DEFAULT_CONFIGS = {
-    "compose": "nice 1 -w 2",
-    "equal": "-w 2",
+    "compose": "-w 2",
+    "web-820": "nice 1 -w 2",
 }
 
 

@@ -17,7 +17,7 @@ from audit.services.events import audit_record, ctx
 from diagnosis import selectors
 from diagnosis.api import serializers as s
 from diagnosis.models import Label, Study
-from diagnosis.services import studies
+from diagnosis.services import admission, studies
 from diagnosis.services.images import upload_size_check
 from portal.api import permissions
 from portal.api.audited import AuditedListMixin
@@ -88,6 +88,7 @@ class StudyListCreateView(AuditedListMixin, generics.ListAPIView):
         )
         if created.created:
             study = selectors.study_just_created(study=created.study, images=created.images)
+            admission.upload_admitted()  # under overload the answer waits; the study is queued already
         else:
             study = selectors.study_get(user=request.user, study_id=created.study.id)
         code = status.HTTP_201_CREATED if created.created else status.HTTP_200_OK

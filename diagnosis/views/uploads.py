@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from audit.services.events import ctx
 from diagnosis.forms import StudyUploadForm
-from diagnosis.services import studies
+from diagnosis.services import admission, studies
 from portal.errors import DomainError
 from portal.roles import Role, role_required
 from portal.throttling import UploadRateThrottle
@@ -52,6 +52,7 @@ def study_upload(request: HttpRequest) -> HttpResponse:
                 messages.warning(
                     request, f"This image was uploaded before (study {created.duplicate_of.id})."
                 )
+            admission.upload_admitted()  # under overload the answer waits; the study is queued already
             return redirect("study-detail", pk=created.study.id)
     status = 400 if request.method == "POST" else 200
     return render(request, "diagnosis/study_upload.html", {"form": form}, status=status)
