@@ -42,9 +42,8 @@ def upload_pause_seconds(*, now: float | None = None) -> float:
     return min(PAUSE_MAX_S, excess * PAUSE_PER_STUDY_S) if excess > 0 else 0.0
 
 
-def upload_admitted() -> float:
-    """Hold the answer to an upload just stored for as long as the backlog asks; the seconds waited."""
+def upload_admitted() -> None:
+    """Hold the answer to an upload just stored for as long as the backlog asks."""
     pause = upload_pause_seconds()
     if pause > 0:
         time.sleep(pause)
-    return pause
