@@ -170,6 +170,15 @@ class Study(models.Model):
                 name="study_idempotency_key_unique",
             ),
         ]
+        indexes = [
+            # Admission control reads how many studies finished in the last seconds (the workers' rate);
+            # only finished studies are indexed, so the claim and the upload add no entry to it.
+            models.Index(
+                fields=["completed_at"],
+                condition=Q(completed_at__isnull=False),
+                name="study_completed_at_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Study {self.id} ({self.status})"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from portal.settings.env import env_bool, env_int
+from portal.settings.env import env_bool, env_float, env_int
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # Runtime state (SQLite, embedded broker, private media) lives outside any served path.
@@ -167,11 +167,11 @@ if os.environ.get("AIRSPACE_S3_BUCKET"):
         },
     }
 
-# Admission control under overload (#17, diagnosis.services.admission): above this many studies waiting for
-# a worker, each upload's answer waits a little (20 ms per study over it, at most 250 ms), so a long burst
-# slows to what the workers analyse instead of a backlog that grows while it lasts. 0 turns it off. About a
-# second of the two workers' work on 2 cores.
-AIRSPACE_UPLOAD_BACKLOG = env_int("AIRSPACE_UPLOAD_BACKLOG", 60)
+# Admission control under overload (#17, diagnosis.services.admission): when more studies wait for a worker
+# than the workers finish in this many seconds (at their rate over the last 5 s; at least 16 waiting), each
+# upload's answer waits a little (20 ms per study over it, at most 250 ms), so a long burst slows to what the
+# workers analyse instead of a backlog that grows while it lasts. 0 turns it off.
+AIRSPACE_UPLOAD_QUEUE_SECONDS = env_float("AIRSPACE_UPLOAD_QUEUE_SECONDS", 0.8)
 # Upload limits: a 413 with a JSON body above AIRSPACE_MAX_UPLOAD_BYTES.
 AIRSPACE_MAX_UPLOAD_BYTES = env_int("AIRSPACE_MAX_UPLOAD_BYTES", 50 * 1024 * 1024)
 # Checked from the header before any decoding (#17: a 188 KB PNG of 60 MP was accepted). The largest chest

@@ -11,6 +11,12 @@ def env_bool(name: str, default: bool) -> bool:
     return default if raw is None else raw.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_float(name: str, default: float) -> float:
+    """Read a decimal environment variable."""
+    raw = os.environ.get(name)
+    return default if raw in (None, "") else float(raw)
+
+
 def env_int(name: str, default: int) -> int:
     """Read an integer environment variable."""
     raw = os.environ.get(name)

@@ -14,7 +14,7 @@ AXES_ENABLED = True
 REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"auth": "1000/min"}}  # noqa: F405
 # Off unless a test turns it on (tests/diagnosis/test_admission.py): a test's queued studies wait for no
 # worker, and the statement counts of an upload leave out its one cached read.
-AIRSPACE_UPLOAD_BACKLOG = 0
+AIRSPACE_UPLOAD_QUEUE_SECONDS = 0.0
 # Tests keep their media apart from a developer's var/media (the worker subprocess gets the same path).
 MEDIA_ROOT = VAR_DIR / "test-media"  # noqa: F405
 AIRSPACE_AUDIT_ANCHOR_FILE = VAR_DIR / "test-audit-anchors.jsonl"  # noqa: F405

@@ -87,13 +87,14 @@ def test_admission_control_not_cpu_weights_keeps_a_long_burst_from_outrunning_th
     compose: dict[str, Any],
 ) -> None:
     """#17, session 11: every container keeps the default CPU weight (a web weighted at 820 cost uploads/s on a
-    slower machine); the web's admission control (AIRSPACE_UPLOAD_BACKLOG, on by default) holds the backlog."""
+    slower machine); the web's admission control (AIRSPACE_UPLOAD_QUEUE_SECONDS, on by default) holds the
+    backlog."""
     for name, service in compose["services"].items():
         assert "cpu_shares" not in service, f"{name} must keep the default weight, 1024"
     assert (
         compose["services"]["web"]["env_file"] == ".env"
-    )  # .env.example's AIRSPACE_UPLOAD_BACKLOG reaches it
-    assert service_env(compose, "web")["AIRSPACE_UPLOAD_BACKLOG"] == "60"
+    )  # .env.example's AIRSPACE_UPLOAD_QUEUE_SECONDS reaches it
+    assert service_env(compose, "web")["AIRSPACE_UPLOAD_QUEUE_SECONDS"] == "0.8"
 
 
 def test_compose_has_the_five_services_and_an_opt_in_minio(compose: dict[str, Any]) -> None:
