@@ -39,6 +39,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
 from audit.services.events import AuditContext, audit_record
+from diagnosis.services.admission import upload_admitted
 from pacs.models import DicomNode
 from pacs.selectors import inbound_node_for
 from pacs.services.receive import Received, Sender, instance_receive
@@ -124,6 +125,8 @@ class Receiver:
         except Exception:  # noqa: BLE001 - the transaction rolled back; the sender retries later
             logger.exception("Could not record an instance from %s", state.node.name)
             return _status(OUT_OF_RESOURCES, "Airspace could not store the instance now; retry later.")
+        if received.adds_work:
+            upload_admitted()  # under overload the answer waits (the sender slows down); it is stored already
         return _answer(received)
 
     def on_closed(self, event: Any) -> None:

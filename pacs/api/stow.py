@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from audit.services.events import ctx
 from diagnosis.models import Study
+from diagnosis.services.admission import upload_admitted
 from pacs.services.receive import Sender
 from pacs.services.stow import DICOM_JSON, stow_limit, stow_parts, stow_response, stow_store
 from portal.api import permissions
@@ -57,5 +58,8 @@ class StowView(APIView):
             content_type=request.content_type or "", body=request._request.read(stow_limit() + 1)
         )
         sender = Sender(user=request.user, source=Study.Source.STOW, context=ctx(request))
-        code, body = stow_response(stow_store(parts=parts, sender=sender, study_uid=study_uid))
+        outcomes = stow_store(parts=parts, sender=sender, study_uid=study_uid)
+        if any(received.adds_work for received in outcomes):
+            upload_admitted()  # under overload the answer waits, once per request; the instances are stored
+        code, body = stow_response(outcomes)
         return Response(body, status=code, content_type=DICOM_JSON)

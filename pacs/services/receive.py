@@ -59,6 +59,13 @@ class Received:
     def stored(self) -> bool:
         return self.status != Status.FAILED
 
+    @property
+    def adds_work(self) -> bool:
+        """A new instance held for a study still to be filed and analysed (not ignored, failed, a repeat or
+        late for a filed study): under overload its answer waits as an upload's does
+        (diagnosis.services.admission)."""
+        return self.status == Status.ACCEPTED and not (self.duplicate or self.late)
+
 
 @dataclass(frozen=True)
 class Sender:
@@ -186,7 +193,7 @@ def _accept(sender: Sender, header: InstanceHeader, data: bytes) -> Received:
     except BaseException:
         _discard(writing, held_file)
         raise
-    if received.duplicate or received.status != Status.ACCEPTED or received.late:
+    if not received.adds_work:  # nothing new held: a failure, an ignored, repeated or late instance
         _discard(writing, held_file)
     return received
 
