@@ -32,7 +32,7 @@ from portal.frozen_queries import written_out
 BACKLOG_READ_SECONDS = 0.2
 RATE_WINDOW_S = 5.0
 # Up to this many studies waiting never hold an upload back, whatever the rate (a burst starting from idle,
-# before the workers have finished any): two workers' prefetched messages and a modality's batch.
+# before the workers have finished any): under half a second of work even at session 12's 37 studies/s.
 MIN_BACKLOG = 16
 PAUSE_PER_STUDY_S = 0.02
 PAUSE_MAX_S = 0.25
@@ -70,8 +70,8 @@ def finished_rate(finished: int, first: datetime | None, now: datetime) -> float
     return finished / max((now - first).total_seconds(), 1.0)
 
 
-# Written out, one statement for both counts: read five times a second in each web process, the ORM's two
-# queries cost it ~0.7 CPU ms per upload at 35 uploads/s (bench/load.py, 1,500 uploads).
+# Written out, one statement for both counts: it is read up to five times a second in each web process, and
+# the ORM's two queries cost 1.6-2.2 CPU ms per read against 0.30-0.41 (in process on PostgreSQL, session 12).
 _BACKLOG_SQL = (
     "SELECT (SELECT COUNT(*) FROM {table} WHERE {status} = %s), COUNT(*), MIN({completed_at})"
     " FROM {table} WHERE {completed_at} >= %s"
@@ -83,7 +83,9 @@ def _aware(value: datetime | str | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value
     parsed = parse_datetime(value)
-    return None if parsed is None else parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    if parsed is not None and timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
 
 
 def backlog_now(*, now: float | None = None) -> Backlog:
