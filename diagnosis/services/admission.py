@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from diagnosis.models import Study
 from portal.frozen_queries import written_out
@@ -78,14 +78,11 @@ _BACKLOG_SQL = (
 )
 
 
-def _aware(value: datetime | str | None) -> datetime | None:
-    """A datetime as read back: SQLite gives UTC text."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)
-    if parsed is not None and timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+def _as_datetime(value: Any) -> datetime | None:
+    """MIN(completed_at) as read back, through the backend's own converter where it has one (SQLite gives
+    text; PostgreSQL an aware datetime already)."""
+    convert = getattr(connection.ops, "convert_datetimefield_value", None)
+    return convert(value, None, connection) if convert else value
 
 
 def backlog_now(*, now: float | None = None) -> Backlog:
@@ -99,18 +96,18 @@ def backlog_now(*, now: float | None = None) -> Backlog:
         with connection.cursor() as cursor:
             cursor.execute(written_out(Study, _BACKLOG_SQL), [Study.Status.QUEUED, since])
             queued, finished, first = cursor.fetchone()
-        _last.backlog = Backlog(queued, finished_rate(finished, _aware(first), wall))
+        _last.backlog = Backlog(queued, finished_rate(finished, _as_datetime(first), wall))
         _last.at = now
     return _last.backlog
 
 
-def upload_pause_seconds(*, now: float | None = None) -> float:
+def upload_pause_seconds() -> float:
     """How long this upload's answer waits: 0 below the limit (and with AIRSPACE_UPLOAD_QUEUE_SECONDS 0,
     off)."""
     seconds = settings.AIRSPACE_UPLOAD_QUEUE_SECONDS
     if seconds <= 0:
         return 0.0
-    backlog = backlog_now(now=now)
+    backlog = backlog_now()
     excess = backlog.queued - backlog.limit(seconds)
     return min(PAUSE_MAX_S, excess * PAUSE_PER_STUDY_S) if excess > 0 else 0.0
 
