@@ -193,6 +193,14 @@ def mark_inserted(instance: Any) -> None:
     instance._state.db = connections["default"].alias
 
 
+def statements_cursor() -> Any:
+    """A cursor for one message of several statements with parameters: on PostgreSQL one that binds on the
+    client (the connection's own bind on the server, one statement per message), elsewhere the usual one."""
+    connection = connections["default"]
+    make = getattr(connection, "statements_cursor", connection.cursor)
+    return make()
+
+
 # The commit of a statement run by `execute_without_flush_wait` returns before its WAL reaches the disk.
 _NO_FLUSH_WAIT = "SET LOCAL synchronous_commit TO off; "
 
@@ -209,7 +217,7 @@ def execute_without_flush_wait(sql: str, params: list[Any]) -> int:
     """
     connection = connections["default"]
     deferred = connection.vendor == "postgresql" and connection.get_autocommit()
-    with connection.cursor() as cursor:
+    with statements_cursor() as cursor:
         if not deferred:
             cursor.execute(sql, params)
             return cursor.rowcount

@@ -23,7 +23,7 @@ from django.utils import timezone
 from audit.middleware import current_request
 from audit.models import AuditAnchor, AuditEvent
 from audit.services.anchors import anchor_line_append, anchor_signature, anchor_stream_on_commit
-from portal.frozen_queries import insert_row
+from portal.frozen_queries import insert_row, statements_cursor
 
 GENESIS_HASH = "0" * 64
 _CHAIN_LOCK_ID = 0x41495253  # "AIRS": serialises chain appends on PostgreSQL
@@ -146,7 +146,7 @@ def audit_record_if_changed(
             changed = cursor.rowcount
         return audit_record(**event) if changed else None
     statements = "; ".join([*(sql for sql, _ in writes), _LOCKED_HEAD_SQL])
-    with connection.cursor() as cursor:
+    with statements_cursor() as cursor:
         cursor.execute(statements, [value for _, params in writes for value in params])
         for _ in writes[1:]:
             cursor.nextset()

@@ -8,10 +8,17 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from diagnosis.models import Image, Study
-from portal.frozen_queries import FrozenSelect, execute_without_flush_wait, first_of, key_value, written_out
+from portal.frozen_queries import (
+    FrozenSelect,
+    execute_without_flush_wait,
+    first_of,
+    key_value,
+    statements_cursor,
+    written_out,
+)
 from tests.diagnosis.factories import completed_study
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -230,3 +237,46 @@ def test_execute_without_flush_wait_inside_a_transaction_keeps_the_callers_durab
             assert cursor.fetchone() == ("on",)
     study.refresh_from_db()
     assert study.attempts == 1
+
+
+_ONLY_POSTGRESQL = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's binding")
+
+
+@_ONLY_POSTGRESQL
+def test_a_statement_run_five_times_on_a_connection_runs_prepared_on_the_server(alice):
+    study = completed_study(created_by=alice)
+    sql = written_out(Study, "SELECT {status} FROM {table} WHERE {id} = %s")
+    with connection.cursor() as cursor:
+        for _ in range(6):
+            cursor.execute(sql, [study.id])
+            assert cursor.fetchone() == (study.status,)
+        # The server's list of this session's prepared statements holds it, with its parameter unbound.
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert sql.replace("%s", "$1") in prepared
+
+
+@_ONLY_POSTGRESQL
+def test_a_message_of_several_statements_with_parameters_takes_the_statements_cursor(alice):
+    study = completed_study(created_by=alice)
+    key = key_value(Study, study.id)
+    sql = written_out(Study, "UPDATE {table} SET {attempts} = %s WHERE {id} = %s; SELECT %s")
+    # The connection's own cursors bind on the server, which takes one statement per such message.
+    with pytest.raises(DatabaseError, match="multiple commands"), connection.cursor() as cursor:
+        cursor.execute(sql, [3, key, "ok"])
+    with statements_cursor() as cursor:
+        cursor.execute(sql, [3, key, "ok"])
+        assert cursor.rowcount == 1
+        cursor.nextset()
+        assert cursor.fetchone() == ("ok",)
+    study.refresh_from_db()
+    assert study.attempts == 3
+
+
+def test_the_statements_cursor_runs_a_statement_on_every_backend(alice):
+    study = completed_study(created_by=alice)
+    with statements_cursor() as cursor:
+        cursor.execute(
+            written_out(Study, "SELECT {status} FROM {table} WHERE {id} = %s"), [key_value(Study, study.id)]
+        )
+        assert cursor.fetchone() == (study.status,)
