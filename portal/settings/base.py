@@ -94,12 +94,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Django's backend, with a health check that reads the socket instead of a SELECT 1 per request (#17).
     DATABASES["default"]["ENGINE"] = "portal.postgresql"
     # Parameters bound on the server, and a statement run 5 times on a connection prepared there (#17): the
-    # server then skips parsing and planning it (a study's SELECTs cost it a third of the CPU), and psycopg
-    # does not quote the values in Python. Django leaves both off for poolers (pgbouncer in transaction mode
-    # loses prepared statements); compose connects directly. A message of several statements with
-    # parameters takes portal.frozen_queries.statements_cursor, which binds on the client.
+    # server then skips parsing and planning it. A study's join SELECT cost the server 0.085 ms instead of
+    # 0.25, and PostgreSQL 10-11 CPU-ms per study instead of 14-15 under load (docs/RELIABILITY.md). Django
+    # leaves both off for poolers; compose connects directly (docs/DEPLOY.md). A message of several
+    # statements with parameters takes portal.frozen_queries.statements_cursor, which binds on the client.
+    # DB_PREPARE_THRESHOLD=-1 binds on the server without preparing (for a pooler that loses them).
+    _prepare = env_int("DB_PREPARE_THRESHOLD", 5)
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=env_int("DB_PREPARE_THRESHOLD", 5)
+        server_side_binding=True, prepare_threshold=_prepare if _prepare >= 0 else None
     )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL plus a busy timeout lets the web process and the worker share the file.
